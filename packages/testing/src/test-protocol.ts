@@ -1,0 +1,64 @@
+import { ProtocolError, type StreamBinding } from "@streamcmd/core";
+import type { Protocol } from "./protocol.js";
+
+/** A command of the plain-object test protocol. */
+export interface TestCommand {
+  op: string;
+  payload?: unknown;
+}
+
+/** What a test client sends. */
+export type TestClientMessage =
+  | { kind: "hello"; clientId: string; metadata?: Record<string, string> }
+  | { kind: "reply"; commandId: string; ok: true; value: unknown }
+  | { kind: "reply"; commandId: string; ok: false; code: string; message: string }
+  | { kind: "event"; data: unknown };
+
+/** What the server sends a test client. */
+export interface TestServerMessage {
+  commandId: string;
+  command: TestCommand;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
+
+/**
+ * The server side of the test protocol, written the way a user writes a binding: it validates
+ * what the client sent and throws on anything it cannot read.
+ */
+export const testBinding: StreamBinding<TestClientMessage, TestServerMessage, TestCommand, unknown> = {
+  identify(message) {
+    if (!isObject(message) || message.kind !== "hello") return undefined;
+    return message.metadata === undefined
+      ? { clientId: message.clientId }
+      : { clientId: message.clientId, metadata: message.metadata };
+  },
+  wrapCommand(commandId, command) {
+    return { commandId, command };
+  },
+  readReply(message) {
+    if (!isObject(message) || typeof message.kind !== "string") {
+      throw new ProtocolError("a test message must be an object with a kind");
+    }
+    if (message.kind !== "reply") return undefined;
+    return message.ok
+      ? { commandId: message.commandId, ok: true, reply: message.value }
+      : { commandId: message.commandId, ok: false, code: message.code, message: message.message };
+  },
+};
+
+/** The plain-object protocol most core tests use: commands `{ op, payload }`, replies echo them. */
+export const testProtocol: Protocol<TestClientMessage, TestServerMessage, TestCommand, unknown> = {
+  binding: testBinding,
+  codec: {
+    hello: (identity) => ({ kind: "hello", ...identity }),
+    readCommand: (message) => ({ commandId: message.commandId, command: message.command }),
+    success: (commandId, value) => ({ kind: "reply", commandId, ok: true, value }),
+    failure: (commandId, code, message) => ({ kind: "reply", commandId, ok: false, code, message }),
+    event: () => ({ kind: "event", data: { at: Date.now() } }),
+    malformed: () => ({ garbage: true }) as unknown as TestClientMessage,
+  },
+  defaultReply: (command) => ({ echo: command }),
+};
