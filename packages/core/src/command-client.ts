@@ -2,7 +2,7 @@ import { createCommandClientConfig, withOverrides, type CommandClientConfig } fr
 import { CommandCancelledError, CommandError, InternalError, InvalidArgumentError, ServiceNotFoundError } from "./errors.js";
 import { getStreamingService } from "./registry.js";
 import { getRemoteRouterFactory, type RemoteRouter } from "./remote-router.js";
-import { errorMessage, type ClientInfo, type StreamingService } from "./streaming-service.js";
+import { errorMessage, type AnyStreamingService, type ClientInfo } from "./streaming-service.js";
 
 /** How a command client reaches its client right now. */
 export type CommandClientMode =
@@ -18,7 +18,7 @@ export interface CommandClientOptions<TCommand, TReply> {
   /** The client (bot, agent, device) every command goes to. */
   clientId: string;
   /** A streaming service instance (always same-process) or the name it is registered under. */
-  service: string | StreamingService<TCommand, TReply, never, unknown>;
+  service: string | AnyStreamingService<TCommand, TReply>;
   /** The cross-process router to use when no service of that name is registered here. */
   remote?: RemoteRouter;
   /** Overrides of the defaults (and of `STREAMCMD_URL`); validated. */
@@ -76,14 +76,14 @@ export function createCommandClient<TCommand, TReply>(
   const lifetime = new AbortController();
 
   type Route =
-    | { mode: "same-process"; hub: StreamingService<TCommand, TReply, never, unknown> }
+    | { mode: "same-process"; hub: AnyStreamingService<TCommand, TReply> }
     | { mode: "cross-process"; router: RemoteRouter }
     | { mode: "unavailable" };
 
   function route(): Route {
     if (typeof service !== "string") return { mode: "same-process", hub: service };
     const local = getStreamingService<TCommand, TReply>(service);
-    if (local !== undefined) return { mode: "same-process", hub: local as StreamingService<TCommand, TReply, never, unknown> };
+    if (local !== undefined) return { mode: "same-process", hub: local };
     if (remote !== undefined) return { mode: "cross-process", router: remote };
     const factory = getRemoteRouterFactory();
     if (config.remoteTarget !== undefined && factory !== undefined) {

@@ -9,6 +9,7 @@
 
 export {
   createStreamingService,
+  type AnyStreamingService,
   type BroadcastOutcome,
   type ClientIdentity,
   type ClientInfo,

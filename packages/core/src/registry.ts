@@ -1,7 +1,5 @@
 import { InvalidArgumentError, ServiceAlreadyRegisteredError } from "./errors.js";
-import type { StreamingService } from "./streaming-service.js";
-
-type AnyStreamingService = StreamingService<any, any, any, any>;
+import type { AnyStreamingService } from "./streaming-service.js";
 
 /**
  * The process-wide table lives on `globalThis` under a registered symbol, so two copies of this
@@ -61,7 +59,7 @@ export function registerStreamingService(
 /** The service registered under `name`, or undefined. */
 export function getStreamingService<TCommand = unknown, TReply = unknown>(
   name: string,
-): StreamingService<TCommand, TReply> | undefined {
+): AnyStreamingService<TCommand, TReply> | undefined {
   return state().services.get(name);
 }
 

@@ -195,6 +195,12 @@ export interface StreamingService<TCommand, TReply, TIn = unknown, TOut = unknow
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/**
+ * A streaming service whatever its wire message types: what command clients, the registry and
+ * routers hold, since they only send commands and never touch the stream.
+ */
+export type AnyStreamingService<TCommand = any, TReply = any> = StreamingService<TCommand, TReply, any, any>;
+
 /** Internal: one stream, from accept to drop. */
 interface Connection<TOut> {
   clientId: string | undefined;
@@ -207,6 +213,8 @@ interface Connection<TOut> {
   helloTimer: ReturnType<typeof setTimeout> | undefined;
   /** Ends the read loop when the hub drops the connection itself. */
   readonly stopReading: AbortController;
+  /** Why it ended, once it has: what pending commands are rejected with. */
+  closedBy: { reason: DisconnectReason; cause: unknown } | undefined;
 }
 
 /** Internal: one command waiting for its reply. */
@@ -245,7 +253,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   const heartbeatTimeoutMs = validateDuration("heartbeatTimeoutMs", options.heartbeatTimeoutMs ?? 45_000);
   const helloTimeoutMs = validateDuration("helloTimeoutMs", options.helloTimeoutMs ?? 10_000);
   const logger = options.logger ?? silentLogger;
-  const now = options.now ?? Date.now;
+  const now = options.now ?? ((): number => Date.now());
 
   const connections = new Set<Connection<TOut>>();
   const clientsById = new Map<string, Connection<TOut>>();
@@ -326,16 +334,12 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     // Streams that end because the client or the service ended them close cleanly; the others
     // close with the error, so the transport can tell the client why.
     connection.queue.close(error);
+    connection.closedBy = { reason, cause: error ?? (reason === "service_closed" ? serviceClosed() : undefined) };
     const snapshot = info(connection);
     const pending = [...connection.pending] as Pending<TReply>[];
     for (const entry of pending) {
       counters.disconnectRejections++;
-      settle(entry, {
-        error: new ClientDisconnectedError(
-          `client ${clientId ?? "?"} disconnected (${reason}) before replying to command ${entry.commandId}`,
-          { ...context(clientId, entry.commandId), cause: error },
-        ),
-      });
+      settle(entry, { error: disconnectedError(connection, entry.commandId) });
     }
     if (clientsById.size === 0) stopHeartbeat();
     if (wasOpen) {
@@ -346,6 +350,21 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     } else if (error !== undefined) {
       logger.warn({ service: name, reason, error: error.message }, "connection refused");
     }
+  }
+
+  function serviceClosed(): ServiceClosedError {
+    return new ServiceClosedError(`streaming service ${name} was closed`, context());
+  }
+
+  /** The error for a command whose client's connection ended (or was found ended). */
+  function disconnectedError(connection: Connection<TOut>, commandId: string): ClientDisconnectedError {
+    const clientId = connection.clientId ?? "?";
+    const closedBy = connection.closedBy ?? { reason: "client_closed" as const, cause: undefined };
+    const message =
+      closedBy.reason === "service_closed"
+        ? `streaming service ${name} closed before client ${clientId} replied to command ${commandId}`
+        : `client ${clientId} disconnected (${closedBy.reason}) before replying to command ${commandId}`;
+    return new ClientDisconnectedError(message, { ...context(connection.clientId, commandId), cause: closedBy.cause });
   }
 
   function admit(connection: Connection<TOut>, identity: ClientIdentity): void {
@@ -519,6 +538,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
       pending: new Set(),
       helloTimer: undefined,
       stopReading: new AbortController(),
+      closedBy: undefined,
     };
     const outgoing: AsyncIterableIterator<TOut> = {
       next: () => connection.queue.next(),
@@ -619,9 +639,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     const deadline = now() + queueTimeoutMs;
     const clientId = connection.clientId;
     for (;;) {
-      if (connection.state === "closed") {
-        throw new ClientDisconnectedError(`client ${clientId ?? "?"} disconnected before command ${commandId} was sent`, context(clientId, commandId));
-      }
+      if (connection.state === "closed") throw disconnectedError(connection, commandId);
       if (connection.queue.tryPush(message)) return;
       const left = deadline - now();
       const full = () =>
@@ -646,19 +664,25 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     if (closed) throw new ServiceClosedError(`streaming service ${name} is closed`, context());
   }
 
-  async function send(clientId: string, command: TCommand, sendOptions: SendOptions = {}): Promise<TReply> {
+  /**
+   * Internal: the part `send` and `post` share before queueing. Validates the call, finds (or
+   * waits for) the client and wraps the command with a fresh id.
+   */
+  async function prepare(
+    clientId: string,
+    command: TCommand,
+    sendOptions: SendOptions,
+  ): Promise<{ connection: Connection<TOut>; commandId: string; message: TOut }> {
     checkOpen();
     checkTarget(clientId);
-    const timeoutMs = validateDuration("timeoutMs", sendOptions.timeoutMs ?? defaultTimeoutMs);
     const signal = sendOptions.signal;
     if (signal?.aborted) throw cancelled(signal, clientId);
     const commandId = nextCommandId();
-    let connection: Connection<TOut>;
     try {
-      connection = await connectionFor(clientId, sendOptions);
-      // The message is built before it is queued so a binding that throws fails only this call.
+      const connection = await connectionFor(clientId, sendOptions);
+      // Built before anything is registered, so a binding that throws fails only this call.
       const message = binding.wrapCommand(commandId, command);
-      await enqueue(connection, message, sendOptions, commandId);
+      return { connection, commandId, message };
     } catch (error) {
       if (signal?.aborted) throw cancelled(signal, clientId, commandId);
       if (error instanceof CommandError) throw error;
@@ -667,63 +691,71 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
         cause: error,
       });
     }
-    counters.commandsSent++;
-    return new Promise<TReply>((resolve, reject) => {
-      const pending: Pending<TReply> = {
-        commandId,
-        connection: connection as Connection<unknown>,
-        resolve,
-        reject,
-        timer: undefined,
-        signal,
-        onAbort: undefined,
-      };
-      pendingById.set(commandId, pending);
-      connection.pending.add(pending as Pending<unknown>);
-      // The connection may have dropped while the message was being queued.
-      if (connection.state === "closed") {
-        settle(pending, {
-          error: new ClientDisconnectedError(`client ${clientId} disconnected before replying to command ${commandId}`, context(clientId, commandId)),
-        });
-        return;
-      }
-      if (timeoutMs < maxDurationMs) {
-        pending.timer = setTimeout(() => {
-          counters.timeouts++;
-          remember(commandId, "late");
-          settle(pending, {
-            error: new CommandTimeoutError(`client ${clientId} did not reply to command ${commandId} within ${timeoutMs} ms`, context(clientId, commandId)),
-          });
-        }, timeoutMs);
-      }
-      if (signal !== undefined) {
-        pending.onAbort = () => {
-          counters.cancellations++;
-          remember(commandId, "late");
-          settle(pending, { error: cancelled(signal, clientId, commandId) });
-        };
-        signal.addEventListener("abort", pending.onAbort, { once: true });
-      }
+  }
+
+  async function send(clientId: string, command: TCommand, sendOptions: SendOptions = {}): Promise<TReply> {
+    const timeoutMs = validateDuration("timeoutMs", sendOptions.timeoutMs ?? defaultTimeoutMs);
+    const signal = sendOptions.signal;
+    const { connection, commandId, message } = await prepare(clientId, command, sendOptions);
+    let resolve!: (reply: TReply) => void;
+    let reject!: (error: CommandError) => void;
+    const promise = new Promise<TReply>((onReply, onError) => {
+      resolve = onReply;
+      reject = onError;
     });
+    // Registered before the message is queued: a fast client cannot answer an id we do not know yet.
+    const pending: Pending<TReply> = {
+      commandId,
+      connection: connection as Connection<unknown>,
+      resolve,
+      reject,
+      timer: undefined,
+      signal,
+      onAbort: undefined,
+    };
+    pendingById.set(commandId, pending);
+    connection.pending.add(pending as Pending<unknown>);
+    if (connection.state === "closed") {
+      settle(pending, { error: disconnectedError(connection, commandId) });
+      return promise;
+    }
+    if (signal !== undefined) {
+      pending.onAbort = () => {
+        counters.cancellations++;
+        remember(commandId, "late");
+        settle(pending, { error: cancelled(signal, clientId, commandId) });
+      };
+      if (signal.aborted) pending.onAbort();
+      else signal.addEventListener("abort", pending.onAbort, { once: true });
+    }
+    try {
+      await enqueue(connection, message, sendOptions, commandId);
+    } catch (error) {
+      // Already settled if the cause was a disconnect or the signal; this covers a full queue.
+      settle(pending, { error: error instanceof CommandError ? error : disconnectedError(connection, commandId) });
+      return promise;
+    }
+    counters.commandsSent++;
+    if (pendingById.get(commandId) === pending && timeoutMs < maxDurationMs) {
+      pending.timer = setTimeout(() => {
+        counters.timeouts++;
+        remember(commandId, "late");
+        settle(pending, {
+          error: new CommandTimeoutError(`client ${clientId} did not reply to command ${commandId} within ${timeoutMs} ms`, context(clientId, commandId)),
+        });
+      }, timeoutMs);
+    }
+    return promise;
   }
 
   async function post(clientId: string, command: TCommand, sendOptions: Omit<SendOptions, "timeoutMs"> = {}): Promise<string> {
-    checkOpen();
-    checkTarget(clientId);
-    const signal = sendOptions.signal;
-    if (signal?.aborted) throw cancelled(signal, clientId);
-    const commandId = nextCommandId();
+    const { connection, commandId, message } = await prepare(clientId, command, sendOptions);
     try {
-      const connection = await connectionFor(clientId, sendOptions);
-      const message = binding.wrapCommand(commandId, command);
       await enqueue(connection, message, sendOptions, commandId);
     } catch (error) {
+      const signal = sendOptions.signal;
       if (signal?.aborted) throw cancelled(signal, clientId, commandId);
-      if (error instanceof CommandError) throw error;
-      throw new InvalidArgumentError(`the binding could not wrap the command: ${errorMessage(error)}`, {
-        ...context(clientId, commandId),
-        cause: error,
-      });
+      throw error;
     }
     counters.commandsSent++;
     remember(commandId, "posted");
@@ -790,21 +822,9 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     if (closed) return;
     closed = true;
     stopHeartbeat();
-    const reason = new ServiceClosedError(`streaming service ${name} was closed`, context());
-    for (const connection of [...connections]) {
-      // Pending commands are rejected with ClientDisconnectedError whose cause says the service closed.
-      const pending = [...connection.pending] as Pending<TReply>[];
-      for (const entry of pending) {
-        counters.disconnectRejections++;
-        settle(entry, {
-          error: new ClientDisconnectedError(`streaming service ${name} closed before client ${connection.clientId ?? "?"} replied`, {
-            ...context(connection.clientId, entry.commandId),
-            cause: reason,
-          }),
-        });
-      }
-      drop(connection, "service_closed");
-    }
+    // Pending commands are rejected with ClientDisconnectedError whose cause is ServiceClosedError.
+    for (const connection of [...connections]) drop(connection, "service_closed");
+    const reason = serviceClosed();
     for (const [, waiters] of connectWaiters) for (const finish of [...waiters]) finish(reason);
     connectWaiters.clear();
     recentIds.clear();

@@ -148,6 +148,7 @@ export function createHarness<TIn, TOut, TCommand, TReply>(
         current?.resume();
       },
       cancel() {
+        stream.resumeReading();
         cancelController.abort();
         incoming.end();
       },

@@ -6,7 +6,7 @@ import {
   type ClientInfo,
   type RemoteCommandRequest,
   type RemoteRouter,
-  type StreamingService,
+  type AnyStreamingService,
 } from "@streamcmd/core";
 
 /** A `RemoteRouter` that reaches hubs in this process as if they were in another one. */
@@ -21,10 +21,10 @@ export interface LoopbackRouter extends RemoteRouter {
  * `errorFromInfo`), so a test sees what a caller in another process would: no shared objects,
  * the same typed error classes.
  */
-export function createLoopbackRouter(services: Record<string, StreamingService<unknown, unknown, never, unknown>>): LoopbackRouter {
+export function createLoopbackRouter(services: Record<string, AnyStreamingService>): LoopbackRouter {
   const calls = { execute: 0, post: 0, listClients: 0 };
 
-  function hub(name: string): StreamingService<unknown, unknown, never, unknown> {
+  function hub(name: string): AnyStreamingService {
     const found = Object.hasOwn(services, name) ? services[name] : undefined;
     if (found === undefined) throw new ServiceNotFoundError(`no streaming service "${name}" on the server`, { service: name });
     return found;

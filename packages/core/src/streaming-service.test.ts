@@ -1,0 +1,556 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import {
+  createHarness,
+  delayed,
+  disconnectOnCommand,
+  failWith,
+  neverReply,
+  replyMalformed,
+  testBinding,
+  testProtocol,
+  type TestCommand,
+} from "@streamcmd/testing";
+import {
+  ClientDisconnectedError,
+  ClientNotConnectedError,
+  ClientReplacedError,
+  CommandCancelledError,
+  CommandFailedError,
+  CommandTimeoutError,
+  createStreamingService,
+  DuplicateClientError,
+  HeartbeatTimeoutError,
+  InvalidArgumentError,
+  PermissionDeniedError,
+  ProtocolError,
+  QueueFullError,
+  ServiceClosedError,
+  type DisconnectEvent,
+  type StreamingServiceOptions,
+} from "./index.js";
+
+const ping: TestCommand = { op: "ping" };
+const harnesses: { close(): Promise<void> }[] = [];
+
+function harness(serviceOptions: StreamingServiceOptions = {}) {
+  const h = createHarness(testProtocol, { serviceOptions: { name: "bots", ...serviceOptions } });
+  harnesses.push(h);
+  return h;
+}
+
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(harnesses.splice(0).map((h) => h.close()));
+});
+
+describe("streaming service: identity", () => {
+  it("identifies a client from its hello and lists it with its metadata", async () => {
+    const h = harness();
+    await h.connect("bot-1", { metadata: { version: "1.2.0" } });
+    expect(h.service.isConnected("bot-1")).toBe(true);
+    expect(h.service.clients()).toMatchObject([{ clientId: "bot-1", metadata: { version: "1.2.0" }, pendingCommands: 0 }]);
+    expect(h.service.client("bot-1")?.connectedAt).toBeInstanceOf(Date);
+  });
+
+  it("takes the transport's authenticated identity without a hello", async () => {
+    const h = harness();
+    await h.connect("bot-1", { identity: { clientId: "bot-1", metadata: { tenant: "acme" } }, skipHello: true });
+    expect(h.service.client("bot-1")?.metadata).toEqual({ tenant: "acme" });
+    expect(await h.service.send("bot-1", ping)).toEqual({ echo: ping });
+  });
+
+  it("accepts a hello that matches the authenticated identity", async () => {
+    const h = harness();
+    await h.connect("bot-1", { identity: { clientId: "bot-1" }, metadata: { version: "2" } });
+    expect(await h.service.send("bot-1", ping)).toEqual({ echo: ping });
+  });
+
+  it("refuses a hello that claims another id than the authenticated one", async () => {
+    const h = harness();
+    const stream = h.openStream({ identity: { clientId: "bot-1" } });
+    stream.incoming.push({ kind: "hello", clientId: "bot-2" });
+    const end = await stream.ended;
+    expect(end.error).toBeInstanceOf(PermissionDeniedError);
+    expect(h.service.isConnected("bot-1")).toBe(false);
+    expect(h.service.isConnected("bot-2")).toBe(false);
+  });
+
+  it("drops a stream whose first message is not a hello, with a ProtocolError", async () => {
+    const h = harness();
+    const stream = h.openStream();
+    stream.incoming.push({ kind: "event", data: 1 });
+    const end = await stream.ended;
+    expect(end.error).toBeInstanceOf(ProtocolError);
+    expect((end.error as Error).message).toMatch(/first message must identify the client/);
+  });
+
+  it("drops a client whose hello has an empty id", async () => {
+    const h = harness();
+    const stream = h.openStream();
+    stream.incoming.push({ kind: "hello", clientId: "" });
+    expect((await stream.ended).error).toBeInstanceOf(ProtocolError);
+    expect(h.service.clients()).toEqual([]);
+  });
+
+  it("drops a client that never says hello after the hello timeout", async () => {
+    vi.useFakeTimers();
+    const h = harness({ helloTimeoutMs: 1_000 });
+    const stream = h.openStream();
+    await vi.advanceTimersByTimeAsync(999);
+    let ended = false;
+    void stream.ended.then(() => (ended = true));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(ended).toBe(false);
+    await vi.advanceTimersByTimeAsync(2);
+    const end = await stream.ended;
+    expect(end.error).toBeInstanceOf(ProtocolError);
+    expect((end.error as Error).message).toMatch(/no hello within 1000 ms/);
+  });
+});
+
+describe("streaming service: duplicate ids", () => {
+  it("replaces the old connection by default and rejects its pending commands", async () => {
+    const h = harness();
+    const old = await h.connect("bot-1", { behaviour: neverReply() });
+    const pending = h.service.send("bot-1", ping, { timeoutMs: 5_000 });
+    await old.nextCommand();
+    const fresh = await h.connect("bot-1");
+    const error = await pending.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClientDisconnectedError);
+    expect((error as Error).cause).toBeInstanceOf(ClientReplacedError);
+    expect((await old.stream.ended).error).toBeInstanceOf(ClientReplacedError);
+    expect(await h.service.send("bot-1", ping)).toEqual({ echo: ping });
+    expect(fresh.received).toHaveLength(1);
+    expect(h.service.clients()).toHaveLength(1);
+  });
+
+  it("refuses the new connection when duplicatePolicy is reject, and the old one keeps working", async () => {
+    const h = harness({ duplicatePolicy: "reject" });
+    const first = await h.connect("bot-1");
+    await expect(h.connect("bot-1")).rejects.toBeInstanceOf(DuplicateClientError);
+    expect(await h.service.send("bot-1", ping)).toEqual({ echo: ping });
+    expect(first.received).toHaveLength(1);
+  });
+});
+
+describe("streaming service: send", () => {
+  it("resolves with the client's reply", async () => {
+    const h = harness();
+    await h.connect("bot-1");
+    expect(await h.service.send("bot-1", { op: "start", payload: { reason: "test" } })).toEqual({
+      echo: { op: "start", payload: { reason: "test" } },
+    });
+  });
+
+  it("gives every command a unique id", async () => {
+    const h = harness();
+    const bot = await h.connect("bot-1");
+    await Promise.all(Array.from({ length: 50 }, () => h.service.send("bot-1", ping)));
+    expect(new Set(bot.received.map((c) => c.commandId)).size).toBe(50);
+  });
+
+  it("routes replies to the right caller when they come back out of order", async () => {
+    const h = harness();
+    await h.connect("bot-1", {
+      behaviour: delayed(0, (command) => ({ reply: command.payload })),
+    });
+    const bot = await h.connect("bot-2", { behaviour: neverReply() });
+    const a = h.service.send("bot-2", { op: "a" });
+    const b = h.service.send("bot-2", { op: "b" });
+    const first = await bot.nextCommand();
+    const second = await bot.nextCommand();
+    bot.reply(second.commandId, "B");
+    bot.reply(first.commandId, "A");
+    expect(await Promise.all([a, b])).toEqual(["A", "B"]);
+  });
+
+  it("rejects with CommandFailedError carrying the client's code and message", async () => {
+    const h = harness();
+    await h.connect("bot-1", { behaviour: failWith("already_running", "bot is running") });
+    const error = await h.service.send("bot-1", ping).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommandFailedError);
+    expect(error).toMatchObject({ clientErrorCode: "already_running", clientErrorMessage: "bot is running", clientId: "bot-1" });
+    expect(h.service.stats().repliesFailed).toBe(1);
+  });
+
+  it("fails fast with ClientNotConnectedError for an unknown client", async () => {
+    const h = harness();
+    const started = Date.now();
+    await expect(h.service.send("ghost", ping)).rejects.toBeInstanceOf(ClientNotConnectedError);
+    expect(Date.now() - started).toBeLessThan(50);
+  });
+
+  it("waits for a client to connect when waitForConnectMs is given", async () => {
+    const h = harness();
+    const reply = h.service.send("late-bot", ping, { waitForConnectMs: 2_000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await h.connect("late-bot");
+    expect(await reply).toEqual({ echo: ping });
+  });
+
+  it("gives up waiting for a client after waitForConnectMs", async () => {
+    const h = harness();
+    await expect(h.service.send("ghost", ping, { waitForConnectMs: 30 })).rejects.toThrow(
+      /client ghost did not connect within 30 ms/,
+    );
+  });
+
+  it("rejects with CommandTimeoutError within timeout + 50 ms when the client never replies", async () => {
+    const h = harness();
+    await h.connect("bot-1", { behaviour: neverReply() });
+    const started = performance.now();
+    const error = await h.service.send("bot-1", ping, { timeoutMs: 200 }).catch((e: unknown) => e);
+    const elapsed = performance.now() - started;
+    expect(error).toBeInstanceOf(CommandTimeoutError);
+    expect(elapsed).toBeGreaterThanOrEqual(195);
+    expect(elapsed).toBeLessThan(250);
+    expect(h.service.stats()).toMatchObject({ pendingCommands: 0, timeouts: 1 });
+  });
+
+  it("uses the service's default timeout when the call gives none", async () => {
+    vi.useFakeTimers();
+    const h = harness({ defaultTimeoutMs: 1_000 });
+    await h.connect("bot-1", { behaviour: neverReply() });
+    const outcome = h.service.send("bot-1", ping).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1_001);
+    expect(await outcome).toBeInstanceOf(CommandTimeoutError);
+  });
+
+  it("drops a reply that comes after the timeout, counts it and does not throw", async () => {
+    vi.useFakeTimers();
+    const h = harness();
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
+    const outcome = h.service.send("bot-1", ping, { timeoutMs: 100 }).catch((e: unknown) => e);
+    const command = await bot.nextCommand();
+    await vi.advanceTimersByTimeAsync(101);
+    expect(await outcome).toBeInstanceOf(CommandTimeoutError);
+    bot.reply(command.commandId, "too late");
+    await vi.advanceTimersByTimeAsync(1);
+    expect(h.service.stats()).toMatchObject({ lateReplies: 1, unknownReplies: 0, pendingCommands: 0 });
+    expect(h.service.isConnected("bot-1")).toBe(true);
+  });
+
+  it("ignores and logs a reply with an id it never issued", async () => {
+    const warn = vi.fn();
+    const h = harness({ logger: { debug() {}, info() {}, warn, error() {} } });
+    const bot = await h.connect("bot-1");
+    bot.reply("made-up-id", "?");
+    expect(await h.service.send("bot-1", ping)).toEqual({ echo: ping });
+    expect(h.service.stats().unknownReplies).toBe(1);
+    expect(warn).toHaveBeenCalledWith(expect.objectContaining({ commandId: "made-up-id" }), expect.stringMatching(/unknown command id/));
+  });
+
+  it("ignores a reply from another client to someone else's command", async () => {
+    const h = harness();
+    const target = await h.connect("bot-1", { behaviour: neverReply() });
+    const impostor = await h.connect("bot-2");
+    const outcome = h.service.send("bot-1", ping, { timeoutMs: 2_000 });
+    const command = await target.nextCommand();
+    impostor.reply(command.commandId, "forged");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    target.reply(command.commandId, "genuine");
+    expect(await outcome).toBe("genuine");
+  });
+
+  it("cancels with CommandCancelledError when the signal aborts, keeping the reason", async () => {
+    const h = harness();
+    await h.connect("bot-1", { behaviour: neverReply() });
+    const controller = new AbortController();
+    const outcome = h.service.send("bot-1", ping, { signal: controller.signal }).catch((e: unknown) => e);
+    controller.abort(new Error("user pressed stop"));
+    const error = await outcome;
+    expect(error).toBeInstanceOf(CommandCancelledError);
+    expect((error as Error).cause).toEqual(new Error("user pressed stop"));
+    expect(h.service.stats().pendingCommands).toBe(0);
+  });
+
+  it("rejects at once when the signal is already aborted", async () => {
+    const h = harness();
+    await h.connect("bot-1");
+    await expect(h.service.send("bot-1", ping, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(CommandCancelledError);
+    expect(h.service.stats().commandsSent).toBe(0);
+  });
+
+  it.each([[""], [undefined], [42]])("rejects the client id %o with InvalidArgumentError", async (clientId) => {
+    const h = harness();
+    await expect(h.service.send(clientId as string, ping)).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it("rejects an invalid timeout with InvalidArgumentError", async () => {
+    const h = harness();
+    await h.connect("bot-1");
+    await expect(h.service.send("bot-1", ping, { timeoutMs: -5 })).rejects.toThrow(/timeoutMs must not be negative/);
+  });
+
+  it("fails only the call when the binding cannot wrap the command", async () => {
+    const h = createHarness(testProtocol, {
+      service: createStreamingService({
+        ...testBinding,
+        wrapCommand(commandId, command) {
+          if (command.op === "bad") throw new Error("cannot encode");
+          return testBinding.wrapCommand(commandId, command);
+        },
+      }),
+    });
+    harnesses.push(h);
+    await h.connect("bot-1");
+    await expect(h.service.send("bot-1", { op: "bad" })).rejects.toThrow(/could not wrap the command: cannot encode/);
+    expect(await h.service.send("bot-1", ping)).toEqual({ echo: ping });
+    await h.service.close();
+  });
+});
+
+describe("streaming service: disconnects", () => {
+  it("rejects every pending command with ClientDisconnectedError when the client hangs up", async () => {
+    const h = harness();
+    await h.connect("bot-1", { behaviour: disconnectOnCommand() });
+    const error = await h.service.send("bot-1", ping).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClientDisconnectedError);
+    expect(h.service.isConnected("bot-1")).toBe(false);
+  });
+
+  it("rejects 100 pending commands within 50 ms of a disconnect and frees the queue", async () => {
+    const h = harness();
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
+    const outcomes = Array.from({ length: 100 }, () =>
+      h.service.send("bot-1", ping, { timeoutMs: 60_000 }).then(
+        () => "replied",
+        (e: unknown) => e,
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(h.service.stats().pendingCommands).toBe(100);
+    const started = performance.now();
+    bot.disconnect();
+    const errors = await Promise.all(outcomes);
+    expect(performance.now() - started).toBeLessThan(50);
+    expect(errors.every((e) => e instanceof ClientDisconnectedError)).toBe(true);
+    expect(h.service.stats()).toMatchObject({ pendingCommands: 0, queuedMessages: 0, disconnectRejections: 100 });
+  });
+
+  it("treats a broken transport stream as a disconnect", async () => {
+    const h = harness();
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
+    const outcome = h.service.send("bot-1", ping).catch((e: unknown) => e);
+    await bot.nextCommand();
+    bot.breakStream(new Error("ECONNRESET"));
+    expect(await outcome).toBeInstanceOf(ClientDisconnectedError);
+  });
+
+  it("treats the transport's cancellation signal as a disconnect", async () => {
+    const h = harness();
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
+    const outcome = h.service.send("bot-1", ping).catch((e: unknown) => e);
+    await bot.nextCommand();
+    bot.stream.cancel();
+    expect(await outcome).toBeInstanceOf(ClientDisconnectedError);
+    expect(h.service.isConnected("bot-1")).toBe(false);
+  });
+
+  it("drops a client that sends a malformed message, and the others keep working", async () => {
+    const h = harness();
+    const bad = await h.connect("bad", { behaviour: replyMalformed() });
+    await h.connect("good");
+    const error = await h.service.send("bad", ping).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClientDisconnectedError);
+    expect((error as Error).cause).toBeInstanceOf(ProtocolError);
+    expect((await bad.stream.ended).error).toBeInstanceOf(ProtocolError);
+    expect(await h.service.send("good", ping)).toEqual({ echo: ping });
+  });
+
+  it("drops a client silent for longer than the heartbeat timeout; a chatty one stays", async () => {
+    vi.useFakeTimers();
+    const h = harness({ heartbeatTimeoutMs: 4_000 });
+    const silent = await h.connect("silent", { behaviour: neverReply() });
+    const chatty = await h.connect("chatty");
+    const pending = h.service.send("silent", ping, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    for (let t = 0; t < 6; t++) {
+      chatty.sendEvent();
+      await vi.advanceTimersByTimeAsync(1_000);
+    }
+    expect(h.service.isConnected("silent")).toBe(false);
+    expect(h.service.isConnected("chatty")).toBe(true);
+    expect((await silent.stream.ended).error).toBeInstanceOf(HeartbeatTimeoutError);
+    expect((await pending as Error).cause).toBeInstanceOf(HeartbeatTimeoutError);
+  });
+});
+
+describe("streaming service: queue", () => {
+  it("fails fast with QueueFullError when a slow client's queue is full", async () => {
+    const h = harness({ maxQueueSize: 3 });
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
+    bot.stream.pauseReading();
+    // One message is taken by the paused reader; three more fill the queue.
+    const accepted = Array.from({ length: 4 }, () => h.service.send("bot-1", ping, { timeoutMs: 5_000 }).catch(() => {}));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const error = await h.service.send("bot-1", ping).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QueueFullError);
+    expect((error as Error).message).toMatch(/3 messages queued \(limit 3\)/);
+    bot.stream.cancel();
+    await Promise.all(accepted);
+  });
+
+  it("waits up to queueTimeoutMs for room and goes through when the client catches up", async () => {
+    const h = harness({ maxQueueSize: 1 });
+    const bot = await h.connect("bot-1");
+    bot.stream.pauseReading();
+    const first = h.service.send("bot-1", { op: "1" });
+    const second = h.service.send("bot-1", { op: "2" });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const third = h.service.send("bot-1", { op: "3" }, { queueTimeoutMs: 2_000 });
+    setTimeout(() => bot.stream.resumeReading(), 30);
+    expect(await Promise.all([first, second, third])).toEqual([{ echo: { op: "1" } }, { echo: { op: "2" } }, { echo: { op: "3" } }]);
+  });
+
+  it("gives up after queueTimeoutMs with QueueFullError", async () => {
+    const h = harness({ maxQueueSize: 1 });
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
+    bot.stream.pauseReading();
+    void h.service.send("bot-1", ping).catch(() => {});
+    void h.service.send("bot-1", ping).catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const started = performance.now();
+    await expect(h.service.send("bot-1", ping, { queueTimeoutMs: 40 })).rejects.toThrow(/no room came within 40 ms/);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(35);
+  });
+});
+
+describe("streaming service: post, broadcast, events", () => {
+  it("post resolves with the command id once queued, and its reply is not counted as unknown", async () => {
+    const h = harness();
+    const bot = await h.connect("bot-1");
+    const commandId = await h.service.post("bot-1", ping);
+    expect(typeof commandId).toBe("string");
+    expect((await bot.nextCommand()).commandId).toBe(commandId);
+    await h.service.send("bot-1", ping);
+    expect(h.service.stats()).toMatchObject({ unknownReplies: 0, pendingCommands: 0 });
+  });
+
+  it("post to a missing client fails fast", async () => {
+    const h = harness();
+    await expect(h.service.post("ghost", ping)).rejects.toBeInstanceOf(ClientNotConnectedError);
+  });
+
+  it("broadcast reports one outcome per client, mixing replies, failures and timeouts", async () => {
+    const h = harness();
+    await h.connect("ok");
+    await h.connect("failing", { behaviour: failWith("busy", "try later") });
+    await h.connect("silent", { behaviour: neverReply() });
+    const outcomes = await h.service.broadcast(ping, { timeoutMs: 100 });
+    const byId = Object.fromEntries(outcomes.map((o) => [o.clientId, o]));
+    expect(outcomes).toHaveLength(3);
+    expect(byId["ok"]).toEqual({ clientId: "ok", ok: true, reply: { echo: ping } });
+    expect(byId["failing"]).toMatchObject({ ok: false, error: expect.any(CommandFailedError) });
+    expect(byId["silent"]).toMatchObject({ ok: false, error: expect.any(CommandTimeoutError) });
+  });
+
+  it("broadcast can be narrowed with a filter", async () => {
+    const h = harness();
+    await h.connect("a", { metadata: { region: "eu" } });
+    await h.connect("b", { metadata: { region: "us" } });
+    const outcomes = await h.service.broadcast(ping, { filter: (client) => client.metadata["region"] === "eu" });
+    expect(outcomes.map((o) => o.clientId)).toEqual(["a"]);
+  });
+
+  it("onConnect, onMessage and onDisconnect see the client's life, and unsubscribing works", async () => {
+    const h = harness();
+    const connected: string[] = [];
+    const messages: unknown[] = [];
+    const disconnects: DisconnectEvent[] = [];
+    h.service.onConnect((client) => connected.push(client.clientId));
+    const stopMessages = h.service.onMessage((clientId, message) => messages.push([clientId, message]));
+    h.service.onDisconnect((event) => disconnects.push(event));
+    const bot = await h.connect("bot-1");
+    bot.send({ kind: "event", data: "status: running" });
+    await h.service.send("bot-1", ping);
+    stopMessages();
+    bot.send({ kind: "event", data: "not seen" });
+    bot.disconnect();
+    await bot.stream.ended;
+    expect(connected).toEqual(["bot-1"]);
+    expect(messages).toEqual([["bot-1", { kind: "event", data: "status: running" }]]);
+    expect(disconnects).toHaveLength(1);
+    expect(disconnects[0]).toMatchObject({ reason: "client_closed", client: { clientId: "bot-1" } });
+  });
+
+  it("a listener that throws is logged and does not break the stream", async () => {
+    const error = vi.fn();
+    const h = harness({ logger: { debug() {}, info() {}, warn() {}, error } });
+    h.service.onMessage(() => {
+      throw new Error("listener bug");
+    });
+    const bot = await h.connect("bot-1");
+    bot.sendEvent();
+    expect(await h.service.send("bot-1", ping)).toEqual({ echo: ping });
+    expect(error).toHaveBeenCalled();
+  });
+});
+
+describe("streaming service: close", () => {
+  it("rejects pending commands, ends every stream cleanly and refuses new work", async () => {
+    const h = harness();
+    const bots = [await h.connect("a", { behaviour: neverReply() }), await h.connect("b")];
+    const pending = h.service.send("a", ping).catch((e: unknown) => e);
+    await bots[0]!.nextCommand();
+    await h.service.close();
+    const error = await pending;
+    expect(error).toBeInstanceOf(ClientDisconnectedError);
+    expect((error as Error).cause).toBeInstanceOf(ServiceClosedError);
+    for (const bot of bots) expect(await bot.stream.ended).toEqual({});
+    expect(h.service.clients()).toEqual([]);
+    await expect(h.service.send("b", ping)).rejects.toBeInstanceOf(ServiceClosedError);
+    expect((await h.openStream().ended).error).toBeInstanceOf(ServiceClosedError);
+    await h.service.close();
+  });
+
+  it("rejects waiters for clients that will now never connect", async () => {
+    const h = harness();
+    const waiting = h.service.send("ghost", ping, { waitForConnectMs: 10_000 }).catch((e: unknown) => e);
+    await h.service.close();
+    expect(await waiting).toBeInstanceOf(ServiceClosedError);
+  });
+
+  it("works with await using", async () => {
+    let closedService;
+    {
+      await using service = createStreamingService(testBinding);
+      closedService = service;
+      expect(service.closed).toBe(false);
+    }
+    expect(closedService.closed).toBe(true);
+  });
+});
+
+describe("streaming service: options", () => {
+  it.each([
+    [{ duplicatePolicy: "keep" }, /duplicatePolicy must be "replace" or "reject"/],
+    [{ maxQueueSize: 0 }, /maxQueueSize must be a whole number of at least 1/],
+    [{ heartbeatTimeoutMs: -1 }, /heartbeatTimeoutMs must not be negative/],
+    [{ helloTimeoutMs: Number.NaN }, /helloTimeoutMs must be a whole number/],
+    [{ defaultTimeoutMs: 1.5 }, /defaultTimeoutMs must be a whole number/],
+  ])("rejects %o", (options, message) => {
+    expect(() => createStreamingService(testBinding, options as never)).toThrow(message);
+  });
+
+  it("rejects a binding without its functions", () => {
+    expect(() => createStreamingService({ identify() {} } as never)).toThrow(/needs a function "wrapCommand"/);
+  });
+});
+
+describe("streaming service: load", () => {
+  it("10,000 commands through the harness leave no pending entry and no timer behind", async () => {
+    vi.useFakeTimers();
+    const h = harness({ heartbeatTimeoutMs: 0 });
+    const bots = await h.connectMany(10, "bot-");
+    const timersBefore = vi.getTimerCount();
+    const replies = await Promise.all(
+      Array.from({ length: 10_000 }, (_, i) => h.service.send(`bot-${i % 10}`, { op: "n", payload: i }, { queueTimeoutMs: 60_000 })),
+    );
+    expect(replies[9_999]).toEqual({ echo: { op: "n", payload: 9_999 } });
+    expect(bots.reduce((sum, bot) => sum + bot.received.length, 0)).toBe(10_000);
+    expect(h.service.stats()).toMatchObject({ pendingCommands: 0, queuedMessages: 0, repliesOk: 10_000 });
+    expect(vi.getTimerCount()).toBe(timersBefore);
+    await h.service.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
