@@ -14,6 +14,8 @@ import {
   PermissionDeniedError,
   ProtocolError,
   QueueFullError,
+  RateLimitedError,
+  RouterUnavailableError,
   ServiceAlreadyRegisteredError,
   ServiceClosedError,
   ServiceNotFoundError,
@@ -39,6 +41,8 @@ const simple = [
   [DuplicateClientError, "duplicate_client"],
   [HeartbeatTimeoutError, "heartbeat_timeout"],
   [ClientReplacedError, "client_replaced"],
+  [RateLimitedError, "rate_limited"],
+  [RouterUnavailableError, "router_unavailable"],
   [InternalError, "internal"],
 ] as const;
 

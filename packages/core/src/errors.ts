@@ -22,6 +22,8 @@ export type CommandErrorCode =
   | "duplicate_client"
   | "heartbeat_timeout"
   | "client_replaced"
+  | "rate_limited"
+  | "router_unavailable"
   | "internal";
 
 /** Where an error happened; every field is optional because not every error has every one. */
@@ -214,6 +216,22 @@ export class ClientReplacedError extends CommandError {
   }
 }
 
+/** A client sent more messages than the service allows per second and was dropped. */
+export class RateLimitedError extends CommandError {
+  override name = "RateLimitedError";
+  constructor(message: string, options?: CommandErrorOptions) {
+    super("rate_limited", message, options);
+  }
+}
+
+/** The cross-process router could not be reached (server down, connection refused, TLS failure). */
+export class RouterUnavailableError extends CommandError {
+  override name = "RouterUnavailableError";
+  constructor(message: string, options?: CommandErrorOptions) {
+    super("router_unavailable", message, options);
+  }
+}
+
 /** An unexpected failure inside streamcmd or a transport; `cause` holds the original. */
 export class InternalError extends CommandError {
   override name = "InternalError";
@@ -256,6 +274,8 @@ const classByCode: Record<Exclude<CommandErrorCode, "command_failed">, ErrorClas
   duplicate_client: DuplicateClientError,
   heartbeat_timeout: HeartbeatTimeoutError,
   client_replaced: ClientReplacedError,
+  rate_limited: RateLimitedError,
+  router_unavailable: RouterUnavailableError,
   internal: InternalError,
 };
 

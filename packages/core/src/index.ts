@@ -77,6 +77,8 @@ export {
   PermissionDeniedError,
   ProtocolError,
   QueueFullError,
+  RateLimitedError,
+  RouterUnavailableError,
   ServiceAlreadyRegisteredError,
   ServiceClosedError,
   ServiceNotFoundError,

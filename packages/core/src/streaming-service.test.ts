@@ -24,6 +24,7 @@ import {
   PermissionDeniedError,
   ProtocolError,
   QueueFullError,
+  RateLimitedError,
   ServiceClosedError,
   type DisconnectEvent,
   type StreamingServiceOptions,
@@ -375,6 +376,37 @@ describe("streaming service: disconnects", () => {
   });
 });
 
+describe("streaming service: floods", () => {
+  it("drops a client that sends more than maxMessagesPerSecond, and the others keep working", async () => {
+    vi.useFakeTimers();
+    const h = harness({ maxMessagesPerSecond: 50, heartbeatTimeoutMs: 0 });
+    const flooder = await h.connect("flooder");
+    const calm = await h.connect("calm");
+    for (let i = 0; i < 40; i++) calm.sendEvent();
+    await vi.advanceTimersByTimeAsync(1_000);
+    for (let i = 0; i < 60; i++) flooder.sendEvent();
+    await vi.advanceTimersByTimeAsync(1);
+    const end = await flooder.stream.ended;
+    expect(end.error).toBeInstanceOf(RateLimitedError);
+    expect((end.error as Error).message).toMatch(/more than 50 messages per second/);
+    expect(h.service.isConnected("calm")).toBe(true);
+    expect(await h.service.send("calm", ping)).toEqual({ echo: ping });
+  });
+
+  it("a steady client under the rate is never dropped", async () => {
+    vi.useFakeTimers();
+    const h = harness({ maxMessagesPerSecond: 20, heartbeatTimeoutMs: 0 });
+    const steady = await h.connect("steady");
+    for (let second = 0; second < 5; second++) {
+      for (let i = 0; i < 10; i++) {
+        steady.sendEvent();
+        await vi.advanceTimersByTimeAsync(100);
+      }
+    }
+    expect(h.service.isConnected("steady")).toBe(true);
+  });
+});
+
 describe("streaming service: queue", () => {
   it("fails fast with QueueFullError when a slow client's queue is full", async () => {
     const h = harness({ maxQueueSize: 3 });
@@ -528,6 +560,7 @@ describe("streaming service: options", () => {
     [{ heartbeatTimeoutMs: -1 }, /heartbeatTimeoutMs must not be negative/],
     [{ helloTimeoutMs: Number.NaN }, /helloTimeoutMs must be a whole number/],
     [{ defaultTimeoutMs: 1.5 }, /defaultTimeoutMs must be a whole number/],
+    [{ maxMessagesPerSecond: -3 }, /maxMessagesPerSecond must be a whole number/],
   ])("rejects %o", (options, message) => {
     expect(() => createStreamingService(testBinding, options as never)).toThrow(message);
   });

@@ -14,6 +14,7 @@ import {
   PermissionDeniedError,
   ProtocolError,
   QueueFullError,
+  RateLimitedError,
   ServiceClosedError,
 } from "./errors.js";
 import { silentLogger, type Logger } from "./logger.js";
@@ -69,6 +70,11 @@ export interface StreamingServiceOptions {
   heartbeatTimeoutMs?: number;
   /** A client that does not identify itself within this is dropped, in ms. Default 10000. */
   helloTimeoutMs?: number;
+  /**
+   * A client that sends more than this many messages in one second (a burst of up to this many is
+   * fine) is dropped with a `RateLimitedError`; 0 turns it off. Default 0.
+   */
+  maxMessagesPerSecond?: number;
   /** Where diagnostics go. Default: nowhere. */
   logger?: Logger;
   /** The clock; tests may pass a fake one. Default `Date.now`. */
@@ -215,6 +221,9 @@ interface Connection<TOut> {
   readonly stopReading: AbortController;
   /** Why it ended, once it has: what pending commands are rejected with. */
   closedBy: { reason: DisconnectReason; cause: unknown } | undefined;
+  /** Token bucket for `maxMessagesPerSecond`: tokens left and when they were last refilled. */
+  tokens: number;
+  refilledAt: number;
 }
 
 /** Internal: one command waiting for its reply. */
@@ -252,6 +261,10 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   const defaultTimeoutMs = validateDuration("defaultTimeoutMs", options.defaultTimeoutMs ?? 5_000);
   const heartbeatTimeoutMs = validateDuration("heartbeatTimeoutMs", options.heartbeatTimeoutMs ?? 45_000);
   const helloTimeoutMs = validateDuration("helloTimeoutMs", options.helloTimeoutMs ?? 10_000);
+  const maxMessagesPerSecond = options.maxMessagesPerSecond ?? 0;
+  if (!Number.isInteger(maxMessagesPerSecond) || maxMessagesPerSecond < 0) {
+    throw new InvalidArgumentError(`maxMessagesPerSecond must be a whole number, 0 for no limit, got ${String(maxMessagesPerSecond)}`);
+  }
   const logger = options.logger ?? silentLogger;
   const now = options.now ?? ((): number => Date.now());
 
@@ -408,7 +421,22 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   }
 
   function onClientMessage(connection: Connection<TOut>, message: TIn): void {
-    connection.lastSeenAt = now();
+    const at = now();
+    connection.lastSeenAt = at;
+    if (maxMessagesPerSecond > 0) {
+      connection.tokens = Math.min(
+        maxMessagesPerSecond,
+        connection.tokens + ((at - connection.refilledAt) * maxMessagesPerSecond) / 1_000,
+      );
+      connection.refilledAt = at;
+      if (connection.tokens < 1) {
+        throw new RateLimitedError(
+          `client ${connection.clientId ?? "?"} sent more than ${maxMessagesPerSecond} messages per second`,
+          context(connection.clientId),
+        );
+      }
+      connection.tokens -= 1;
+    }
     if (connection.state === "handshake") {
       const identity = binding.identify(message);
       if (identity === undefined) {
@@ -491,8 +519,14 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
         if (connection.state === "closed") break;
       }
     } catch (cause) {
-      drop(connection, "transport_error", undefined);
+      // The transport could not read the client's stream (undecodable bytes, an oversized message,
+      // a reset). If the client is still listening, the error tells it why.
       logger.debug({ service: name, clientId: connection.clientId, error: errorMessage(cause) }, "client stream failed");
+      drop(
+        connection,
+        "transport_error",
+        new ProtocolError(`the client's stream failed: ${errorMessage(cause)}`, { ...context(connection.clientId), cause }),
+      );
       return;
     }
     // The hub ended the connection: stop the transport's side of the read too.
@@ -539,6 +573,8 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
       helloTimer: undefined,
       stopReading: new AbortController(),
       closedBy: undefined,
+      tokens: maxMessagesPerSecond,
+      refilledAt: startedAt,
     };
     const outgoing: AsyncIterableIterator<TOut> = {
       next: () => connection.queue.next(),

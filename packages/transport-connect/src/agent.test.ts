@@ -1,0 +1,139 @@
+import { create } from "@bufbuild/protobuf";
+import { afterEach, describe, expect, it } from "vitest";
+import { InvalidArgumentError } from "@streamcmd/core";
+import { demoBot } from "@streamcmd/testing";
+import { connectAgent, type Agent, type AgentEvents } from "./index.js";
+import { demoBotAgentBinding, startAgent, startBotServer, startCommand, type BotServer } from "./test-support/bot-server.js";
+
+const closers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+async function server(options: Parameters<typeof startBotServer>[0] = {}): Promise<BotServer> {
+  const started = await startBotServer(options);
+  closers.push(() => started.close());
+  return started;
+}
+function agent(...args: Parameters<typeof startAgent>): Agent {
+  const started = startAgent(...args);
+  closers.push(() => started.close());
+  return started;
+}
+
+describe("agent runtime", () => {
+  it("reconnects after the server goes away and comes back, and takes commands again", async () => {
+    const first = await startBotServer();
+    const port = first.server.port;
+    const events: string[] = [];
+    const bots = [agent(first.url, "bot-1"), agent(first.url, "bot-2")];
+    bots[0]!.on("connected", () => events.push("connected"));
+    bots[0]!.on("disconnected", () => events.push("disconnected"));
+    bots[0]!.on("reconnecting", () => events.push("reconnecting"));
+    await Promise.all(["bot-1", "bot-2"].map((id) => first.hub.waitForClient(id, { timeoutMs: 5_000 })));
+    expect((await first.hub.send("bot-1", startCommand("before"))).outcome.case).toBe("success");
+
+    await first.server.close({ graceMs: 0 }); // a crash: connections torn down
+    await first.hub.close();
+    await expect.poll(() => bots.map((b) => b.state)).toEqual(["reconnecting", "reconnecting"]);
+
+    const second = await server({ port });
+    await Promise.all(["bot-1", "bot-2"].map((id) => second.hub.waitForClient(id, { timeoutMs: 10_000 })));
+    const reply = await second.hub.send("bot-2", startCommand("after"));
+    expect(reply.outcome).toMatchObject({ case: "success", value: { detail: "bot-2:start:after" } });
+    expect(events.slice(0, 3)).toEqual(["connected", "disconnected", "reconnecting"]);
+    expect(events).toContain("connected");
+    expect(events.lastIndexOf("connected")).toBeGreaterThan(0);
+  });
+
+  it("keeps trying while the server is down, with growing delays", async () => {
+    const bots = await server();
+    const url = bots.url;
+    await bots.server.close({ graceMs: 0 });
+    const delays: number[] = [];
+    const lonely = agent(url, "bot-1", { reconnect: { initialDelayMs: 10, maxDelayMs: 80, jitter: 0 } });
+    lonely.on("reconnecting", ({ delayMs }) => delays.push(delayMs));
+    await expect.poll(() => delays.length, { timeout: 5_000 }).toBeGreaterThanOrEqual(5);
+    expect(delays.slice(0, 5)).toEqual([10, 20, 40, 80, 80]);
+  });
+
+  it("does not reconnect when reconnect is false, and ends closed", async () => {
+    const bots = await server();
+    const once = agent(bots.url, "bot-1", { reconnect: false });
+    await once.waitUntilConnected();
+    await bots.server.close({ graceMs: 0 });
+    await expect.poll(() => once.state).toBe("closed");
+  });
+
+  it("sends heartbeats the hub sees as messages", async () => {
+    const bots = await server();
+    const kinds: string[] = [];
+    bots.hub.onMessage((_, message) => kinds.push(message.message.case ?? "?"));
+    agent(bots.url, "bot-1", { heartbeatIntervalMs: 30 });
+    await expect.poll(() => kinds.filter((k) => k === "heartbeat").length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("handles at most maxConcurrentCommands at once and still answers them all", async () => {
+    const bots = await server();
+    let running = 0;
+    let peak = 0;
+    agent(bots.url, "bot-1", {
+      maxConcurrentCommands: 2,
+      onCommand: async (command) => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        running--;
+        return create(demoBot.CommandResultSchema, { outcome: { case: "success", value: { detail: command.commandId } } });
+      },
+    });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => bots.hub.send("bot-1", startCommand(String(i)))));
+    expect(replies).toHaveLength(8);
+    expect(peak).toBe(2);
+  });
+
+  it("gives a handler a signal that aborts when the connection ends", async () => {
+    const bots = await server();
+    let handlerSignal: AbortSignal | undefined;
+    const bot = agent(bots.url, "bot-1", {
+      onCommand: (_, context) => {
+        handlerSignal = context.signal;
+        return new Promise(() => {});
+      },
+    });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    void bots.hub.send("bot-1", startCommand("long")).catch(() => {});
+    await expect.poll(() => handlerSignal).toBeDefined();
+    await bot.close();
+    expect(handlerSignal!.aborted).toBe(true);
+  });
+
+  it("closes when its signal aborts", async () => {
+    const bots = await server();
+    const controller = new AbortController();
+    const states: (keyof AgentEvents)[] = [];
+    const bot = agent(bots.url, "bot-1", { signal: controller.signal });
+    bot.on("closed", () => states.push("closed"));
+    await bot.waitUntilConnected();
+    controller.abort();
+    await expect.poll(() => bot.state).toBe("closed");
+    expect(states).toEqual(["closed"]);
+    await expect(bot.waitUntilConnected()).rejects.toThrow(/closed/);
+  });
+
+  it("rejects bad options with InvalidArgumentError", () => {
+    const base = {
+      baseUrl: "http://127.0.0.1:1",
+      method: demoBot.BotService.method.connect,
+      hello: create(demoBot.ConnectRequestSchema, {}),
+      binding: demoBotAgentBinding,
+      onCommand: () => create(demoBot.CommandResultSchema, {}),
+    };
+    expect(() => connectAgent({ ...base, maxConcurrentCommands: 0 })).toThrow(InvalidArgumentError);
+    expect(() => connectAgent({ ...base, heartbeatIntervalMs: -1 })).toThrow(/heartbeatIntervalMs must not be negative/);
+    expect(() => connectAgent({ ...base, reconnect: { jitter: 2 } })).toThrow(/jitter must be between 0 and 1/);
+    expect(() => connectAgent({ ...base, method: {} as never })).toThrow(/needs a bidi streaming method/);
+    expect(() => connectAgent({ ...base, baseUrl: undefined })).toThrow(/needs a baseUrl or a transport/);
+    expect(() => connectAgent({ ...base, baseUrl: "not a url" })).toThrow(/baseUrl is not a URL/);
+  });
+});

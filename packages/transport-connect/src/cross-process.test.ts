@@ -1,0 +1,102 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHarness, demoBotProtocol, disconnectOnCommand, failWith, neverReply } from "@streamcmd/testing";
+import type { Agent } from "./index.js";
+import { startAgent, startBotServer, startCommand, type BotServer } from "./test-support/bot-server.js";
+
+const run = promisify(execFile);
+const callerScript = fileURLToPath(new URL("./test-support/remote-caller.mjs", import.meta.url));
+const builtPackages = ["core", "testing", "transport-connect"].map((name) =>
+  fileURLToPath(new URL(`../../${name}/dist/index.js`, import.meta.url)),
+);
+
+let bots: BotServer;
+let agent: Agent;
+
+/** Runs the caller in its own OS process and returns its result per scenario. */
+async function callFromAnotherProcess(...scenarios: string[]): Promise<Record<string, Record<string, unknown>>> {
+  const { stdout } = await run(process.execPath, [callerScript, ...scenarios], {
+    env: { ...process.env, STREAMCMD_URL: bots.url },
+    timeout: 30_000,
+  });
+  const results: Record<string, Record<string, unknown>> = {};
+  for (const line of stdout.trim().split("\n")) {
+    const parsed = JSON.parse(line) as { scenario: string };
+    results[parsed.scenario] = parsed;
+  }
+  return results;
+}
+
+beforeAll(async () => {
+  const missing = builtPackages.filter((file) => !existsSync(file));
+  if (missing.length > 0) {
+    throw new Error(`the cross-process test runs the built packages; run "./dev pnpm build" first (missing ${missing.join(", ")})`);
+  }
+  bots = await startBotServer({ serviceOptions: { maxQueueSize: 1 } });
+  agent = startAgent(bots.url, "bot-ok");
+  // Misbehaving bots live in the same hub, driven in memory: the caller cannot tell the difference.
+  const fakes = createHarness(demoBotProtocol, { service: bots.hub });
+  await fakes.connect("bot-failing", { behaviour: failWith("already_running", "running since 09:00") });
+  await fakes.connect("bot-silent", { behaviour: neverReply() });
+  await fakes.connect("bot-quitter", { behaviour: disconnectOnCommand() });
+  const slow = await fakes.connect("bot-slow-reader", { behaviour: neverReply() });
+  slow.stream.pauseReading();
+  // One message sits with the paused reader and one fills the queue of one: the next is refused.
+  for (let i = 0; i < 2; i++) void bots.hub.send("bot-slow-reader", startCommand("fill"), { timeoutMs: 60_000 }).catch(() => {});
+  await bots.hub.waitForClient("bot-ok", { timeoutMs: 5_000 });
+}, 30_000);
+
+afterAll(async () => {
+  await agent?.close();
+  await bots?.close();
+});
+
+describe("cross-process, from a separate OS process", () => {
+  it("auto-detects cross-process mode and gets the bot's reply", async () => {
+    const results = await callFromAnotherProcess("mode", "ok");
+    expect(results["mode"]).toMatchObject({ mode: "cross-process" });
+    expect(results["ok"]).toMatchObject({ outcome: "reply", typeName: "demo.bot.v1.CommandResult", detail: "bot-ok:start:from another process" });
+  });
+
+  it("every typed error arrives as the same class across the process boundary", async () => {
+    const results = await callFromAnotherProcess(
+      "failed",
+      "timeout",
+      "notConnected",
+      "disconnected",
+      "queueFull",
+      "cancelled",
+      "serviceNotFound",
+      "wrongType",
+    );
+    expect(results["failed"]).toMatchObject({ name: "CommandFailedError", code: "command_failed", clientErrorCode: "already_running", clientId: "bot-failing" });
+    expect(results["timeout"]).toMatchObject({ name: "CommandTimeoutError", code: "command_timeout", clientId: "bot-silent" });
+    expect(results["notConnected"]).toMatchObject({ name: "ClientNotConnectedError", code: "client_not_connected", clientId: "ghost" });
+    expect(results["disconnected"]).toMatchObject({ name: "ClientDisconnectedError", code: "client_disconnected" });
+    expect(results["queueFull"]).toMatchObject({ name: "QueueFullError", code: "queue_full" });
+    expect(results["cancelled"]).toMatchObject({ name: "CommandCancelledError", code: "command_cancelled" });
+    expect(results["serviceNotFound"]).toMatchObject({ name: "ServiceNotFoundError", code: "service_not_found" });
+    expect(results["wrongType"]).toMatchObject({ name: "InvalidArgumentError", code: "invalid_argument" });
+    expect(results["wrongType"]!["message"]).toMatch(/command must be a demo.bot.v1.ConnectResponse/);
+    // Each error was rebuilt from the wire: its cause is the ConnectError that carried it.
+    for (const name of ["failed", "timeout", "notConnected", "disconnected", "queueFull", "serviceNotFound", "wrongType"]) {
+      expect(results[name]!["causeName"]).toBe("ConnectError");
+    }
+  });
+
+  it("the caller's cancellation reaches the server: the pending command is dropped there", async () => {
+    const before = bots.hub.stats().cancellations;
+    await callFromAnotherProcess("cancelled");
+    await expect.poll(() => bots.hub.stats().cancellations).toBe(before + 1);
+    expect(bots.hub.client("bot-silent")?.pendingCommands).toBe(0);
+  });
+
+  it("a bad call is refused with a clear local error, changing nothing", async () => {
+    const results = await callFromAnotherProcess("emptyClientId");
+    expect(results["emptyClientId"]).toMatchObject({ name: "InvalidArgumentError", message: "waitForConnectMs must not be negative, got -1" });
+    expect(bots.hub.isConnected("bot-ok")).toBe(true);
+  });
+});

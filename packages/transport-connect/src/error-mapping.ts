@@ -1,0 +1,120 @@
+import { create, type Registry } from "@bufbuild/protobuf";
+import { anyPack, anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  CommandError,
+  CommandFailedError,
+  CommandCancelledError,
+  CommandTimeoutError,
+  InternalError,
+  RouterUnavailableError,
+  UnauthenticatedError,
+  PermissionDeniedError,
+  InvalidArgumentError,
+  errorFromInfo,
+  isCommandErrorCode,
+  toErrorInfo,
+  type CommandErrorCode,
+} from "@streamcmd/core";
+import { CommandErrorDetailSchema } from "./gen/streamcmd/v1/command_router_pb.js";
+
+/** The Connect status each streamcmd error travels as. */
+export const connectCodeOf: Readonly<Record<CommandErrorCode, Code>> = Object.freeze({
+  client_not_connected: Code.NotFound,
+  command_timeout: Code.DeadlineExceeded,
+  client_disconnected: Code.Unavailable,
+  command_failed: Code.FailedPrecondition,
+  queue_full: Code.ResourceExhausted,
+  command_cancelled: Code.Canceled,
+  service_not_found: Code.NotFound,
+  service_already_registered: Code.AlreadyExists,
+  service_closed: Code.Unavailable,
+  unauthenticated: Code.Unauthenticated,
+  permission_denied: Code.PermissionDenied,
+  invalid_argument: Code.InvalidArgument,
+  protocol_error: Code.InvalidArgument,
+  duplicate_client: Code.AlreadyExists,
+  heartbeat_timeout: Code.DeadlineExceeded,
+  client_replaced: Code.Aborted,
+  rate_limited: Code.ResourceExhausted,
+  router_unavailable: Code.Unavailable,
+  internal: Code.Internal,
+});
+
+/**
+ * Turns any error into the ConnectError to send: a streamcmd error keeps its class through a
+ * `CommandErrorDetail`; a ConnectError (e.g. from a stricter interceptor) passes through; anything
+ * else becomes Internal without leaking its message.
+ */
+export function toConnectError(error: unknown, replyOf?: (reply: unknown) => Any | undefined): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (!(error instanceof CommandError)) {
+    return new ConnectError("internal error", Code.Internal, undefined, undefined, error);
+  }
+  const info = toErrorInfo(error);
+  const detail = create(CommandErrorDetailSchema, {
+    code: info.code,
+    service: info.service ?? "",
+    clientId: info.clientId ?? "",
+    commandId: info.commandId ?? "",
+    clientErrorCode: info.clientErrorCode ?? "",
+    clientErrorMessage: info.clientErrorMessage ?? "",
+  });
+  if (error instanceof CommandFailedError && replyOf !== undefined) {
+    const reply = replyOf(error.reply);
+    if (reply !== undefined) detail.reply = reply;
+  }
+  return new ConnectError(error.message, connectCodeOf[error.code], undefined, [{ desc: CommandErrorDetailSchema, value: detail }], error);
+}
+
+/**
+ * Rebuilds the typed streamcmd error a ConnectError stands for: from its `CommandErrorDetail` when
+ * it has one (the same class the server threw), otherwise from the status code (the router could
+ * not be reached, the deadline passed on the way, the call was cancelled, …).
+ */
+export function fromConnectError(error: unknown, registry?: Registry): CommandError {
+  if (error instanceof CommandError) return error;
+  const connectError = ConnectError.from(error);
+  const [detail] = connectError.findDetails(CommandErrorDetailSchema);
+  if (detail !== undefined && isCommandErrorCode(detail.code)) {
+    const extra: { cause: unknown; reply?: unknown } = { cause: connectError };
+    if (detail.reply !== undefined && registry !== undefined) extra.reply = anyUnpack(detail.reply, registry);
+    return errorFromInfo(
+      {
+        code: detail.code,
+        message: connectError.rawMessage,
+        ...(detail.service ? { service: detail.service } : {}),
+        ...(detail.clientId ? { clientId: detail.clientId } : {}),
+        ...(detail.commandId ? { commandId: detail.commandId } : {}),
+        ...(detail.clientErrorCode ? { clientErrorCode: detail.clientErrorCode } : {}),
+        ...(detail.clientErrorMessage ? { clientErrorMessage: detail.clientErrorMessage } : {}),
+      },
+      extra,
+    );
+  }
+  const options = { cause: connectError };
+  const message = connectError.rawMessage;
+  switch (connectError.code) {
+    case Code.Canceled:
+      return new CommandCancelledError(`the call was cancelled: ${message}`, options);
+    case Code.DeadlineExceeded:
+      return new CommandTimeoutError(`the call's deadline passed: ${message}`, options);
+    case Code.Unavailable:
+      return new RouterUnavailableError(`the command router is unavailable: ${message}`, options);
+    case Code.Unauthenticated:
+      return new UnauthenticatedError(message, options);
+    case Code.PermissionDenied:
+      return new PermissionDeniedError(message, options);
+    case Code.InvalidArgument:
+      return new InvalidArgumentError(message, options);
+    default:
+      return new InternalError(`[${Code[connectError.code]}] ${message}`, options);
+  }
+}
+
+/** Internal: packs a reply for a failure detail when it is a message of `schema`. */
+export function packReply(schema: Parameters<typeof anyPack>[0] | undefined, reply: unknown): Any | undefined {
+  if (schema === undefined || typeof reply !== "object" || reply === null) return undefined;
+  if ((reply as { $typeName?: string }).$typeName !== schema.typeName) return undefined;
+  return anyPack(schema, reply as never);
+}

@@ -1,0 +1,49 @@
+/**
+ * @streamcmd/transport-connect — streamcmd over Connect/gRPC (HTTP/2):
+ *
+ * - `createStreamHandler(hub)`: the server side of your own bidi method;
+ * - `createCommandRouter()`: the cross-process `streamcmd.v1.CommandRouterService`;
+ * - `createRemoteRouter()` / `installRemoteRouter()`: the caller side of it, one HTTP/2 session per target;
+ * - `connectAgent()`: the client (bot, agent, device) side, with heartbeats and reconnects;
+ * - `startServer()`: plaintext HTTP/2 (+ HTTP/1.1 for unary) on 127.0.0.1 for demos and tests;
+ * - `toConnectError` / `fromConnectError`: typed errors on the wire and back.
+ *
+ * @packageDocumentation
+ */
+
+export { createStreamHandler, type StreamHandlerOptions } from "./stream-handler.js";
+export { createCommandRouter, type CommandRouterOptions } from "./command-router.js";
+export {
+  connectRemoteRouterFactory,
+  createRemoteRouter,
+  installRemoteRouter,
+  type ConnectRemoteRouter,
+  type RemoteRouterOptions,
+} from "./remote-router.js";
+export {
+  connectAgent,
+  type Agent,
+  type AgentBinding,
+  type AgentEvents,
+  type AgentOptions,
+  type AgentState,
+  type CommandContext,
+  type ReconnectOptions,
+} from "./agent.js";
+export { startServer, type RunningServer, type StartServerOptions } from "./server.js";
+export { connectCodeOf, fromConnectError, toConnectError } from "./error-mapping.js";
+export {
+  CommandErrorDetailSchema,
+  CommandRouterService,
+  ConnectedClientSchema,
+  ExecuteRequestSchema,
+  ExecuteResponseSchema,
+  ListClientsRequestSchema,
+  ListClientsResponseSchema,
+  PostRequestSchema,
+  PostResponseSchema,
+  type CommandErrorDetail,
+  type ConnectedClient,
+  type ExecuteRequest,
+  type ExecuteResponse,
+} from "./gen/streamcmd/v1/command_router_pb.js";

@@ -1,0 +1,163 @@
+import { create } from "@bufbuild/protobuf";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  ClientNotConnectedError,
+  CommandCancelledError,
+  createCommandClient,
+  createStreamingService,
+  InternalError,
+  InvalidArgumentError,
+  RouterUnavailableError,
+  ServiceNotFoundError,
+} from "@streamcmd/core";
+import { createHarness, demoBot, demoBotProtocol, neverReply, testBinding } from "@streamcmd/testing";
+import { createCommandRouter, createRemoteRouter, CommandRouterService, startServer, type Agent, type ConnectRemoteRouter } from "./index.js";
+import { startAgent, startBotServer, startCommand, type BotServer } from "./test-support/bot-server.js";
+
+const schemas = [demoBot.ConnectResponseSchema, demoBot.CommandResultSchema];
+const closers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+async function setup(options: Parameters<typeof startBotServer>[0] = {}): Promise<{ bots: BotServer; router: ConnectRemoteRouter }> {
+  const bots = await startBotServer(options);
+  closers.push(() => bots.close());
+  const router = createRemoteRouter({ baseUrl: bots.url, schemas });
+  closers.push(() => router.close());
+  return { bots, router };
+}
+
+function agentOn(url: string, botId: string, overrides: Parameters<typeof startAgent>[2] = {}): Agent {
+  const agent = startAgent(url, botId, overrides);
+  closers.push(() => agent.close());
+  return agent;
+}
+
+describe("remote router over real HTTP/2", () => {
+  it("1,000 cross-process sends from one client use one HTTP/2 connection", async () => {
+    const { bots, router } = await setup();
+    agentOn(bots.url, "bot-1");
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const sessionsBefore = bots.server.sessionsAccepted; // the agent's own connection
+    const client = createCommandClient({ clientId: "bot-1", service: "bots", remote: router });
+    for (let batch = 0; batch < 10; batch++) {
+      const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => client.send(startCommand(`${batch}-${i}`))));
+      expect(replies.every((r) => r.outcome.case === "success")).toBe(true);
+    }
+    expect(bots.server.sessionsAccepted - sessionsBefore).toBe(1);
+    expect(bots.hub.stats().repliesOk).toBe(1_000);
+  });
+
+  it("a caller's abort cancels the call on the server too", async () => {
+    const { bots, router } = await setup();
+    agentOn(bots.url, "bot-1", { onCommand: () => new Promise(() => {}) });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const client = createCommandClient({ clientId: "bot-1", service: "bots", remote: router });
+    const controller = new AbortController();
+    const outcome = client.send(startCommand("abort me"), { signal: controller.signal, timeoutMs: 30_000 }).catch((e: unknown) => e);
+    await expect.poll(() => bots.hub.stats().pendingCommands).toBe(1);
+    controller.abort();
+    expect(await outcome).toBeInstanceOf(CommandCancelledError);
+    await expect.poll(() => bots.hub.stats()).toMatchObject({ pendingCommands: 0, cancellations: 1 });
+  });
+
+  it("lists connected clients and posts fire-and-forget commands", async () => {
+    const { bots, router } = await setup();
+    const seen: string[] = [];
+    agentOn(bots.url, "bot-1", {
+      onCommand: (command) => {
+        seen.push(command.commandId);
+        return create(demoBot.CommandResultSchema, { outcome: { case: "success", value: {} } });
+      },
+    });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const listed = await router.listClients("bots");
+    expect(listed).toMatchObject([{ clientId: "bot-1", metadata: { version: "test" }, pendingCommands: 0 }]);
+    expect(listed[0]!.connectedAt).toBeInstanceOf(Date);
+    const commandId = await router.post({ service: "bots", clientId: "bot-1", command: startCommand("posted"), queueTimeoutMs: 0 });
+    await expect.poll(() => seen).toContain(commandId);
+    await expect(router.listClients("nope")).rejects.toBeInstanceOf(ServiceNotFoundError);
+  });
+
+  it("refuses bad requests with InvalidArgumentError and keeps serving", async () => {
+    const { bots, router } = await setup({ routerOptions: { maxCommandBytes: 512 } });
+    agentOn(bots.url, "bot-1");
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const request = { service: "bots", clientId: "bot-1", timeoutMs: 1_000, waitForConnectMs: 0, queueTimeoutMs: 0 };
+    await expect(router.execute({ ...request, clientId: "" , command: startCommand("x") })).rejects.toThrow(/client_id is required/);
+    await expect(router.execute({ ...request, service: "", command: startCommand("x") })).rejects.toThrow(/service is required/);
+    const huge = create(demoBot.ConnectResponseSchema, {
+      command: { case: "configUpdate", value: { config: { blob: "x".repeat(2_000) } } },
+    });
+    const error = await router.execute({ ...request, command: huge }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toMatch(/over the limit of 512/);
+    // A type the router does not know is refused before anything is sent.
+    await expect(router.execute({ ...request, command: { not: "a message" } })).rejects.toThrow(/must be a protobuf message/);
+    await expect(router.execute({ ...request, command: create(demoBot.HelloSchema, {}) })).rejects.toThrow(
+      /demo.bot.v1.Hello is not among the remote router's schemas/,
+    );
+    expect(bots.hub.stats().commandsSent).toBe(0);
+    expect((await router.execute({ ...request, command: startCommand("still fine") })) as demoBot.CommandResult).toMatchObject({
+      outcome: { case: "success" },
+    });
+  });
+
+  it("says a service without protobuf schemas cannot be reached across processes", async () => {
+    const plain = createStreamingService(testBinding, { name: "plain" });
+    closers.push(() => plain.close());
+    const server = await startServer({ routes: (r) => r.service(CommandRouterService, createCommandRouter({ services: { plain } })) });
+    closers.push(() => server.close({ graceMs: 0 }));
+    const router = createRemoteRouter({ baseUrl: server.url, schemas });
+    closers.push(() => router.close());
+    const error = await router
+      .execute({ service: "plain", clientId: "a", command: startCommand("x"), timeoutMs: 100, waitForConnectMs: 0, queueTimeoutMs: 0 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InternalError);
+    expect((error as Error).message).toMatch(/has no protobuf schemas/);
+  });
+
+  it("a router that cannot be reached fails with RouterUnavailableError", async () => {
+    const server = await startServer({ routes: () => {} });
+    const url = server.url;
+    await server.close({ graceMs: 0 });
+    const router = createRemoteRouter({ baseUrl: url, schemas, http2: { connectTimeoutMs: 2_000 } });
+    closers.push(() => router.close());
+    const client = createCommandClient({ clientId: "bot-1", service: "bots", remote: router });
+    const error = await client.send(startCommand("x")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RouterUnavailableError);
+    expect((error as Error).message).toMatch(/command router is unavailable/);
+  });
+
+  it("waits for a client to connect when asked, across the network", async () => {
+    const { bots, router } = await setup();
+    const client = createCommandClient({ clientId: "late", service: "bots", remote: router, config: { waitForConnectMs: 5_000 } });
+    const reply = client.send(startCommand("when you arrive"));
+    setTimeout(() => agentOn(bots.url, "late"), 50);
+    expect((await reply).outcome.case).toBe("success");
+    const impatient = createCommandClient({ clientId: "never", service: "bots", remote: router });
+    await expect(impatient.send(startCommand("x"))).rejects.toBeInstanceOf(ClientNotConnectedError);
+  });
+
+  it("serves the unary router over HTTP/1.1 with JSON too (curl)", async () => {
+    const { bots } = await setup();
+    const fakes = createHarness(demoBotProtocol, { service: bots.hub });
+    await fakes.connect("bot-json", { behaviour: neverReply() });
+    const response = await fetch(`${bots.url}/streamcmd.v1.CommandRouterService/ListClients`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ service: "bots" }),
+    });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { clients: { id: string }[] };
+    expect(body.clients.map((c) => c.id)).toEqual(["bot-json"]);
+    const missing = await fetch(`${bots.url}/streamcmd.v1.CommandRouterService/ListClients`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ service: "nope" }),
+    });
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { code: string }).code).toBe("not_found");
+  });
+});

@@ -1,0 +1,73 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { create } from "@bufbuild/protobuf";
+import { CommandFailedError, ClientDisconnectedError, type DisconnectEvent } from "@streamcmd/core";
+import { demoBot } from "@streamcmd/testing";
+import { startAgent, startBotServer, startCommand, type BotServer } from "./test-support/bot-server.js";
+import type { Agent } from "./index.js";
+
+const servers: BotServer[] = [];
+const agents: Agent[] = [];
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map((agent) => agent.close()));
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+});
+
+async function server(options: Parameters<typeof startBotServer>[0] = {}) {
+  const started = await startBotServer(options);
+  servers.push(started);
+  return started;
+}
+function agent(...args: Parameters<typeof startAgent>) {
+  const started = startAgent(...args);
+  agents.push(started);
+  return started;
+}
+
+describe("stream handler over real HTTP/2", () => {
+  it("a same-process send reaches an agent through a real stream and resolves with its reply", async () => {
+    const { hub, url } = await server();
+    const connected = hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    agent(url, "bot-1");
+    const info = await connected;
+    expect(info.metadata).toEqual({ version: "test" });
+    const reply = await hub.send("bot-1", startCommand("open market"));
+    expect(reply.outcome).toEqual({ case: "success", value: expect.objectContaining({ detail: "bot-1:start:open market" }) });
+  });
+
+  it("a handler that throws answers with a failure, and the stream keeps working", async () => {
+    const { hub, url } = await server();
+    let calls = 0;
+    agent(url, "bot-1", {
+      onCommand: (command) => {
+        calls++;
+        if (command.command.case === "stop") throw Object.assign(new Error("positions still open"), { code: "not_flat" });
+        if (command.command.case === "ping") throw new Error("plain failure");
+        return create(demoBot.CommandResultSchema, { outcome: { case: "success", value: {} } });
+      },
+    });
+    await hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const stop = create(demoBot.ConnectResponseSchema, { command: { case: "stop", value: { graceful: true } } });
+    const failure = (await hub.send("bot-1", stop).catch((e: unknown) => e)) as CommandFailedError;
+    expect(failure).toBeInstanceOf(CommandFailedError);
+    expect([failure.clientErrorCode, failure.clientErrorMessage]).toEqual(["not_flat", "positions still open"]);
+    const ping = create(demoBot.ConnectResponseSchema, { command: { case: "ping", value: {} } });
+    await expect(hub.send("bot-1", ping)).rejects.toMatchObject({ clientErrorCode: "handler_error" });
+    expect((await hub.send("bot-1", startCommand("again"))).outcome.case).toBe("success");
+    expect(calls).toBe(3);
+  });
+
+  it("closing an agent ends its stream cleanly: the hub sees client_closed and rejects what was pending", async () => {
+    const { hub, url } = await server();
+    const disconnects: DisconnectEvent[] = [];
+    hub.onDisconnect((event) => disconnects.push(event));
+    const bot = agent(url, "bot-1", { onCommand: () => new Promise(() => {}) });
+    await hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const pending = hub.send("bot-1", startCommand("never answered")).catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await bot.close();
+    expect(bot.state).toBe("closed");
+    expect(await pending).toBeInstanceOf(ClientDisconnectedError);
+    await expect.poll(() => disconnects.map((d) => d.reason)).toEqual(["client_closed"]);
+    expect(hub.stats().pendingCommands).toBe(0);
+  });
+});

@@ -1,0 +1,54 @@
+import type { HandlerContext } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
+import { CommandError, UnauthenticatedError, type AnyStreamingService, type ClientIdentity } from "@streamcmd/core";
+import { toConnectError } from "./error-mapping.js";
+
+/** Options of `createStreamHandler`. */
+export interface StreamHandlerOptions {
+  /**
+   * Establishes who is calling from the request (headers, TLS peer) before the stream is served.
+   * Return the identity, or undefined to refuse with Unauthenticated; throw a `CommandError` to
+   * refuse with its code. When given, the client's hello may not claim another id.
+   */
+  authenticate?: (context: HandlerContext) => ClientIdentity | undefined | Promise<ClientIdentity | undefined>;
+}
+
+/**
+ * The implementation of a user's bidi method: feeds Connect's request stream, abort signal and
+ * authenticated identity into `hub.handleStream`, and writes out what the hub sends. Use it as
+ * `router.service(BotService, { connect: createStreamHandler(hub) })`.
+ *
+ * Cancellation from either side cleans up at once: the client going away aborts the handler's
+ * signal, which drops the connection in the hub (its pending commands are rejected, its queue
+ * freed). When the hub drops a client (protocol error, heartbeat timeout, replaced, rate limited)
+ * the stream ends with the matching status code and a `CommandErrorDetail`.
+ */
+export function createStreamHandler<TIn, TOut>(
+  hub: AnyStreamingService,
+  options: StreamHandlerOptions = {},
+): (requests: AsyncIterable<TIn>, context: HandlerContext) => AsyncIterable<TOut> {
+  const { authenticate } = options;
+  return async function* streamHandler(requests, context) {
+    let identity: ClientIdentity | undefined;
+    if (authenticate !== undefined) {
+      try {
+        identity = await authenticate(context);
+      } catch (error) {
+        throw toConnectError(
+          error instanceof CommandError ? error : new UnauthenticatedError("authentication failed", { service: hub.name, cause: error }),
+        );
+      }
+      if (identity === undefined) {
+        throw toConnectError(new UnauthenticatedError("missing or invalid credentials", { service: hub.name }));
+      }
+    }
+    const outgoing = hub.handleStream(requests, identity === undefined ? { signal: context.signal } : { signal: context.signal, identity });
+    try {
+      yield* outgoing as AsyncIterable<TOut>;
+    } catch (error) {
+      // A request stream Connect could not read (undecodable, oversized) keeps Connect's own status.
+      if (error instanceof CommandError && error.cause instanceof ConnectError) throw error.cause;
+      throw toConnectError(error);
+    }
+  };
+}

@@ -1,0 +1,98 @@
+// Internal test support (not built, not exported): a demo bot server and agents over real HTTP/2.
+import { create } from "@bufbuild/protobuf";
+import {
+  createStreamingService,
+  type AnyStreamingService,
+  type StreamingService,
+  type StreamingServiceOptions,
+} from "@streamcmd/core";
+import { demoBot, demoBotBinding, demoBotProtocol } from "@streamcmd/testing";
+import {
+  connectAgent,
+  createCommandRouter,
+  createStreamHandler,
+  startServer,
+  CommandRouterService,
+  type Agent,
+  type AgentBinding,
+  type AgentOptions,
+  type CommandRouterOptions,
+  type RunningServer,
+} from "../index.js";
+
+type BotHub = StreamingService<demoBot.ConnectResponse, demoBot.CommandResult, demoBot.ConnectRequest, demoBot.ConnectResponse>;
+
+export interface BotServer {
+  hub: BotHub;
+  server: RunningServer;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startBotServer(
+  options: {
+    hub?: BotHub;
+    serviceOptions?: StreamingServiceOptions;
+    routerOptions?: CommandRouterOptions;
+    readMaxBytes?: number;
+    port?: number;
+  } = {},
+): Promise<BotServer> {
+  const hub = options.hub ?? createStreamingService(demoBotBinding, { name: "bots", ...options.serviceOptions });
+  const server = await startServer({
+    ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(options.readMaxBytes !== undefined ? { readMaxBytes: options.readMaxBytes } : {}),
+    routes(router) {
+      router.service(demoBot.BotService, { connect: createStreamHandler(hub) });
+      router.service(CommandRouterService, createCommandRouter({ services: { bots: hub as AnyStreamingService }, ...options.routerOptions }));
+    },
+  });
+  return {
+    hub,
+    server,
+    url: server.url,
+    async close() {
+      await hub.close();
+      await server.close({ graceMs: 0 });
+    },
+  };
+}
+
+/** The agent side of the demo bot protocol. */
+export const demoBotAgentBinding: AgentBinding<demoBot.ConnectRequest, demoBot.ConnectResponse, demoBot.ConnectResponse, demoBot.CommandResult> = {
+  readCommand: (message) => ({ commandId: message.commandId, command: message }),
+  success: (commandId, reply) => demoBotProtocol.codec.success(commandId, reply),
+  failure: (commandId, code, message) => demoBotProtocol.codec.failure(commandId, code, message),
+  heartbeat: () => demoBotProtocol.codec.event(),
+};
+
+/** A reply naming what was done, so tests can check each command got its own answer. */
+export function resultFor(command: demoBot.ConnectResponse, botId: string): demoBot.CommandResult {
+  const what = command.command.case === "start" ? `start:${command.command.value.reason}` : (command.command.case ?? "none");
+  return create(demoBot.CommandResultSchema, {
+    commandId: command.commandId,
+    outcome: { case: "success", value: { detail: `${botId}:${what}` } },
+    status: demoBot.BotStatus.RUNNING,
+  });
+}
+
+export function startCommand(reason: string): demoBot.ConnectResponse {
+  return create(demoBot.ConnectResponseSchema, { command: { case: "start", value: { reason } } });
+}
+
+export function startAgent(
+  url: string,
+  botId: string,
+  overrides: Partial<AgentOptions<typeof demoBot.ConnectRequestSchema, typeof demoBot.ConnectResponseSchema, demoBot.ConnectResponse, demoBot.CommandResult>> = {},
+): Agent {
+  return connectAgent({
+    baseUrl: url,
+    method: demoBot.BotService.method.connect,
+    hello: create(demoBot.ConnectRequestSchema, { message: { case: "hello", value: { botId, version: "test" } } }),
+    binding: demoBotAgentBinding,
+    onCommand: (command) => resultFor(command, botId),
+    heartbeatIntervalMs: 0,
+    reconnect: { initialDelayMs: 20, maxDelayMs: 200, jitter: 0.1 },
+    ...overrides,
+  });
+}
