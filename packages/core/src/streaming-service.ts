@@ -400,7 +400,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
         );
         return;
       }
-      drop(existing, "replaced", new ClientReplacedError(`client ${clientId} connected again; this connection was replaced`, context(clientId)));
+      drop(existing, "replaced", new ClientReplacedError(`client ${clientId} connected again, this connection was replaced`, context(clientId)));
     }
     if (connection.helloTimer !== undefined) clearTimeout(connection.helloTimer);
     connection.helloTimer = undefined;

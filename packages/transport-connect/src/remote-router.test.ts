@@ -40,7 +40,7 @@ describe("remote router over real HTTP/2", () => {
     agentOn(bots.url, "bot-1");
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
     const sessionsBefore = bots.server.sessionsAccepted; // the agent's own connection
-    const client = createCommandClient({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
     for (let batch = 0; batch < 10; batch++) {
       const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => client.send(startCommand(`${batch}-${i}`))));
       expect(replies.every((r) => r.outcome.case === "success")).toBe(true);
@@ -53,7 +53,7 @@ describe("remote router over real HTTP/2", () => {
     const { bots, router } = await setup();
     agentOn(bots.url, "bot-1", { onCommand: () => new Promise(() => {}) });
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
-    const client = createCommandClient({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
     const controller = new AbortController();
     const outcome = client.send(startCommand("abort me"), { signal: controller.signal, timeoutMs: 30_000 }).catch((e: unknown) => e);
     await expect.poll(() => bots.hub.stats().pendingCommands).toBe(1);
@@ -124,7 +124,7 @@ describe("remote router over real HTTP/2", () => {
     await server.close({ graceMs: 0 });
     const router = createRemoteRouter({ baseUrl: url, schemas, http2: { connectTimeoutMs: 2_000 } });
     closers.push(() => router.close());
-    const client = createCommandClient({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
     const error = await client.send(startCommand("x")).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RouterUnavailableError);
     expect((error as Error).message).toMatch(/command router is unavailable/);
@@ -132,11 +132,11 @@ describe("remote router over real HTTP/2", () => {
 
   it("waits for a client to connect when asked, across the network", async () => {
     const { bots, router } = await setup();
-    const client = createCommandClient({ clientId: "late", service: "bots", remote: router, config: { waitForConnectMs: 5_000 } });
+    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "late", service: "bots", remote: router, config: { waitForConnectMs: 5_000 } });
     const reply = client.send(startCommand("when you arrive"));
     setTimeout(() => agentOn(bots.url, "late"), 50);
     expect((await reply).outcome.case).toBe("success");
-    const impatient = createCommandClient({ clientId: "never", service: "bots", remote: router });
+    const impatient = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "never", service: "bots", remote: router });
     await expect(impatient.send(startCommand("x"))).rejects.toBeInstanceOf(ClientNotConnectedError);
   });
 

@@ -1,5 +1,5 @@
 import type { HandlerContext } from "@connectrpc/connect";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { CommandError, UnauthenticatedError, type AnyStreamingService, type ClientIdentity } from "@streamcmd/core";
 import { toConnectError } from "./error-mapping.js";
 
@@ -46,8 +46,11 @@ export function createStreamHandler<TIn, TOut>(
     try {
       yield* outgoing as AsyncIterable<TOut>;
     } catch (error) {
-      // A request stream Connect could not read (undecodable, oversized) keeps Connect's own status.
-      if (error instanceof CommandError && error.cause instanceof ConnectError) throw error.cause;
+      // An oversized message keeps Connect's ResourceExhausted; other unreadable input is the
+      // client's fault (Connect itself would call a parse failure Internal): InvalidArgument.
+      if (error instanceof CommandError && error.cause instanceof ConnectError && error.cause.code === Code.ResourceExhausted) {
+        throw error.cause;
+      }
       throw toConnectError(error);
     }
   };

@@ -1,0 +1,138 @@
+import { create } from "@bufbuild/protobuf";
+import { status } from "@grpc/grpc-js";
+import { afterEach, describe, expect, it } from "vitest";
+import { demoBot } from "@streamcmd/testing";
+import type { Agent } from "./index.js";
+import { grpcJsBot, hello, type GrpcJsBot } from "./test-support/grpc-js-bot.js";
+import { startAgent, startBotServer, startCommand, type BotServer } from "./test-support/bot-server.js";
+
+const closers: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+async function server(options: Parameters<typeof startBotServer>[0] = {}): Promise<BotServer> {
+  const started = await startBotServer(options);
+  closers.push(() => started.close());
+  return started;
+}
+function grpcBot(...args: Parameters<typeof grpcJsBot>): GrpcJsBot {
+  const bot = grpcJsBot(...args);
+  closers.push(() => bot.close());
+  return bot;
+}
+/** A well-behaved Connect agent next to the misbehaving one: it must keep working. */
+async function bystander(bots: BotServer): Promise<Agent> {
+  const agent = startAgent(bots.url, "bystander");
+  closers.push(() => agent.close());
+  await bots.hub.waitForClient("bystander", { timeoutMs: 5_000 });
+  return agent;
+}
+async function bystanderStillWorks(bots: BotServer): Promise<void> {
+  const reply = await bots.hub.send("bystander", startCommand("still here?"));
+  expect(reply.outcome).toMatchObject({ case: "success", value: { detail: "bystander:start:still here?" } });
+}
+
+describe("interoperability: an agent written with @grpc/grpc-js", () => {
+  it("connects to our server and answers commands", async () => {
+    const bots = await server();
+    const bot = grpcBot(bots.url, {
+      answer: (command) =>
+        create(demoBot.ConnectRequestSchema, {
+          message: {
+            case: "result",
+            value: {
+              commandId: command.commandId,
+              outcome: { case: "success", value: { detail: `grpc-js did ${command.command.case}` } },
+              status: demoBot.BotStatus.RUNNING,
+            },
+          },
+        }),
+    });
+    bot.call.write(hello("grpc-bot"));
+    await bots.hub.waitForClient("grpc-bot", { timeoutMs: 5_000 });
+    expect(bots.hub.client("grpc-bot")?.metadata).toEqual({ version: "grpc-js" });
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => bots.hub.send("grpc-bot", startCommand(String(i)))));
+    expect(replies.map((r) => r.outcome.value && "detail" in r.outcome.value ? r.outcome.value.detail : "")).toEqual(
+      Array(20).fill("grpc-js did start"),
+    );
+    expect(new Set(bot.received.map((c) => c.commandId)).size).toBe(20);
+  });
+
+  it("is told why when a newer connection replaces it (ABORTED)", async () => {
+    const bots = await server();
+    const first = grpcBot(bots.url);
+    first.call.write(hello("twin"));
+    await bots.hub.waitForClient("twin", { timeoutMs: 5_000 });
+    const second = grpcBot(bots.url);
+    second.call.write(hello("twin"));
+    const end = await first.ended;
+    expect(end.code).toBe(status.ABORTED);
+    // connect-node percent-encodes the grpc-message more than grpc-js decodes: match around the comma.
+    expect(end.details).toMatch(/client twin connected again.*this connection was replaced/);
+  });
+});
+
+describe("misbehaving clients are dropped with a clear reason; the others are unaffected", () => {
+  it("garbage bytes: dropped with INVALID_ARGUMENT", async () => {
+    const bots = await server();
+    await bystander(bots);
+    const bot = grpcBot(bots.url, { serialize: () => Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]) });
+    bot.call.write(hello("garbage"));
+    const end = await bot.ended;
+    expect(end.code).toBe(status.INVALID_ARGUMENT);
+    expect(end.details).toMatch(/stream failed.*parse binary/);
+    expect(bots.hub.isConnected("garbage")).toBe(false);
+    await bystanderStillWorks(bots);
+  });
+
+  it("a first message that is not a hello: dropped with INVALID_ARGUMENT", async () => {
+    const bots = await server();
+    await bystander(bots);
+    const bot = grpcBot(bots.url);
+    bot.call.write(create(demoBot.ConnectRequestSchema, { message: { case: "heartbeat", value: {} } }));
+    const end = await bot.ended;
+    expect(end.code).toBe(status.INVALID_ARGUMENT);
+    expect(end.details).toMatch(/first message must identify the client/);
+    await bystanderStillWorks(bots);
+  });
+
+  it("never says hello: dropped after the hello timeout", async () => {
+    const bots = await server({ serviceOptions: { helloTimeoutMs: 300 } });
+    await bystander(bots);
+    const bot = grpcBot(bots.url);
+    const started = performance.now();
+    const end = await bot.ended;
+    expect(end.code).toBe(status.INVALID_ARGUMENT);
+    expect(end.details).toMatch(/no hello within 300 ms/);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    await bystanderStillWorks(bots);
+  });
+
+  it("floods: dropped with RESOURCE_EXHAUSTED", async () => {
+    const bots = await server({ serviceOptions: { maxMessagesPerSecond: 100 } });
+    await bystander(bots);
+    const bot = grpcBot(bots.url);
+    bot.call.write(hello("flooder"));
+    const heartbeat = create(demoBot.ConnectRequestSchema, { message: { case: "heartbeat", value: {} } });
+    for (let i = 0; i < 1_000; i++) bot.call.write(heartbeat);
+    const end = await bot.ended;
+    expect(end.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(end.details).toMatch(/more than 100 messages per second/);
+    expect(bots.hub.isConnected("flooder")).toBe(false);
+    await bystanderStillWorks(bots);
+  });
+
+  it("sends an oversized message: dropped with RESOURCE_EXHAUSTED", async () => {
+    const bots = await server({ readMaxBytes: 64 * 1024 });
+    await bystander(bots);
+    const bot = grpcBot(bots.url);
+    bot.call.write(hello("big-mouth"));
+    await bots.hub.waitForClient("big-mouth", { timeoutMs: 5_000 });
+    bot.call.write(create(demoBot.ConnectRequestSchema, { message: { case: "statusReport", value: { detail: "x".repeat(100_000) } } }));
+    const end = await bot.ended;
+    expect(end.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(end.details).toMatch(/message size|larger than|exceeds/i);
+    await expect.poll(() => bots.hub.isConnected("big-mouth")).toBe(false);
+    await bystanderStillWorks(bots);
+  });
+});
