@@ -1,5 +1,5 @@
-// The test command (`./dev test`, `pnpm test`, `.ci/run`): lints the proto schema, typechecks every
-// package, runs every package's vitest suite, and ends with one plain line "N passed, N failed"
+// The test command (`./dev test`, `pnpm test`, `.ci/run`): lints the proto schema, typechecks and
+// builds every package, runs every package's vitest suite, and ends with one plain line "N passed, N failed"
 // derived from vitest's JSON report. Exits non-zero if any step or test failed.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
@@ -20,6 +20,8 @@ function run(title, command, args) {
 const failedSteps = [];
 if (!run("proto lint", "pnpm", ["exec", "buf", "lint"])) failedSteps.push("buf lint");
 if (!run("typecheck", "pnpm", ["exec", "turbo", "run", "typecheck", "--output-logs=errors-only"])) failedSteps.push("typecheck");
+// The cross-process tests run a separate Node process on the built packages.
+if (!run("build", "pnpm", ["exec", "turbo", "run", "build", "--output-logs=errors-only"])) failedSteps.push("build");
 
 mkdirSync(dirname(report), { recursive: true });
 rmSync(report, { force: true });
