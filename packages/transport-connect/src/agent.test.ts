@@ -2,23 +2,13 @@ import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "@streamcmd/core";
 import { demoBot } from "@streamcmd/testing";
-import { connectAgent, type Agent, type AgentEvents } from "./index.js";
-import { demoBotAgentBinding, startAgent, startBotServer, startCommand, type BotServer } from "./test-support/bot-server.js";
+import { connectAgent, type AgentEvents } from "./index.js";
+import { demoBotAgentBinding, startBotServer, startCommand, testScope } from "./test-support/bot-server.js";
 
-const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-});
-async function server(options: Parameters<typeof startBotServer>[0] = {}): Promise<BotServer> {
-  const started = await startBotServer(options);
-  closers.push(() => started.close());
-  return started;
-}
-function agent(...args: Parameters<typeof startAgent>): Agent {
-  const started = startAgent(...args);
-  closers.push(() => started.close());
-  return started;
-}
+const scope = testScope();
+afterEach(() => scope.closeAll());
+const server = scope.server;
+const agent = scope.agent;
 
 describe("agent runtime", () => {
   it("reconnects after the server goes away and comes back, and takes commands again", async () => {

@@ -1,7 +1,8 @@
 import type { DescMessage, DescMethodBiDiStreaming, MessageShape } from "@bufbuild/protobuf";
 import { createClient, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager, type Http2SessionOptions } from "@connectrpc/connect-node";
+import type { Http2SessionOptions } from "@connectrpc/connect-node";
 import { CommandFailedError, InvalidArgumentError, silentLogger, validateDuration, type Logger } from "@streamcmd/core";
+import { ownTransport } from "./grpc-connection.js";
 
 /**
  * The client side of a user's protocol: how an agent reads a command and writes its answers.
@@ -163,19 +164,7 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
   if (!(jitter >= 0 && jitter <= 1)) throw new InvalidArgumentError(`reconnect.jitter must be between 0 and 1, got ${String(jitter)}`);
   const logger = options.logger ?? silentLogger;
 
-  let sessionManager: Http2SessionManager | undefined;
-  let transport = options.transport;
-  if (transport === undefined) {
-    if (options.baseUrl === undefined) throw new InvalidArgumentError("connectAgent needs a baseUrl or a transport");
-    let url: URL;
-    try {
-      url = new URL(options.baseUrl);
-    } catch (cause) {
-      throw new InvalidArgumentError(`baseUrl is not a URL: ${JSON.stringify(options.baseUrl)}`, { cause });
-    }
-    sessionManager = new Http2SessionManager(url, options.http2);
-    transport = createGrpcTransport({ baseUrl: options.baseUrl, sessionManager });
-  }
+  const { transport, sessionManager } = ownTransport("connectAgent", options);
   const service = options.method.parent;
   const client = createClient(service, transport) as unknown as Record<
     string,

@@ -4,26 +4,19 @@ import { afterEach, describe, expect, it } from "vitest";
 import { demoBot } from "@streamcmd/testing";
 import type { Agent } from "./index.js";
 import { grpcJsBot, hello, type GrpcJsBot } from "./test-support/grpc-js-bot.js";
-import { startAgent, startBotServer, startCommand, type BotServer } from "./test-support/bot-server.js";
+import { startCommand, testScope, type BotServer } from "./test-support/bot-server.js";
 
-const closers: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-});
-async function server(options: Parameters<typeof startBotServer>[0] = {}): Promise<BotServer> {
-  const started = await startBotServer(options);
-  closers.push(() => started.close());
-  return started;
-}
+const scope = testScope();
+afterEach(() => scope.closeAll());
+const server = scope.server;
 function grpcBot(...args: Parameters<typeof grpcJsBot>): GrpcJsBot {
   const bot = grpcJsBot(...args);
-  closers.push(() => bot.close());
+  scope.defer(() => bot.close());
   return bot;
 }
 /** A well-behaved Connect agent next to the misbehaving one: it must keep working. */
 async function bystander(bots: BotServer): Promise<Agent> {
-  const agent = startAgent(bots.url, "bystander");
-  closers.push(() => agent.close());
+  const agent = scope.agent(bots.url, "bystander");
   await bots.hub.waitForClient("bystander", { timeoutMs: 5_000 });
   return agent;
 }

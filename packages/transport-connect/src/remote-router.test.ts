@@ -11,27 +11,19 @@ import {
   ServiceNotFoundError,
 } from "@streamcmd/core";
 import { createHarness, demoBot, demoBotProtocol, neverReply, testBinding } from "@streamcmd/testing";
-import { createCommandRouter, createRemoteRouter, CommandRouterService, startServer, type Agent, type ConnectRemoteRouter } from "./index.js";
-import { startAgent, startBotServer, startCommand, type BotServer } from "./test-support/bot-server.js";
+import { createCommandRouter, createRemoteRouter, CommandRouterService, startServer, type ConnectRemoteRouter } from "./index.js";
+import { startCommand, testScope, type BotServer } from "./test-support/bot-server.js";
 
 const schemas = [demoBot.ConnectResponseSchema, demoBot.CommandResultSchema];
-const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-});
+const scope = testScope();
+afterEach(() => scope.closeAll());
+const agentOn = scope.agent;
 
-async function setup(options: Parameters<typeof startBotServer>[0] = {}): Promise<{ bots: BotServer; router: ConnectRemoteRouter }> {
-  const bots = await startBotServer(options);
-  closers.push(() => bots.close());
+async function setup(options: Parameters<typeof scope.server>[0] = {}): Promise<{ bots: BotServer; router: ConnectRemoteRouter }> {
+  const bots = await scope.server(options);
   const router = createRemoteRouter({ baseUrl: bots.url, schemas });
-  closers.push(() => router.close());
+  scope.defer(() => router.close());
   return { bots, router };
-}
-
-function agentOn(url: string, botId: string, overrides: Parameters<typeof startAgent>[2] = {}): Agent {
-  const agent = startAgent(url, botId, overrides);
-  closers.push(() => agent.close());
-  return agent;
 }
 
 describe("remote router over real HTTP/2", () => {
@@ -106,11 +98,11 @@ describe("remote router over real HTTP/2", () => {
 
   it("says a service without protobuf schemas cannot be reached across processes", async () => {
     const plain = createStreamingService(testBinding, { name: "plain" });
-    closers.push(() => plain.close());
+    scope.defer(() => plain.close());
     const server = await startServer({ routes: (r) => r.service(CommandRouterService, createCommandRouter({ services: { plain } })) });
-    closers.push(() => server.close({ graceMs: 0 }));
+    scope.defer(() => server.close({ graceMs: 0 }));
     const router = createRemoteRouter({ baseUrl: server.url, schemas });
-    closers.push(() => router.close());
+    scope.defer(() => router.close());
     const error = await router
       .execute({ service: "plain", clientId: "a", command: startCommand("x"), timeoutMs: 100, waitForConnectMs: 0, queueTimeoutMs: 0 })
       .catch((e: unknown) => e);
@@ -123,7 +115,7 @@ describe("remote router over real HTTP/2", () => {
     const url = server.url;
     await server.close({ graceMs: 0 });
     const router = createRemoteRouter({ baseUrl: url, schemas, http2: { connectTimeoutMs: 2_000 } });
-    closers.push(() => router.close());
+    scope.defer(() => router.close());
     const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
     const error = await client.send(startCommand("x")).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RouterUnavailableError);

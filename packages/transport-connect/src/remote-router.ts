@@ -1,7 +1,7 @@
 import { createRegistry, type DescMessage, type Message, type Registry } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack, timestampDate } from "@bufbuild/protobuf/wkt";
 import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager, type Http2SessionOptions } from "@connectrpc/connect-node";
+import type { Http2SessionOptions } from "@connectrpc/connect-node";
 import {
   InternalError,
   InvalidArgumentError,
@@ -12,6 +12,7 @@ import {
   type RemoteRouterFactory,
 } from "@streamcmd/core";
 import { fromConnectError } from "./error-mapping.js";
+import { ownTransport } from "./grpc-connection.js";
 import { CommandRouterService } from "./gen/streamcmd/v1/command_router_pb.js";
 
 /** Options of `createRemoteRouter`. */
@@ -54,23 +55,7 @@ export interface ConnectRemoteRouter extends RemoteRouter {
 export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteRouter {
   const registry = isRegistry(options.schemas) ? options.schemas : createRegistry(...options.schemas);
   const marginMs = options.deadlineMarginMs ?? 1_000;
-  let sessionManager: Http2SessionManager | undefined;
-  let transport = options.transport;
-  if (transport === undefined) {
-    if (options.baseUrl === undefined) throw new InvalidArgumentError("createRemoteRouter needs a baseUrl or a transport");
-    let url: URL;
-    try {
-      url = new URL(options.baseUrl);
-    } catch (cause) {
-      throw new InvalidArgumentError(`baseUrl is not a URL: ${JSON.stringify(options.baseUrl)}`, { cause });
-    }
-    sessionManager = new Http2SessionManager(url, options.http2);
-    transport = createGrpcTransport({
-      baseUrl: options.baseUrl,
-      sessionManager,
-      ...(options.interceptors ? { interceptors: options.interceptors } : {}),
-    });
-  }
+  const { transport, sessionManager } = ownTransport("createRemoteRouter", options);
   const client = createClient(CommandRouterService, transport);
 
   function pack(command: unknown) {

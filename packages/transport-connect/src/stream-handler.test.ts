@@ -2,26 +2,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { CommandFailedError, ClientDisconnectedError, type DisconnectEvent } from "@streamcmd/core";
 import { demoBot } from "@streamcmd/testing";
-import { startAgent, startBotServer, startCommand, type BotServer } from "./test-support/bot-server.js";
-import type { Agent } from "./index.js";
+import { startCommand, testScope } from "./test-support/bot-server.js";
 
-const servers: BotServer[] = [];
-const agents: Agent[] = [];
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((agent) => agent.close()));
-  await Promise.all(servers.splice(0).map((server) => server.close()));
-});
-
-async function server(options: Parameters<typeof startBotServer>[0] = {}) {
-  const started = await startBotServer(options);
-  servers.push(started);
-  return started;
-}
-function agent(...args: Parameters<typeof startAgent>) {
-  const started = startAgent(...args);
-  agents.push(started);
-  return started;
-}
+const scope = testScope();
+afterEach(() => scope.closeAll());
+const server = scope.server;
+const agent = scope.agent;
 
 describe("stream handler over real HTTP/2", () => {
   it("a same-process send reaches an agent through a real stream and resolves with its reply", async () => {

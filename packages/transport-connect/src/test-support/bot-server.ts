@@ -96,3 +96,26 @@ export function startAgent(
     ...overrides,
   });
 }
+
+/** What a test opened, closed after it (newest first): servers, agents, anything with a close. */
+export function testScope() {
+  const closers: (() => unknown)[] = [];
+  return {
+    defer(close: () => unknown): void {
+      closers.push(close);
+    },
+    async server(options: Parameters<typeof startBotServer>[0] = {}): Promise<BotServer> {
+      const started = await startBotServer(options);
+      closers.push(() => started.close());
+      return started;
+    },
+    agent(...args: Parameters<typeof startAgent>): Agent {
+      const started = startAgent(...args);
+      closers.push(() => started.close());
+      return started;
+    },
+    async closeAll(): Promise<void> {
+      for (const close of closers.splice(0).reverse()) await close();
+    },
+  };
+}
