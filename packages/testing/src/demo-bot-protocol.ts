@@ -1,55 +1,17 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { ProtocolError, type StreamBinding } from "@streamcmd/core";
 import {
   BotStatus,
   CommandResultSchema,
   ConnectRequestSchema,
-  ConnectResponseSchema,
+  demoBotBinding,
   type CommandResult,
   type ConnectRequest,
   type ConnectResponse,
-} from "./gen/demo/bot/v1/bot_pb.js";
+} from "@streamcmd/demo-protocol";
 import type { Protocol } from "./protocol.js";
 
-/**
- * The binding for the demo bot protocol (`demo.bot.v1.BotService/Connect`): the command is a
- * `ConnectResponse` whose `commandId` the hub fills in, the reply is the bot's `CommandResult`.
- */
-export const demoBotBinding: StreamBinding<ConnectRequest, ConnectResponse, ConnectResponse, CommandResult> = {
-  identify(message) {
-    if (message.message.case !== "hello") return undefined;
-    const { botId, version } = message.message.value;
-    const metadata: Record<string, string> = version === "" ? {} : { version };
-    return { clientId: botId, metadata };
-  },
-  wrapCommand(commandId, command) {
-    if (command.command.case === undefined) {
-      throw new ProtocolError("a bot command must set one of start, stop, config_update, ping");
-    }
-    return create(ConnectResponseSchema, { commandId, command: command.command });
-  },
-  readReply(message) {
-    switch (message.message.case) {
-      case "result": {
-        const result = message.message.value;
-        const outcome = result.outcome;
-        if (outcome.case === "success") return { commandId: result.commandId, ok: true, reply: result };
-        if (outcome.case === "failure") {
-          return { commandId: result.commandId, ok: false, code: outcome.value.code, message: outcome.value.message, reply: result };
-        }
-        throw new ProtocolError(`result for command ${result.commandId} has neither success nor failure`);
-      }
-      case undefined:
-        throw new ProtocolError("a bot message must set one of hello, result, heartbeat, status_report");
-      default:
-        return undefined;
-    }
-  },
-  schemas: { command: ConnectResponseSchema, reply: CommandResultSchema },
-};
-
-/** Both ends of the demo bot protocol, for fake bots. */
+/** Both ends of the demo bot protocol (`@streamcmd/demo-protocol`), for fake bots in the harness. */
 export const demoBotProtocol: Protocol<ConnectRequest, ConnectResponse, ConnectResponse, CommandResult> = {
   binding: demoBotBinding,
   codec: {

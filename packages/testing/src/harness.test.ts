@@ -1,10 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { ClientDisconnectedError, CommandFailedError, CommandTimeoutError, ProtocolError } from "@streamcmd/core";
+import * as demoBot from "@streamcmd/demo-protocol";
 import {
   createHarness,
   delayed,
-  demoBot,
   demoBotProtocol,
   disconnectOnCommand,
   failWith,

@@ -1,8 +1,8 @@
 /**
  * @streamcmd/testing — a real hub driven by in-memory streams: scriptable fake clients (reply,
  * fail, delay, never reply, hang up mid-command, send garbage, stall reading), an in-memory
- * cross-process router, and protocol fixtures (a plain-object test protocol and the demo bot
- * protocol).
+ * cross-process router, and protocol fixtures (a plain-object test protocol, and the demo bot
+ * protocol of `@streamcmd/demo-protocol` for fake bots).
  *
  * @packageDocumentation
  */
@@ -34,5 +34,4 @@ export {
   type TestCommand,
   type TestServerMessage,
 } from "./test-protocol.js";
-export { demoBotBinding, demoBotProtocol } from "./demo-bot-protocol.js";
-export * as demoBot from "./gen/demo/bot/v1/bot_pb.js";
+export { demoBotProtocol } from "./demo-bot-protocol.js";

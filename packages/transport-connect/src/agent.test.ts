@@ -1,9 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "@streamcmd/core";
-import { demoBot } from "@streamcmd/testing";
+import * as demoBot from "@streamcmd/demo-protocol";
+import { demoBotAgentBinding } from "@streamcmd/demo-protocol";
 import { connectAgent, type AgentEvents } from "./index.js";
-import { demoBotAgentBinding, startBotServer, startCommand, testScope } from "./test-support/bot-server.js";
+import { startBotServer, startCommand, testScope } from "./test-support/bot-server.js";
 
 const scope = testScope();
 afterEach(() => scope.closeAll());

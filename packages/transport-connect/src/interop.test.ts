@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { demoBot } from "@streamcmd/testing";
+import * as demoBot from "@streamcmd/demo-protocol";
 import type { Agent } from "./index.js";
 import { grpcJsBot, hello, type GrpcJsBot } from "./test-support/grpc-js-bot.js";
 import { startCommand, testScope, type BotServer } from "./test-support/bot-server.js";

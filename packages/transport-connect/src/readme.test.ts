@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { clearRegistry, unregisterStreamingService } from "@streamcmd/core";
-import { demoBot } from "@streamcmd/testing";
+import * as demoBot from "@streamcmd/demo-protocol";
 import { runBot } from "./examples/readme-agent.js";
 import { startFromAnotherProcess } from "./examples/readme-caller.js";
 import { startBotServer } from "./examples/readme-server.js";

@@ -10,7 +10,8 @@ import {
   RouterUnavailableError,
   ServiceNotFoundError,
 } from "@streamcmd/core";
-import { createHarness, demoBot, demoBotProtocol, neverReply, testBinding } from "@streamcmd/testing";
+import { createHarness, demoBotProtocol, neverReply, testBinding } from "@streamcmd/testing";
+import * as demoBot from "@streamcmd/demo-protocol";
 import { createCommandRouter, createRemoteRouter, CommandRouterService, startServer, type ConnectRemoteRouter } from "./index.js";
 import { startCommand, testScope, type BotServer } from "./test-support/bot-server.js";
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { CommandFailedError, ClientDisconnectedError, type DisconnectEvent } from "@streamcmd/core";
-import { demoBot } from "@streamcmd/testing";
+import * as demoBot from "@streamcmd/demo-protocol";
 import { startCommand, testScope } from "./test-support/bot-server.js";
 
 const scope = testScope();

@@ -1,7 +1,7 @@
 import { createStreamingService, registerStreamingService } from "@streamcmd/core";
 import { CommandRouterService, createCommandRouter, createStreamHandler, startServer } from "@streamcmd/transport-connect";
 // The demo bot protocol (proto/demo/bot/v1) and its binding; yours would be your own.
-import { demoBot, demoBotBinding } from "@streamcmd/testing";
+import { BotService, demoBotBinding } from "@streamcmd/demo-protocol";
 
 export async function startBotServer(port = 50051) {
   // The hub of connected bots, reachable by name from anywhere in this process.
@@ -11,7 +11,7 @@ export async function startBotServer(port = 50051) {
   const server = await startServer({
     port,
     routes(router) {
-      router.service(demoBot.BotService, { connect: createStreamHandler(bots) }); // bots connect here
+      router.service(BotService, { connect: createStreamHandler(bots) }); // bots connect here
       router.service(CommandRouterService, createCommandRouter({ services: { bots } })); // other processes call here
     },
   });

@@ -6,7 +6,8 @@ import {
   type StreamingService,
   type StreamingServiceOptions,
 } from "@streamcmd/core";
-import { demoBot, demoBotBinding, demoBotProtocol } from "@streamcmd/testing";
+import * as demoBot from "@streamcmd/demo-protocol";
+import { demoBotAgentBinding, demoBotBinding } from "@streamcmd/demo-protocol";
 import {
   connectAgent,
   createCommandRouter,
@@ -14,7 +15,6 @@ import {
   startServer,
   CommandRouterService,
   type Agent,
-  type AgentBinding,
   type AgentOptions,
   type CommandRouterOptions,
   type RunningServer,
@@ -57,14 +57,6 @@ export async function startBotServer(
     },
   };
 }
-
-/** The agent side of the demo bot protocol. */
-export const demoBotAgentBinding: AgentBinding<demoBot.ConnectRequest, demoBot.ConnectResponse, demoBot.ConnectResponse, demoBot.CommandResult> = {
-  readCommand: (message) => ({ commandId: message.commandId, command: message }),
-  success: (commandId, reply) => demoBotProtocol.codec.success(commandId, reply),
-  failure: (commandId, code, message) => demoBotProtocol.codec.failure(commandId, code, message),
-  heartbeat: () => demoBotProtocol.codec.event(),
-};
 
 /** A reply naming what was done, so tests can check each command got its own answer. */
 export function resultFor(command: demoBot.ConnectResponse, botId: string): demoBot.CommandResult {

@@ -2,7 +2,7 @@
 // using protobuf-es only to (de)serialise the demo protocol.
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { demoBot } from "@streamcmd/testing";
+import * as demoBot from "@streamcmd/demo-protocol";
 
 export interface GrpcJsBot {
   call: grpc.ClientDuplexStream<demoBot.ConnectRequest, demoBot.ConnectResponse>;

@@ -3,7 +3,7 @@
 // Prints one JSON line per scenario.
 import { create } from "@bufbuild/protobuf";
 import { createCommandClient } from "@streamcmd/core";
-import { demoBot } from "@streamcmd/testing";
+import * as demoBot from "@streamcmd/demo-protocol";
 import { installRemoteRouter } from "@streamcmd/transport-connect";
 
 const uninstall = installRemoteRouter({
