@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // so no build is needed before testing.
 const conditions = ["@streamcmd/source", "module", "node", "development|production"];
 
-const packages = ["core", "testing", "transport-connect"];
+const packages = ["core", "testing", "transport-connect", "examples"];
 
 export default defineConfig({
   resolve: { conditions },

@@ -24,6 +24,11 @@ describe("CommandClientConfig", () => {
     );
   });
 
+  it("rejects an invalid STREAMCMD_URL at once, naming the variable", () => {
+    vi.stubEnv("STREAMCMD_URL", "localhost:50051");
+    expect(() => createCommandClientConfig()).toThrow(/STREAMCMD_URL is not a valid target: remoteTarget must be an http/);
+  });
+
   it("withOverrides returns a frozen copy and leaves the original alone", () => {
     const base = createCommandClientConfig({ replyTimeoutMs: 1000 });
     const changed = withOverrides(base, { replyTimeoutMs: 250, waitForConnectMs: 100, queueTimeoutMs: 50 });
@@ -35,6 +40,7 @@ describe("CommandClientConfig", () => {
 
   it.each([
     [{ replyTimeoutMs: -1 }, /replyTimeoutMs must not be negative, got -1/],
+    [{ replyTimeoutMs: 0 }, /replyTimeoutMs must be at least 1 ms, got 0/],
     [{ replyTimeoutMs: Number.NaN }, /replyTimeoutMs must be a whole number of milliseconds, got NaN/],
     [{ queueTimeoutMs: 1.5 }, /queueTimeoutMs must be a whole number/],
     [{ waitForConnectMs: Number.POSITIVE_INFINITY }, /waitForConnectMs must be a whole number/],

@@ -5,7 +5,7 @@ import { InvalidArgumentError } from "./errors.js";
  * streaming service or the remote router); none is decorative.
  */
 export interface CommandClientConfig {
-  /** How long `send` waits for the client's reply, in ms. Default 5000. */
+  /** How long `send` waits for the client's reply, in ms (at least 1). Default 5000. */
   readonly replyTimeoutMs: number;
   /**
    * How long `send` / `post` wait for room when the client's outbound queue is full, in ms.
@@ -45,7 +45,14 @@ export const maxDurationMs = 2_147_483_647;
  */
 export function createCommandClientConfig(overrides: Partial<CommandClientConfig> = {}): CommandClientConfig {
   const fromEnv = readEnv("STREAMCMD_URL");
-  const base = fromEnv === undefined ? defaultCommandClientConfig : { ...defaultCommandClientConfig, remoteTarget: fromEnv };
+  let base = defaultCommandClientConfig;
+  if (fromEnv !== undefined) {
+    try {
+      base = { ...defaultCommandClientConfig, remoteTarget: validateTarget(fromEnv) };
+    } catch (cause) {
+      throw new InvalidArgumentError(`STREAMCMD_URL is not a valid target: ${(cause as Error).message}`, { cause });
+    }
+  }
   return withOverrides(base, overrides);
 }
 
@@ -67,7 +74,8 @@ export function withOverrides(
   const merged = { ...config };
   for (const key of durationKeys) {
     const value = overrides[key];
-    if (value !== undefined) merged[key] = validateDuration(key, value);
+    // A reply timeout of 0 would mean "fail at once" here and "server default" on the wire: refuse it.
+    if (value !== undefined) merged[key] = validateDuration(key, value, key === "replyTimeoutMs" ? 1 : 0);
   }
   if ("remoteTarget" in overrides) {
     merged.remoteTarget = validateTarget(overrides.remoteTarget);
@@ -75,13 +83,19 @@ export function withOverrides(
   return Object.freeze(merged);
 }
 
-/** Checks one duration option: a finite, non-negative integer number of milliseconds. */
-export function validateDuration(name: string, value: unknown): number {
+/**
+ * Checks one duration option: a finite whole number of milliseconds, at least `min` (default 0)
+ * and at most `maxDurationMs`.
+ */
+export function validateDuration(name: string, value: unknown, min = 0): number {
   if (typeof value !== "number" || !Number.isFinite(value) || !Number.isInteger(value)) {
     throw new InvalidArgumentError(`${name} must be a whole number of milliseconds, got ${describe(value)}`);
   }
   if (value < 0) {
     throw new InvalidArgumentError(`${name} must not be negative, got ${value}`);
+  }
+  if (value < min) {
+    throw new InvalidArgumentError(`${name} must be at least ${min} ms, got ${value}`);
   }
   if (value > maxDurationMs) {
     throw new InvalidArgumentError(`${name} must be at most ${maxDurationMs} ms, got ${value}`);

@@ -393,6 +393,14 @@ describe("streaming service: floods", () => {
     expect(await h.service.send("calm", ping)).toEqual({ echo: ping });
   });
 
+  it("replies to the server's own commands do not count against the rate", async () => {
+    const h = harness({ maxMessagesPerSecond: 20, heartbeatTimeoutMs: 0 });
+    await h.connect("busy");
+    const replies = await Promise.all(Array.from({ length: 60 }, (_, i) => h.service.send("busy", { op: String(i) })));
+    expect(replies).toHaveLength(60);
+    expect(h.service.isConnected("busy")).toBe(true);
+  });
+
   it("a steady client under the rate is never dropped", async () => {
     vi.useFakeTimers();
     const h = harness({ maxMessagesPerSecond: 20, heartbeatTimeoutMs: 0 });
@@ -444,6 +452,31 @@ describe("streaming service: queue", () => {
     const started = performance.now();
     await expect(h.service.send("bot-1", ping, { queueTimeoutMs: 40 })).rejects.toThrow(/no room came within 40 ms/);
     expect(performance.now() - started).toBeGreaterThanOrEqual(35);
+  });
+});
+
+describe("streaming service: pending limit", () => {
+  it("a client that reads but never answers is capped at maxPendingPerClient", async () => {
+    const h = harness({ maxPendingPerClient: 3 });
+    await h.connect("sink", { behaviour: neverReply() });
+    const held = Array.from({ length: 3 }, () => h.service.send("sink", ping, { timeoutMs: 60_000 }).catch((e: unknown) => e));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const error = await h.service.send("sink", ping).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QueueFullError);
+    expect((error as Error).message).toMatch(/3 commands waiting for replies \(limit 3\)/);
+    await h.service.close();
+    expect((await Promise.all(held)).every((e) => e instanceof ClientDisconnectedError)).toBe(true);
+  });
+
+  it("a command cancelled while waiting for its client never reaches anyone", async () => {
+    const h = harness();
+    const bot = await h.connect("bot-1");
+    const controller = new AbortController();
+    const sending = h.service.send("ghost-free", ping, { signal: controller.signal, waitForConnectMs: 1_000 }).catch((e: unknown) => e);
+    controller.abort();
+    expect(await sending).toBeInstanceOf(CommandCancelledError);
+    await h.service.send("bot-1", { op: "after" });
+    expect(bot.received.map((c) => c.command.op)).toEqual(["after"]);
   });
 });
 
@@ -535,6 +568,13 @@ describe("streaming service: close", () => {
     await h.service.close();
   });
 
+  it("waitForClient on a closed service rejects rather than throws", async () => {
+    const h = harness();
+    await h.service.close();
+    const waiting = h.service.waitForClient("x", { timeoutMs: 10 });
+    await expect(waiting).rejects.toBeInstanceOf(ServiceClosedError);
+  });
+
   it("rejects waiters for clients that will now never connect", async () => {
     const h = harness();
     const waiting = h.service.send("ghost", ping, { waitForConnectMs: 10_000 }).catch((e: unknown) => e);
@@ -561,6 +601,9 @@ describe("streaming service: options", () => {
     [{ helloTimeoutMs: Number.NaN }, /helloTimeoutMs must be a whole number/],
     [{ defaultTimeoutMs: 1.5 }, /defaultTimeoutMs must be a whole number/],
     [{ maxMessagesPerSecond: -3 }, /maxMessagesPerSecond must be a whole number/],
+    [{ maxPendingPerClient: 0 }, /maxPendingPerClient must be a whole number of at least 1/],
+    [{ helloTimeoutMs: 0 }, /helloTimeoutMs must be at least 1 ms/],
+    [{ defaultTimeoutMs: 0 }, /defaultTimeoutMs must be at least 1 ms/],
   ])("rejects %o", (options, message) => {
     expect(() => createStreamingService(testBinding, options as never)).toThrow(message);
   });

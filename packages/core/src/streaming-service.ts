@@ -1,4 +1,4 @@
-import { maxDurationMs, validateDuration } from "./config.js";
+import { validateDuration } from "./config.js";
 import {
   ClientDisconnectedError,
   ClientNotConnectedError,
@@ -68,11 +68,17 @@ export interface StreamingServiceOptions {
   defaultTimeoutMs?: number;
   /** A client silent for longer than this is dropped, in ms; 0 turns it off. Default 45000. */
   heartbeatTimeoutMs?: number;
-  /** A client that does not identify itself within this is dropped, in ms. Default 10000. */
+  /** A client that does not identify itself within this is dropped, in ms (at least 1). Default 10000. */
   helloTimeoutMs?: number;
   /**
+   * Commands one client may have waiting for replies; one more fails with `QueueFullError`. This
+   * bounds a client that reads commands but never answers. Default 1024.
+   */
+  maxPendingPerClient?: number;
+  /**
    * A client that sends more than this many messages in one second (a burst of up to this many is
-   * fine) is dropped with a `RateLimitedError`; 0 turns it off. Default 0.
+   * fine) is dropped with a `RateLimitedError`; replies to pending commands do not count. 0 turns
+   * it off. Default 0.
    */
   maxMessagesPerSecond?: number;
   /** Where diagnostics go. Default: nowhere. */
@@ -177,7 +183,10 @@ export interface StreamingService<TCommand, TReply, TIn = unknown, TOut = unknow
   send(clientId: string, command: TCommand, options?: SendOptions): Promise<TReply>;
   /** Queues `command` for the client without waiting for a reply; resolves with the command id once queued. */
   post(clientId: string, command: TCommand, options?: Omit<SendOptions, "timeoutMs">): Promise<string>;
-  /** Sends `command` to every connected client (or those `filter` keeps); one outcome per client, never rejects. */
+  /**
+   * Sends `command` to every connected client (or those `filter` keeps); one outcome per client.
+   * A client's failure is its outcome; it rejects only if the service is closed or `filter` throws.
+   */
   broadcast(
     command: TCommand,
     options?: SendOptions & { filter?: (client: ClientInfo) => boolean },
@@ -258,9 +267,13 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   if (!Number.isInteger(maxQueueSize) || maxQueueSize < 1) {
     throw new InvalidArgumentError(`maxQueueSize must be a whole number of at least 1, got ${String(maxQueueSize)}`);
   }
-  const defaultTimeoutMs = validateDuration("defaultTimeoutMs", options.defaultTimeoutMs ?? 5_000);
+  const defaultTimeoutMs = validateDuration("defaultTimeoutMs", options.defaultTimeoutMs ?? 5_000, 1);
   const heartbeatTimeoutMs = validateDuration("heartbeatTimeoutMs", options.heartbeatTimeoutMs ?? 45_000);
-  const helloTimeoutMs = validateDuration("helloTimeoutMs", options.helloTimeoutMs ?? 10_000);
+  const helloTimeoutMs = validateDuration("helloTimeoutMs", options.helloTimeoutMs ?? 10_000, 1);
+  const maxPendingPerClient = options.maxPendingPerClient ?? 1024;
+  if (!Number.isInteger(maxPendingPerClient) || maxPendingPerClient < 1) {
+    throw new InvalidArgumentError(`maxPendingPerClient must be a whole number of at least 1, got ${String(maxPendingPerClient)}`);
+  }
   const maxMessagesPerSecond = options.maxMessagesPerSecond ?? 0;
   if (!Number.isInteger(maxMessagesPerSecond) || maxMessagesPerSecond < 0) {
     throw new InvalidArgumentError(`maxMessagesPerSecond must be a whole number, 0 for no limit, got ${String(maxMessagesPerSecond)}`);
@@ -420,24 +433,24 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     }
   }
 
+  /** Internal: takes one token for `maxMessagesPerSecond`; throws RateLimitedError when none is left. */
+  function spendToken(connection: Connection<TOut>, at: number): void {
+    connection.tokens = Math.min(maxMessagesPerSecond, connection.tokens + ((at - connection.refilledAt) * maxMessagesPerSecond) / 1_000);
+    connection.refilledAt = at;
+    if (connection.tokens < 1) {
+      throw new RateLimitedError(
+        `client ${connection.clientId ?? "?"} sent more than ${maxMessagesPerSecond} messages per second`,
+        context(connection.clientId),
+      );
+    }
+    connection.tokens -= 1;
+  }
+
   function onClientMessage(connection: Connection<TOut>, message: TIn): void {
     const at = now();
     connection.lastSeenAt = at;
-    if (maxMessagesPerSecond > 0) {
-      connection.tokens = Math.min(
-        maxMessagesPerSecond,
-        connection.tokens + ((at - connection.refilledAt) * maxMessagesPerSecond) / 1_000,
-      );
-      connection.refilledAt = at;
-      if (connection.tokens < 1) {
-        throw new RateLimitedError(
-          `client ${connection.clientId ?? "?"} sent more than ${maxMessagesPerSecond} messages per second`,
-          context(connection.clientId),
-        );
-      }
-      connection.tokens -= 1;
-    }
     if (connection.state === "handshake") {
+      if (maxMessagesPerSecond > 0) spendToken(connection, at);
       const identity = binding.identify(message);
       if (identity === undefined) {
         drop(connection, "protocol_error", new ProtocolError("the first message must identify the client (hello)", context()));
@@ -447,6 +460,9 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
       return;
     }
     const reply = binding.readReply(message);
+    // Answers to our own commands are never limited: the server decides how many it sends.
+    const answersPending = reply !== undefined && pendingById.get(reply.commandId)?.connection === (connection as Connection<unknown>);
+    if (maxMessagesPerSecond > 0 && !answersPending) spendToken(connection, at);
     if (reply === undefined) {
       for (const listener of messageListeners) {
         try {
@@ -507,6 +523,8 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
           drop(connection, "client_closed");
           return;
         }
+        // The hub may have dropped the connection while this message was on its way.
+        if (isClosed(connection)) break;
         try {
           onClientMessage(connection, result.value);
         } catch (cause) {
@@ -610,11 +628,9 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
       const wrapped = checkHello(incoming, authenticated.clientId, connection);
       void readLoop(connection, wrapped);
     } else {
-      if (helloTimeoutMs > 0) {
-        connection.helloTimer = setTimeout(() => {
-          drop(connection, "protocol_error", new ProtocolError(`no hello within ${helloTimeoutMs} ms`, context()));
-        }, helloTimeoutMs);
-      }
+      connection.helloTimer = setTimeout(() => {
+        drop(connection, "protocol_error", new ProtocolError(`no hello within ${helloTimeoutMs} ms`, context()));
+      }, helloTimeoutMs);
       void readLoop(connection, incoming);
     }
     return outgoing;
@@ -730,9 +746,15 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   }
 
   async function send(clientId: string, command: TCommand, sendOptions: SendOptions = {}): Promise<TReply> {
-    const timeoutMs = validateDuration("timeoutMs", sendOptions.timeoutMs ?? defaultTimeoutMs);
+    const timeoutMs = validateDuration("timeoutMs", sendOptions.timeoutMs ?? defaultTimeoutMs, 1);
     const signal = sendOptions.signal;
     const { connection, commandId, message } = await prepare(clientId, command, sendOptions);
+    if (connection.pending.size >= maxPendingPerClient) {
+      throw new QueueFullError(
+        `client ${clientId} has ${connection.pending.size} commands waiting for replies (limit ${maxPendingPerClient})`,
+        context(clientId, commandId),
+      );
+    }
     let resolve!: (reply: TReply) => void;
     let reject!: (error: CommandError) => void;
     const promise = new Promise<TReply>((onReply, onError) => {
@@ -761,8 +783,11 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
         remember(commandId, "late");
         settle(pending, { error: cancelled(signal, clientId, commandId) });
       };
-      if (signal.aborted) pending.onAbort();
-      else signal.addEventListener("abort", pending.onAbort, { once: true });
+      if (signal.aborted) {
+        pending.onAbort();
+        return promise; // never queued
+      }
+      signal.addEventListener("abort", pending.onAbort, { once: true });
     }
     try {
       await enqueue(connection, message, sendOptions, commandId);
@@ -772,7 +797,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
       return promise;
     }
     counters.commandsSent++;
-    if (pendingById.get(commandId) === pending && timeoutMs < maxDurationMs) {
+    if (pendingById.get(commandId) === pending) {
       pending.timer = setTimeout(() => {
         counters.timeouts++;
         remember(commandId, "late");
@@ -819,14 +844,14 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     );
   }
 
-  function waitForClient(clientId: string, waitOptions: { timeoutMs: number; signal?: AbortSignal }): Promise<ClientInfo> {
+  async function waitForClient(clientId: string, waitOptions: { timeoutMs: number; signal?: AbortSignal }): Promise<ClientInfo> {
     checkOpen();
     checkTarget(clientId);
     const timeoutMs = validateDuration("timeoutMs", waitOptions.timeoutMs);
     const connected = clientsById.get(clientId);
-    if (connected !== undefined) return Promise.resolve(info(connected));
+    if (connected !== undefined) return info(connected);
     const signal = waitOptions.signal;
-    if (signal?.aborted) return Promise.reject(cancelled(signal, clientId));
+    if (signal?.aborted) throw cancelled(signal, clientId);
     return new Promise<ClientInfo>((resolve, reject) => {
       let waiters = connectWaiters.get(clientId);
       if (waiters === undefined) {
@@ -903,6 +928,11 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** Internal: a fresh read of the state, which other callbacks may have changed since TS last looked. */
+function isClosed(connection: { state: string }): boolean {
+  return connection.state === "closed";
 }
 
 function checkBinding(binding: unknown): void {

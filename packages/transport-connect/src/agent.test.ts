@@ -112,6 +112,57 @@ describe("agent runtime", () => {
     await expect(bot.waitUntilConnected()).rejects.toThrow(/closed/);
   });
 
+  it("notices a lost connection and closes even when every handler slot is stuck", async () => {
+    const bots = await startBotServer();
+    const stuck = agent(bots.url, "bot-1", { maxConcurrentCommands: 1, onCommand: () => new Promise(() => {}) });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    for (let i = 0; i < 3; i++) void bots.hub.send("bot-1", startCommand(String(i)), { timeoutMs: 60_000 }).catch(() => {});
+    await expect.poll(() => bots.hub.client("bot-1")?.pendingCommands).toBe(3);
+    await bots.server.close({ graceMs: 0 });
+    await bots.hub.close();
+    await expect.poll(() => stuck.state).toBe("reconnecting");
+    await stuck.close();
+    expect(stuck.state).toBe("closed");
+  });
+
+  it("backs off (does not retry at the initial delay forever) when the server keeps refusing it", async () => {
+    const bots = await server({ serviceOptions: { duplicatePolicy: "reject" } });
+    agent(bots.url, "twin");
+    await bots.hub.waitForClient("twin", { timeoutMs: 5_000 });
+    const delays: number[] = [];
+    const refused = agent(bots.url, "twin", { reconnect: { initialDelayMs: 10, maxDelayMs: 160, jitter: 0 } });
+    refused.on("reconnecting", ({ delayMs }) => delays.push(delayMs));
+    await expect.poll(() => delays.length, { timeout: 5_000 }).toBeGreaterThanOrEqual(4);
+    expect(delays.slice(0, 4)).toEqual([10, 20, 40, 80]);
+  });
+
+  it("survives a binding whose heartbeat throws, and a hello that throws (it retries)", async () => {
+    const bots = await server();
+    const errors: string[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (_: unknown, message: string) => errors.push(message) };
+    agent(bots.url, "bot-1", {
+      heartbeatIntervalMs: 10,
+      binding: { ...demoBotAgentBinding, heartbeat: () => { throw new Error("no clock"); } },
+      logger,
+    });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    await expect.poll(() => errors.length).toBeGreaterThanOrEqual(2);
+    expect(errors[0]).toMatch(/failed to build the heartbeat/);
+    expect((await bots.hub.send("bot-1", startCommand("still fine"))).outcome.case).toBe("success");
+
+    let calls = 0;
+    const flaky = agent(bots.url, "bot-2", {
+      hello: () => {
+        if (++calls === 1) throw new Error("not ready yet");
+        return create(demoBot.ConnectRequestSchema, { message: { case: "hello", value: { botId: "bot-2" } } });
+      },
+    });
+    const disconnects: unknown[] = [];
+    flaky.on("disconnected", ({ error }) => disconnects.push(error));
+    await bots.hub.waitForClient("bot-2", { timeoutMs: 5_000 });
+    expect(disconnects).toEqual([new Error("not ready yet")]);
+  });
+
   it("rejects bad options with InvalidArgumentError", () => {
     const base = {
       baseUrl: "http://127.0.0.1:1",

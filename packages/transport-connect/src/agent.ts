@@ -1,7 +1,7 @@
 import type { DescMessage, DescMethodBiDiStreaming, MessageShape } from "@bufbuild/protobuf";
 import { createClient, type Transport } from "@connectrpc/connect";
 import type { Http2SessionOptions } from "@connectrpc/connect-node";
-import { CommandFailedError, InvalidArgumentError, silentLogger, validateDuration, type Logger } from "@streamcmd/core";
+import { CommandCancelledError, CommandFailedError, InvalidArgumentError, silentLogger, validateDuration, type Logger } from "@streamcmd/core";
 import { ownTransport } from "./grpc-connection.js";
 
 /**
@@ -163,6 +163,8 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
   const jitter = reconnect?.jitter ?? 0.2;
   if (!(jitter >= 0 && jitter <= 1)) throw new InvalidArgumentError(`reconnect.jitter must be between 0 and 1, got ${String(jitter)}`);
   const logger = options.logger ?? silentLogger;
+  /** A session that lasted this long (or got a message) resets the backoff. */
+  const stableAfterMs = 1_000;
 
   const { transport, sessionManager } = ownTransport("connectAgent", options);
   const service = options.method.parent;
@@ -196,42 +198,74 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
     return { code: typeof code === "string" && code !== "" ? code : "handler_error", message };
   }
 
-  /** One connection, from hello to its end; resolves with whether it got connected. */
-  async function runSession(attempt: number): Promise<{ connected: boolean; error?: unknown }> {
+  /**
+   * One connection, from hello to its end. `stable` says whether it worked long enough (a message
+   * arrived, or it lasted a second) to start the backoff over: a server that takes the hello and
+   * then refuses the client must not get reconnects at the initial delay forever.
+   */
+  async function runSession(attempt: number): Promise<{ connected: boolean; stable: boolean; error?: unknown }> {
     const session = new AbortController();
     const stopSession = () => session.abort(lifetime.signal.reason);
     lifetime.signal.addEventListener("abort", stopSession, { once: true });
     const outbox = new Outbox<MessageShape<I>>();
     currentOutbox = outbox;
+    const openedAt = performance.now();
     let connected = false;
+    let received = false;
     let heartbeat: ReturnType<typeof setInterval> | undefined;
+
+    /** User code builds every outgoing message; one that throws is logged, never fatal. */
+    const push = (what: string, make: () => MessageShape<I>): void => {
+      if (session.signal.aborted) return;
+      try {
+        outbox.push(make());
+      } catch (error) {
+        logger.error({ error: error instanceof Error ? error.message : String(error) }, `agent binding failed to build the ${what}; not sent`);
+      }
+    };
+
     // Connect pulls the first message once the HTTP/2 stream is open, and the second once the
     // hello is written: from then on the connection is up.
     outbox.onPull = () => {
-      if (outbox.pulls === 2 && !connected) {
-        connected = true;
-        state = "connected";
-        logger.info({ attempt }, "agent connected");
-        emit("connected", { attempt });
-        if (heartbeatIntervalMs > 0 && binding.heartbeat !== undefined) {
-          const makeHeartbeat = binding.heartbeat.bind(binding);
-          heartbeat = setInterval(() => outbox.push(makeHeartbeat()), heartbeatIntervalMs);
-        }
+      if (outbox.pulls !== 2 || connected || session.signal.aborted) return;
+      connected = true;
+      state = "connected";
+      logger.info({ attempt }, "agent connected");
+      emit("connected", { attempt });
+      const makeHeartbeat = binding.heartbeat?.bind(binding);
+      if (heartbeatIntervalMs > 0 && makeHeartbeat !== undefined) {
+        heartbeat = setInterval(() => push("heartbeat", makeHeartbeat), heartbeatIntervalMs);
+        heartbeat.unref?.();
       }
     };
-    outbox.push(typeof options.hello === "function" ? (options.hello as () => MessageShape<I>)() : options.hello);
 
+    // At most maxConcurrent handlers run; the rest wait here while the stream keeps being read,
+    // so a lost connection is noticed even when every handler is busy.
     let running = 0;
-    let slotFreed: (() => void) | undefined;
-    const inFlight = new Set<Promise<void>>();
+    const waiting: ((go: boolean) => void)[] = [];
+    const release = (): void => {
+      const next = waiting.shift();
+      if (next === undefined) running--;
+      else next(true);
+    };
+    const acquire = (): Promise<boolean> => {
+      if (running < maxConcurrent) {
+        running++;
+        return Promise.resolve(true);
+      }
+      return new Promise((resolve) => waiting.push(resolve));
+    };
     const handle = async (commandId: string, command: TCommand): Promise<void> => {
+      if (!(await acquire())) return;
       try {
         const reply = await onCommand(command, { commandId, signal: session.signal });
-        outbox.push(binding.success(commandId, reply));
+        push("success reply", () => binding.success(commandId, reply));
       } catch (error) {
         const { code, message } = failureOf(error);
-        logger.warn({ commandId, code, message }, "command handler failed; answering with a failure");
-        outbox.push(binding.failure(commandId, code, message));
+        if (!session.signal.aborted) logger.warn({ commandId, code, message }, "command handler failed; answering with a failure");
+        push("failure reply", () => binding.failure(commandId, code, message));
+      } finally {
+        release();
       }
     };
 
@@ -240,33 +274,32 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
         // Open (or verify) the connection first, so "connected" below means a live connection.
         if ((await sessionManager.connect()) === "error") throw sessionManager.error();
       }
+      outbox.push(typeof options.hello === "function" ? (options.hello as () => MessageShape<I>)() : options.hello);
       const headers = typeof options.headers === "function" ? options.headers() : options.headers;
       const responses = call(outbox, headers === undefined ? { signal: session.signal } : { signal: session.signal, headers });
       for await (const message of responses) {
-        const received = binding.readCommand(message);
-        if (received === undefined) continue;
-        while (running >= maxConcurrent) await new Promise<void>((resolve) => (slotFreed = resolve));
-        running++;
-        const task = handle(received.commandId, received.command).finally(() => {
-          running--;
-          inFlight.delete(task);
-          const wake = slotFreed;
-          slotFreed = undefined;
-          wake?.();
-        });
-        inFlight.add(task);
+        received = true;
+        let command: { commandId: string; command: TCommand } | undefined;
+        try {
+          command = binding.readCommand(message);
+        } catch (error) {
+          logger.warn({ error: error instanceof Error ? error.message : String(error) }, "agent binding could not read a server message; ignored");
+          continue;
+        }
+        if (command !== undefined) void handle(command.commandId, command.command);
       }
-      return { connected };
+      return { connected, stable: received || performance.now() - openedAt >= stableAfterMs };
     } catch (error) {
-      return { connected, error };
+      return { connected, stable: received || performance.now() - openedAt >= stableAfterMs, error };
     } finally {
+      outbox.onPull = undefined;
       if (heartbeat !== undefined) clearInterval(heartbeat);
       outbox.end();
-      session.abort();
-      lifetime.signal.removeEventListener("abort", stopSession);
-      // Handlers still running were told through their signal; their answers have nowhere to go,
+      // Handlers still running are told through their signal; their answers have nowhere to go,
       // and one that ignores its signal must not hold up the reconnect.
-      inFlight.clear();
+      session.abort();
+      for (const next of waiting.splice(0)) next(false);
+      lifetime.signal.removeEventListener("abort", stopSession);
       currentOutbox = undefined;
     }
   }
@@ -287,7 +320,7 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
     let attempt = 0;
     while (!lifetime.signal.aborted) {
       const outcome = await runSession(attempt);
-      if (outcome.connected) attempt = 0;
+      if (outcome.stable) attempt = 0;
       if (lifetime.signal.aborted) break;
       if (!closing) logger.warn({ error: outcome.error instanceof Error ? outcome.error.message : outcome.error }, "agent disconnected");
       emit("disconnected", outcome.error === undefined ? {} : { error: outcome.error });
@@ -323,7 +356,7 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
     },
     waitUntilConnected(waitOptions = {}) {
       if (state === "connected") return Promise.resolve();
-      if (state === "closed") return Promise.reject(new Error("the agent is closed"));
+      if (state === "closed") return Promise.reject(new CommandCancelledError("the agent is closed"));
       return new Promise<void>((resolve, reject) => {
         const cleanup = () => {
           offConnected();
@@ -331,8 +364,9 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
           waitOptions.signal?.removeEventListener("abort", onAbort);
         };
         const offConnected = agent.on("connected", () => (cleanup(), resolve()));
-        const offClosed = agent.on("closed", () => (cleanup(), reject(new Error("the agent closed before connecting"))));
-        const onAbort = () => (cleanup(), reject(waitOptions.signal?.reason));
+        const offClosed = agent.on("closed", () => (cleanup(), reject(new CommandCancelledError("the agent closed before it connected"))));
+        const onAbort = () =>
+          (cleanup(), reject(new CommandCancelledError("stopped waiting for the agent to connect", { cause: waitOptions.signal?.reason })));
         waitOptions.signal?.addEventListener("abort", onAbort, { once: true });
       });
     },

@@ -103,6 +103,7 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
         const command = unpackCommand(request.command, commandSchema, request.service, request.clientId);
         const commandId = await hub.post(request.clientId, command, {
           queueTimeoutMs: request.queueTimeoutMs,
+          waitForConnectMs: request.waitForConnectMs,
           signal: context.signal,
         });
         return { commandId };

@@ -7,6 +7,7 @@ import {
   createStreamingService,
   InternalError,
   InvalidArgumentError,
+  maxDurationMs,
   RouterUnavailableError,
   ServiceNotFoundError,
 } from "@streamcmd/core";
@@ -131,6 +132,21 @@ describe("remote router over real HTTP/2", () => {
     expect((await reply).outcome.case).toBe("success");
     const impatient = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "never", service: "bots", remote: router });
     await expect(impatient.send(startCommand("x"))).rejects.toBeInstanceOf(ClientNotConnectedError);
+  });
+
+  it("post waits for a client to connect when asked, across the network", async () => {
+    const { bots, router } = await setup();
+    const posting = router.post({ service: "bots", clientId: "late", command: startCommand("hi"), queueTimeoutMs: 0, waitForConnectMs: 5_000 });
+    setTimeout(() => agentOn(bots.url, "late"), 50);
+    expect(typeof (await posting)).toBe("string");
+  });
+
+  it("the longest allowed reply timeout does not overflow the call's deadline", async () => {
+    const { bots, router } = await setup();
+    agentOn(bots.url, "bot-1");
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    expect((await client.send(startCommand("patient"), { timeoutMs: maxDurationMs })).outcome.case).toBe("success");
   });
 
   it("serves the unary router over HTTP/1.1 with JSON too (curl)", async () => {

@@ -5,6 +5,7 @@ import type { Http2SessionOptions } from "@connectrpc/connect-node";
 import {
   InternalError,
   InvalidArgumentError,
+  maxDurationMs,
   setRemoteRouterFactory,
   type ClientInfo,
   type RemoteCommandRequest,
@@ -58,6 +59,12 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
   const { transport, sessionManager } = ownTransport("createRemoteRouter", options);
   const client = createClient(CommandRouterService, transport);
 
+  /** The whole wait the server may take plus a margin for the way back; none if past setTimeout's range. */
+  function deadline(serverWaitMs: number): { timeoutMs?: number } {
+    const total = serverWaitMs + marginMs;
+    return total <= maxDurationMs ? { timeoutMs: total } : {};
+  }
+
   function pack(command: unknown) {
     const typeName = (command as Partial<Message> | null)?.$typeName;
     const schema = typeName === undefined ? undefined : registry.getMessage(typeName);
@@ -92,8 +99,7 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
           queueTimeoutMs: request.queueTimeoutMs,
         },
         {
-          // The whole wait the server may take, plus a margin for the way back.
-          timeoutMs: request.timeoutMs + request.waitForConnectMs + request.queueTimeoutMs + marginMs,
+          ...deadline(request.timeoutMs + request.waitForConnectMs + request.queueTimeoutMs),
           ...(callOptions.signal ? { signal: callOptions.signal } : {}),
         },
       ),
@@ -116,8 +122,14 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
       const command = pack(request.command);
       const response = await call(() =>
         client.post(
-          { service: request.service, clientId: request.clientId, command, queueTimeoutMs: request.queueTimeoutMs },
-          callOptions.signal ? { signal: callOptions.signal } : {},
+          {
+            service: request.service,
+            clientId: request.clientId,
+            command,
+            queueTimeoutMs: request.queueTimeoutMs,
+            waitForConnectMs: request.waitForConnectMs ?? 0,
+          },
+          { ...deadline(request.queueTimeoutMs + (request.waitForConnectMs ?? 0)), ...(callOptions.signal ? { signal: callOptions.signal } : {}) },
         ),
       );
       return response.commandId;

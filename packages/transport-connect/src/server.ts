@@ -77,8 +77,18 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.once("error", () => socket.destroy());
-    socket.once("data", (first: Buffer) => {
+    // A connection that sends nothing is not kept waiting for its first bytes forever.
+    socket.setTimeout(10_000, () => socket.destroy());
+    const head: Buffer[] = [];
+    let headLength = 0;
+    const onData = (chunk: Buffer): void => {
+      head.push(chunk);
+      headLength += chunk.length;
+      if (headLength < 4) return;
+      socket.off("data", onData);
+      socket.setTimeout(0);
       socket.pause();
+      const first = Buffer.concat(head);
       socket.unshift(first);
       if (h1 === undefined || first.subarray(0, 4).toString("latin1") === "PRI ") {
         // The HTTP/2 session takes over the socket's handle and reads what was put back itself.
@@ -87,7 +97,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         h1.emit("connection", socket);
         socket.resume();
       }
-    });
+    };
+    socket.on("data", onData);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

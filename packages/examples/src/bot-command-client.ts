@@ -1,0 +1,120 @@
+import type { JsonObject } from "@bufbuild/protobuf";
+import {
+  CommandTimeoutError,
+  createCommandClient,
+  type AnyStreamingService,
+  type CommandClientConfig,
+  type RemoteRouter,
+} from "@streamcmd/core";
+import { botCommands, BotStatus } from "@streamcmd/demo-protocol";
+import type { BotStore } from "./bot-store.js";
+import {
+  runBatch,
+  startBot,
+  stopBot,
+  updateBotConfig,
+  type BatchOutcome,
+  type BotClient,
+  type CallOptions,
+  type ConfigOutcome,
+  type LifecycleOutcome,
+} from "./lifecycle.js";
+
+/** Options of `createBotCommandClient`. */
+export interface BotCommandClientOptions {
+  botId: string;
+  store: BotStore;
+  /** The streaming service: an instance, or its registered name (default `"bots"`). */
+  service?: string | AnyStreamingService;
+  /** The cross-process router, when the service lives in another process. */
+  remote?: RemoteRouter;
+  config?: Partial<CommandClientConfig>;
+}
+
+/** What `restart` did. */
+export interface RestartOutcome {
+  stop: LifecycleOutcome;
+  start: LifecycleOutcome;
+  roundTripMs: number;
+}
+
+/** One bot's commands, with its stored status kept in step: the wrapper the original offered. */
+export interface BotCommandClient {
+  readonly botId: string;
+  readonly client: BotClient;
+  start(reason: string, options?: CallOptions): Promise<LifecycleOutcome>;
+  stop(reason: string, options?: CallOptions & { graceful?: boolean }): Promise<LifecycleOutcome>;
+  updateConfig(config: JsonObject, options?: CallOptions & { fields?: readonly string[] }): Promise<ConfigOutcome>;
+  /**
+   * Stops (gracefully), waits until the bot reports STOPPED — asking it, with growing pauses, if the
+   * stop reply came before it got there; no fixed sleep — then starts it. If the stop fails the
+   * restart stops there and rejects with the stop's error.
+   */
+  restart(reason: string, options?: CallOptions & { stoppedWithinMs?: number }): Promise<RestartOutcome>;
+  /** Asks the bot for its status (a ping) and stores it. */
+  status(options?: CallOptions): Promise<BotStatus>;
+}
+
+/** Creates a `BotCommandClient`; same-process or cross-process as `createCommandClient` decides. */
+export function createBotCommandClient(options: BotCommandClientOptions): BotCommandClient {
+  const { botId, store } = options;
+  const client: BotClient = createCommandClient({
+    clientId: botId,
+    service: options.service ?? "bots",
+    ...(options.remote ? { remote: options.remote } : {}),
+    ...(options.config ? { config: options.config } : {}),
+  });
+
+  async function status(call: CallOptions = {}): Promise<BotStatus> {
+    const reply = await client.send(botCommands.ping(), call);
+    await store.setStatus(botId, reply.status, "reported by the bot");
+    return reply.status;
+  }
+
+  async function waitUntilStopped(withinMs: number, signal: AbortSignal | undefined): Promise<void> {
+    const deadline = performance.now() + withinMs;
+    let pauseMs = 10;
+    for (;;) {
+      if ((await status(signal ? { signal } : {})) === BotStatus.STOPPED) return;
+      if (performance.now() + pauseMs > deadline) {
+        throw new CommandTimeoutError(`bot ${botId} did not reach STOPPED within ${withinMs} ms`, { clientId: botId });
+      }
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      pauseMs = Math.min(pauseMs * 2, 500);
+    }
+  }
+
+  return {
+    botId,
+    client,
+    start: (reason, call = {}) => startBot(client, store, { ...call, reason }),
+    stop: (reason, call = {}) => stopBot(client, store, { ...call, reason, graceful: call.graceful ?? true }),
+    updateConfig: (config, call = {}) => updateBotConfig(client, store, config, call),
+    async restart(reason, call = {}) {
+      const started = performance.now();
+      const stop = await stopBot(client, store, { ...call, reason: `restart: ${reason}`, graceful: true });
+      if (stop.status !== BotStatus.STOPPED) await waitUntilStopped(call.stoppedWithinMs ?? 30_000, call.signal);
+      const start = await startBot(client, store, { ...call, reason: `restart: ${reason}` });
+      return { stop, start, roundTripMs: performance.now() - started };
+    },
+    status,
+  };
+}
+
+/** Starts many bots, `concurrency` at a time; one outcome per bot, never rejects. */
+export function batchStart(
+  bots: readonly BotCommandClient[],
+  reason: string,
+  options: CallOptions & { concurrency?: number } = {},
+): Promise<BatchOutcome<LifecycleOutcome>[]> {
+  return runBatch(bots, (bot) => bot.botId, (bot) => bot.start(reason, options), options.concurrency);
+}
+
+/** Stops many bots (gracefully unless told otherwise), `concurrency` at a time; one outcome per bot. */
+export function batchStop(
+  bots: readonly BotCommandClient[],
+  reason: string,
+  options: CallOptions & { graceful?: boolean; concurrency?: number } = {},
+): Promise<BatchOutcome<LifecycleOutcome>[]> {
+  return runBatch(bots, (bot) => bot.botId, (bot) => bot.stop(reason, options), options.concurrency);
+}
