@@ -1,20 +1,21 @@
 import { defineConfig } from "vitest/config";
 
 // Tests run against each package's TypeScript source (the "@streamcmd/source" export condition),
-// so no build is needed before testing.
+// so most tests need no build; the ones that start separate processes run the built dist/.
 const conditions = ["@streamcmd/source", "module", "node", "development|production"];
 
 const packages = ["core", "testing", "transport-connect", "examples"];
+const apps = ["bot-server"];
 
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ["@streamcmd/source"] } },
   test: {
-    projects: packages.map((name) => ({
+    projects: [...packages.map((name) => `packages/${name}`), ...apps.map((name) => `apps/${name}`)].map((root) => ({
       extends: true,
       test: {
-        name: `@streamcmd/${name}`,
-        root: `packages/${name}`,
+        name: `@streamcmd/${root.split("/")[1]}`,
+        root,
         include: ["src/**/*.test.ts"],
       },
     })),

@@ -63,6 +63,20 @@ describe("agent runtime", () => {
     await expect.poll(() => kinds.filter((k) => k === "heartbeat").length).toBeGreaterThanOrEqual(3);
   });
 
+  it("send() puts the app's own messages (status reports) on the stream, only while connected", async () => {
+    const bots = await server();
+    const reports: string[] = [];
+    bots.hub.onMessage((_, message) => {
+      if (message.message.case === "statusReport") reports.push(message.message.value.detail);
+    });
+    const bot = agent(bots.url, "bot-1");
+    const report = create(demoBot.ConnectRequestSchema, { message: { case: "statusReport", value: { detail: "warming up" } } });
+    expect(bot.send(report)).toBe(false);
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    expect(bot.send(report)).toBe(true);
+    await expect.poll(() => reports).toEqual(["warming up"]);
+  });
+
   it("handles at most maxConcurrentCommands at once and still answers them all", async () => {
     const bots = await server();
     let running = 0;

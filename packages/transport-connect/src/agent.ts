@@ -86,11 +86,16 @@ export interface AgentEvents {
   closed: Record<string, never>;
 }
 
-/** A running agent. */
-export interface Agent {
+/** A running agent; `TMessage` is what it sends (the request message of the bidi method). */
+export interface Agent<TMessage = unknown> {
   readonly state: AgentState;
   /** Subscribes to an event; returns the unsubscribe. */
   on<E extends keyof AgentEvents>(event: E, listener: (payload: AgentEvents[E]) => void): () => void;
+  /**
+   * Sends a message of your own on the current connection (a status report, a log line); false if
+   * there is no connection now. Replies and heartbeats are sent for you.
+   */
+  send(message: TMessage): boolean;
   /** Resolves when the agent is connected (at once if it is); rejects if it closes first. */
   waitUntilConnected(options?: { signal?: AbortSignal }): Promise<void>;
   /** Ends the stream cleanly (the server sees the client leave), stops reconnecting. */
@@ -147,7 +152,7 @@ class Outbox<T> implements AsyncIterable<T> {
  */
 export function connectAgent<I extends DescMessage, O extends DescMessage, TCommand, TReply>(
   options: AgentOptions<I, O, TCommand, TReply>,
-): Agent {
+): Agent<MessageShape<I>> {
   const { binding, onCommand } = options;
   if (options.method?.methodKind !== "bidi_streaming") {
     throw new InvalidArgumentError("connectAgent needs a bidi streaming method, e.g. BotService.method.connect");
@@ -341,7 +346,7 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
   options.signal?.addEventListener("abort", onExternalAbort, { once: true });
   if (options.signal?.aborted) queueMicrotask(onExternalAbort);
 
-  const agent: Agent = {
+  const agent: Agent<MessageShape<I>> = {
     get state() {
       return state;
     },
@@ -353,6 +358,11 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
       }
       set.add(listener as (payload: never) => void);
       return () => set.delete(listener as (payload: never) => void);
+    },
+    send(message) {
+      if (state !== "connected" || currentOutbox === undefined) return false;
+      currentOutbox.push(message);
+      return true;
     },
     waitUntilConnected(waitOptions = {}) {
       if (state === "connected") return Promise.resolve();

@@ -1,0 +1,229 @@
+#!/usr/bin/env node
+// `pnpm botctl`: command the demo's bots from another process, through the server's CommandRouter.
+// It shares the server's SQLite file (WAL) for the bots' recorded status and config.
+import type { JsonObject } from "@bufbuild/protobuf";
+import Table from "cli-table3";
+import { Command, Option } from "commander";
+import {
+  ClientNotConnectedError,
+  CommandError,
+  CommandFailedError,
+  InvalidArgumentError,
+  RouterUnavailableError,
+} from "@streamcmd/core";
+import { CommandResultSchema, ConnectResponseSchema, statusName } from "@streamcmd/demo-protocol";
+import { createBotCommandClient, createSqliteBotStore, type BotCommandClient, type BotStore } from "@streamcmd/examples";
+import { createRemoteRouter, type ConnectRemoteRouter } from "@streamcmd/transport-connect";
+import { parseMs } from "./cli-options.js";
+import { defaults, defaultUrl } from "./defaults.js";
+
+interface GlobalOptions {
+  url: string;
+  db: string;
+  json?: boolean;
+  timeout: number;
+}
+
+/** Exit statuses, so scripts can tell what went wrong. */
+const exit = { ok: 0, commandFailed: 1, usage: 2, unreachable: 3 } as const;
+
+class BotctlError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    /** Commander prints its own usage errors and help. */
+    readonly printed = false,
+  ) {
+    super(message);
+  }
+}
+
+const program = new Command("botctl")
+  .description("command the streamcmd demo's bots from another process")
+  .option("--url <url>", "the bot server (default: $STREAMCMD_URL or the demo's address)", defaultUrl())
+  .option("--db <path>", "the server's SQLite database", defaults.dbPath)
+  .option("--json", "print JSON instead of tables")
+  .addOption(new Option("--timeout <ms>", "reply timeout").argParser(parseMs).default(10_000))
+  .showHelpAfterError()
+  .exitOverride((error) => {
+    throw new BotctlError(error.message, error.exitCode === 0 ? exit.ok : exit.usage, true);
+  });
+
+/** Everything a command needs, closed afterwards. */
+async function withContext<T>(run: (context: { router: ConnectRemoteRouter; store: BotStore; options: GlobalOptions }) => Promise<T>): Promise<T> {
+  const options = program.opts<GlobalOptions>();
+  let router: ConnectRemoteRouter;
+  try {
+    router = createRemoteRouter({ baseUrl: options.url, schemas: [ConnectResponseSchema, CommandResultSchema], http2: { connectTimeoutMs: 3_000 } });
+  } catch (error) {
+    throw new BotctlError(`invalid --url ${JSON.stringify(options.url)}: ${(error as Error).message}`, exit.usage);
+  }
+  const store = createSqliteBotStore(options.db);
+  try {
+    return await run({ router, store, options });
+  } finally {
+    await router.close();
+    await store.close();
+  }
+}
+
+/** A client for a bot that exists (recorded or connected); a clear error otherwise. */
+async function botClient(botId: string, context: { router: ConnectRemoteRouter; store: BotStore; options: GlobalOptions }): Promise<BotCommandClient> {
+  const { router, store, options } = context;
+  const connected = (await router.listClients("bots")).some((client) => client.clientId === botId);
+  if (!connected && (await store.get(botId)) === undefined) {
+    throw new BotctlError(`unknown bot "${botId}": it is not connected and not in ${options.db}`, exit.usage);
+  }
+  return createBotCommandClient({ botId, store, remote: router, config: { replyTimeoutMs: options.timeout } });
+}
+
+function print(value: unknown, table: () => string): void {
+  console.log(program.opts<GlobalOptions>().json ? JSON.stringify(value, null, 2) : table());
+}
+
+function printOutcome(action: string, outcome: { botId: string; previousStatus?: number; status?: number; reply: { outcome: { value?: unknown } }; roundTripMs: number; config?: JsonObject }): void {
+  const detail = (outcome.reply.outcome.value as { detail?: string } | undefined)?.detail ?? "";
+  const summary = {
+    bot: outcome.botId,
+    action,
+    ...(outcome.previousStatus !== undefined ? { previousStatus: statusName(outcome.previousStatus) } : {}),
+    ...(outcome.status !== undefined ? { status: statusName(outcome.status) } : {}),
+    ...(outcome.config !== undefined ? { config: outcome.config } : {}),
+    detail,
+    roundTripMs: Number(outcome.roundTripMs.toFixed(1)),
+  };
+  print(summary, () => {
+    const parts = [`${outcome.botId}: ${action} ok`];
+    if (summary.previousStatus !== undefined) parts.push(`${summary.previousStatus} → ${summary.status}`);
+    if (summary.config !== undefined) parts.push(`config ${JSON.stringify(summary.config)}`);
+    parts.push(`(${summary.roundTripMs} ms)`);
+    if (detail !== "") parts.push(detail);
+    return parts.join(" ");
+  });
+}
+
+program
+  .command("list")
+  .description("the bots the server's database knows and whether each is connected")
+  .action(() =>
+    withContext(async ({ router, store }) => {
+      const connected = new Map((await router.listClients("bots")).map((client) => [client.clientId, client]));
+      const records = await store.list();
+      const ids = [...new Set([...records.map((r) => r.id), ...connected.keys()])].sort();
+      const rows = ids.map((id) => {
+        const record = records.find((r) => r.id === id);
+        const client = connected.get(id);
+        return {
+          bot: id,
+          status: record ? statusName(record.status) : "unknown",
+          connected: client !== undefined,
+          since: client?.connectedAt.toISOString() ?? null,
+          version: client?.metadata["version"] ?? null,
+          reason: record?.statusReason ?? "",
+          config: record?.config ?? {},
+        };
+      });
+      print(rows, () => {
+        // Colours only for a terminal: piped output stays plain text.
+        const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
+        const table = new Table({ head: ["BOT", "STATUS", "CONNECTED", "VERSION", "REASON", "CONFIG"], ...style });
+        for (const row of rows) {
+          table.push([row.bot, row.status, row.connected ? "yes" : "no", row.version ?? "", row.reason, JSON.stringify(row.config)]);
+        }
+        return rows.length === 0 ? "no bots yet: start a fleet (./dev pnpm demo:fleet)" : table.toString();
+      });
+    }),
+  );
+
+program
+  .command("status")
+  .description("ask a bot for its status (a ping through the server) and record it")
+  .argument("<bot>", "the bot's id")
+  .action((botId: string) =>
+    withContext(async (context) => {
+      const bot = await botClient(botId, context);
+      const started = performance.now();
+      const status = await bot.status();
+      const record = await context.store.get(botId);
+      const summary = { bot: botId, status: statusName(status), config: record?.config ?? {}, roundTripMs: Number((performance.now() - started).toFixed(1)) };
+      print(summary, () => `${botId}: ${summary.status} config ${JSON.stringify(summary.config)} (${summary.roundTripMs} ms)`);
+    }),
+  );
+
+program
+  .command("start")
+  .description("start a bot: STOPPED → STARTING → RUNNING")
+  .argument("<bot>", "the bot's id")
+  .option("--reason <text>", "why, for the bot's log and the database", "botctl")
+  .action((botId: string, options: { reason: string }) =>
+    withContext(async (context) => printOutcome("start", await (await botClient(botId, context)).start(options.reason))),
+  );
+
+program
+  .command("stop")
+  .description("stop a bot gracefully (it finishes open work), or at once with --force")
+  .argument("<bot>", "the bot's id")
+  .option("--force", "stop at once, abandoning open work")
+  .option("--reason <text>", "why, for the bot's log and the database", "botctl")
+  .action((botId: string, options: { force?: boolean; reason: string }) =>
+    withContext(async (context) =>
+      printOutcome(options.force ? "force-stop" : "stop", await (await botClient(botId, context)).stop(options.reason, { graceful: !options.force })),
+    ),
+  );
+
+program
+  .command("restart")
+  .description("stop a bot gracefully, wait until it is STOPPED, start it again")
+  .argument("<bot>", "the bot's id")
+  .option("--reason <text>", "why, for the bot's log and the database", "botctl")
+  .action((botId: string, options: { reason: string }) =>
+    withContext(async (context) => {
+      const outcome = await (await botClient(botId, context)).restart(options.reason);
+      printOutcome("restart", { ...outcome.start, previousStatus: outcome.stop.previousStatus, roundTripMs: outcome.roundTripMs });
+    }),
+  );
+
+program
+  .command("config")
+  .description("send a bot a new config (JSON); with --fields, change only those dotted paths")
+  .argument("<bot>", "the bot's id")
+  .argument("<json>", 'the config, e.g. \'{"risk":{"max_position":5}}\'')
+  .option("--fields <paths>", "comma-separated dotted paths to change, e.g. risk.max_position,symbols")
+  .action((botId: string, json: string, options: { fields?: string }) =>
+    withContext(async (context) => {
+      let config: unknown;
+      try {
+        config = JSON.parse(json);
+      } catch (error) {
+        throw new BotctlError(`the config is not valid JSON: ${(error as Error).message}`, exit.usage);
+      }
+      if (typeof config !== "object" || config === null || Array.isArray(config)) throw new BotctlError("the config must be a JSON object", exit.usage);
+      const fields = options.fields?.split(",").map((field) => field.trim());
+      const bot = await botClient(botId, context);
+      printOutcome("config", await bot.updateConfig(config as JsonObject, fields ? { fields } : {}));
+    }),
+  );
+
+/** One clear line per failure, and an exit status that says which kind. */
+function explain(error: unknown): BotctlError {
+  const { url } = program.opts<GlobalOptions>();
+  if (error instanceof BotctlError) return error;
+  if (error instanceof RouterUnavailableError) {
+    return new BotctlError(`cannot reach the bot server at ${url} (is it running? ./dev demo or ./dev pnpm demo:server)`, exit.unreachable);
+  }
+  if (error instanceof ClientNotConnectedError) return new BotctlError(`bot "${error.clientId ?? "?"}" is not connected`, exit.commandFailed);
+  if (error instanceof CommandFailedError) {
+    return new BotctlError(`bot "${error.clientId ?? "?"}" refused: ${error.clientErrorCode}: ${error.clientErrorMessage}`, exit.commandFailed);
+  }
+  if (error instanceof InvalidArgumentError) return new BotctlError(error.message, exit.usage);
+  if (error instanceof CommandError) return new BotctlError(`${error.name}: ${error.message}`, exit.commandFailed);
+  return new BotctlError(error instanceof Error ? error.message : String(error), exit.commandFailed);
+}
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  const failure = explain(error);
+  if (!failure.printed) process.stderr.write(`botctl: ${failure.message}\n`);
+  process.exitCode = failure.status;
+}

@@ -1,0 +1,73 @@
+import type { Logger } from "@streamcmd/core";
+import { BotService, ConnectRequestSchema, demoBotAgentBinding, helloMessage, statusName, type ConnectRequest } from "@streamcmd/demo-protocol";
+import { createSimulatedBot, type SimulatedBot, type SimulatedCommand, type SimulatedTiming } from "@streamcmd/examples";
+import { connectAgent, type Agent } from "@streamcmd/transport-connect";
+import { create } from "@bufbuild/protobuf";
+
+/** A failure to inject: `bot-2:start` or `bot-2:start:exchange_unreachable`. */
+export interface InjectedFailure {
+  botId: string;
+  command: SimulatedCommand;
+  code: string;
+}
+
+export function parseFailure(spec: string): InjectedFailure {
+  const [botId, command, code = "injected_failure"] = spec.split(":");
+  const commands: readonly string[] = ["start", "stop", "configUpdate", "ping"];
+  if (!botId || !command || !commands.includes(command)) {
+    throw new Error(`--fail takes BOT:COMMAND[:CODE] with COMMAND one of ${commands.join(", ")}, got ${JSON.stringify(spec)}`);
+  }
+  return { botId, command: command as SimulatedCommand, code };
+}
+
+export interface Fleet {
+  bots: Map<string, SimulatedBot>;
+  agents: Map<string, Agent<ConnectRequest>>;
+  close(): Promise<void>;
+}
+
+/**
+ * A simulated fleet: each bot is a small trading-bot state machine behind a real agent on its own
+ * HTTP/2 connection, reporting status changes and heartbeats.
+ */
+export function startFleet(options: {
+  url: string;
+  botIds: readonly string[];
+  failures?: readonly InjectedFailure[];
+  logger: Logger;
+  /** Faster (or slower) bots than the realistic defaults. */
+  timing?: Partial<SimulatedTiming>;
+}): Fleet {
+  const bots = new Map<string, SimulatedBot>();
+  const agents = new Map<string, Agent<ConnectRequest>>();
+  for (const botId of options.botIds) {
+    const startMs = 400 + Math.round(Math.random() * 400);
+    const bot = createSimulatedBot(botId, { timing: { startMs, perOrderMs: 150, forceStopMs: 30, configMs: 80, ...options.timing } });
+    for (const failure of options.failures ?? []) {
+      if (failure.botId === botId) bot.injectFailure(failure.command, failure.code, `${failure.command} failed on purpose (--fail)`, true);
+    }
+    const agent = connectAgent({
+      baseUrl: options.url,
+      method: BotService.method.connect,
+      hello: helloMessage(botId, "demo-1.0"),
+      binding: { ...demoBotAgentBinding, heartbeat: () => demoBotAgentBinding.heartbeat(bot.status) },
+      onCommand: (command, { signal }) => bot.handle(command, signal),
+      heartbeatIntervalMs: 5_000,
+      reconnect: { initialDelayMs: 200, maxDelayMs: 5_000, jitter: 0.2 },
+      logger: options.logger,
+    });
+    bot.onStatus((status, detail) => {
+      agent.send(create(ConnectRequestSchema, { message: { case: "statusReport", value: { status, detail } } }));
+      options.logger.info({ botId, status: statusName(status), detail }, "bot status");
+    });
+    bots.set(botId, bot);
+    agents.set(botId, agent);
+  }
+  return {
+    bots,
+    agents,
+    async close() {
+      await Promise.all([...agents.values()].map((agent) => agent.close()));
+    },
+  };
+}

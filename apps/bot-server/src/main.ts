@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// `pnpm demo`: the bot server, a simulated fleet connected to it over HTTP/2, and a guided tour.
+import { Command, Option } from "commander";
+import { logLevels, onShutdownSignal, parseCount, parsePort } from "./cli-options.js";
+import { defaults } from "./defaults.js";
+import { parseFailure, startFleet } from "./fleet.js";
+import { createLogger } from "./logger.js";
+import { startDemoServer } from "./server.js";
+import { runTour } from "./tour.js";
+
+const program = new Command("demo")
+  .description("streamcmd demo: a bot server, a simulated trading-bot fleet and a guided tour")
+  .option("--host <host>", "address to listen on", defaults.host)
+  .option("--port <port>", "port to listen on (0: any free port)", parsePort, defaults.port)
+  .option("--db <path>", "SQLite database file (created on first run)", defaults.dbPath)
+  .option("--bots <n>", "how many simulated bots to run", parseCount, defaults.bots)
+  .option("--fail <spec...>", "make a bot's command fail: BOT:COMMAND[:CODE], e.g. bot-2:start")
+  .option("--exit-after-tour", "exit after the tour: status 0 if every step succeeded, 1 otherwise")
+  .option("--no-tour", "skip the tour")
+  .addOption(new Option("--log-level <level>", "log level (logs are JSON on stderr)").choices(logLevels).default("warn"))
+  .parse();
+
+const options = program.opts<{
+  host: string;
+  port: number;
+  db: string;
+  bots: number;
+  fail?: string[];
+  exitAfterTour?: boolean;
+  tour: boolean;
+  logLevel: string;
+}>();
+
+const logger = createLogger(options.logLevel, "demo");
+let failures;
+try {
+  failures = (options.fail ?? []).map(parseFailure);
+} catch (error) {
+  program.error(`demo: ${(error as Error).message}`);
+}
+const server = await startDemoServer({ host: options.host, port: options.port, dbPath: options.db, logger }).catch((error: unknown) => {
+  process.stderr.write(`demo: cannot start the server on ${options.host}:${options.port}: ${(error as Error).message}\n`);
+  process.exit(2);
+});
+const botIds = Array.from({ length: options.bots }, (_, i) => `bot-${i + 1}`);
+const fleet = startFleet({ url: server.url, botIds, failures, logger });
+let exitCode = 0;
+const shutdown = async (): Promise<void> => {
+  await fleet.close();
+  await server.close();
+};
+onShutdownSignal(shutdown, () => exitCode);
+
+console.log(`bot server on ${server.url} (database ${options.db}), ${botIds.length} simulated bots`);
+if (options.tour) {
+  const steps = await runTour({ hub: server.hub, store: server.store, botIds, print: (line) => console.log(line) });
+  exitCode = steps.every((step) => step.ok) ? 0 : 1;
+}
+if (options.exitAfterTour) {
+  await shutdown();
+  process.exit(exitCode);
+}
+console.log(`still serving; in another terminal try: ./dev botctl list   (Ctrl-C stops the demo)`);

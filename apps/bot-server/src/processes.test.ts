@@ -1,0 +1,135 @@
+// The demo as a user runs it: separate OS processes on the built entry points (dist/).
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BotStatus } from "@streamcmd/demo-protocol";
+import { createSqliteBotStore } from "@streamcmd/examples";
+
+const dist = fileURLToPath(new URL("../dist/", import.meta.url));
+const run = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), "streamcmd-processes-"));
+const children: ChildProcess[] = [];
+
+/** Starts an entry point and resolves with the first stdout line matching `ready`. */
+function start(script: string, args: string[], ready: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+  const child = spawn(process.execPath, [join(dist, script), ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    child.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString()));
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = out.match(ready);
+      if (match) resolve({ child, match });
+    });
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code} before it was ready:\n${out}\n${err}`)));
+  });
+}
+
+async function botctl(url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [join(dist, "botctl.js"), "--url", url, ...args], { cwd: dir, timeout: 30_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+let url = "";
+
+beforeAll(async () => {
+  if (!existsSync(join(dist, "botctl.js"))) throw new Error('these tests run the built demo; run "./dev pnpm build" first');
+  const server = await start("server-main.js", ["--port", "0", "--log-level", "warn"], /bot server on (http:\/\/127\.0\.0\.1:\d+)/);
+  url = server.match[1]!;
+  await start("fleet-main.js", ["--url", url, "--bots", "2", "--fail", "bot-2:start:exchange_unreachable", "--log-level", "warn"], /simulated bots/);
+  // Wait until both bots are connected, as botctl sees them.
+  for (let i = 0; i < 100; i++) {
+    const listed = await botctl(url, "list", "--json");
+    if (listed.code === 0 && (JSON.parse(listed.stdout) as { connected: boolean }[]).filter((b) => b.connected).length === 2) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error("the fleet did not connect");
+}, 60_000);
+
+afterAll(async () => {
+  for (const child of children) child.kill("SIGTERM");
+  await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once("exit", resolve)))));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("server, fleet and botctl in three separate processes", () => {
+  it("start / config / restart / stop change the bot's status in the database and in the bot; botctl shows it", async () => {
+    const started = await botctl(url, "start", "bot-1", "--reason", "from botctl");
+    expect(started).toMatchObject({ code: 0, stdout: expect.stringMatching(/bot-1: start ok STOPPED → RUNNING \(\d+(\.\d)? ms\) running with 3 open orders/) });
+
+    const config = await botctl(url, "config", "bot-1", '{"risk":{"max_position":5,"stop_loss":0.1}}');
+    expect(config.code).toBe(0);
+    const patched = await botctl(url, "config", "bot-1", '{"risk":{"max_position":9}}', "--fields", "risk.max_position");
+    expect(patched.stdout).toMatch(/config \{"risk":\{"max_position":9,"stop_loss":0.1\}\}/);
+
+    const restarted = await botctl(url, "restart", "bot-1", "--json");
+    expect(JSON.parse(restarted.stdout)).toMatchObject({ bot: "bot-1", action: "restart", status: "RUNNING" });
+
+    const status = JSON.parse((await botctl(url, "status", "bot-1", "--json")).stdout) as { status: string; config: unknown };
+    expect(status).toMatchObject({ status: "RUNNING", config: { risk: { max_position: 9, stop_loss: 0.1 } } });
+
+    expect((await botctl(url, "stop", "bot-1")).stdout).toMatch(/RUNNING → STOPPED .* stopped gracefully, closed 3 orders/);
+    const store = createSqliteBotStore(join(dir, "data/bots.db"));
+    expect(await store.get("bot-1")).toMatchObject({ status: BotStatus.STOPPED, config: { risk: { max_position: 9, stop_loss: 0.1 } } });
+    await store.close();
+
+    const listed = await botctl(url, "list");
+    expect(listed.stdout).toMatch(/│ bot-1 │ STOPPED │ yes/);
+  });
+
+  it("a failing bot: one clear line and a non-zero exit", async () => {
+    const failed = await botctl(url, "start", "bot-2");
+    expect(failed.code).toBe(1);
+    expect(failed.stderr.trim()).toBe('botctl: bot "bot-2" refused: exchange_unreachable: start failed on purpose (--fail)');
+  });
+
+  it("an unknown bot: one clear line and a non-zero exit", async () => {
+    const unknown = await botctl(url, "start", "bot-99");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.trim()).toBe('botctl: unknown bot "bot-99": it is not connected and not in ./data/bots.db');
+  });
+
+  it("a stopped server: one clear line and a non-zero exit", async () => {
+    const { match } = await start("server-main.js", ["--port", "0", "--log-level", "warn", "--db", "other.db"], /bot server on (http:\/\/127\.0\.0\.1:\d+)/);
+    const child = children.at(-1)!;
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+    const down = await botctl(match[1]!, "list");
+    expect(down.code).toBe(3);
+    expect(down.stderr.trim()).toBe(`botctl: cannot reach the bot server at ${match[1]} (is it running? ./dev demo or ./dev pnpm demo:server)`);
+  });
+});
+
+describe("pnpm demo", () => {
+  it("completes the tour and exits 0 with --exit-after-tour", async () => {
+    const { stdout } = await run(process.execPath, [join(dist, "main.js"), "--port", "0", "--bots", "2", "--db", "tour.db", "--exit-after-tour"], {
+      cwd: dir,
+      timeout: 60_000,
+    });
+    expect(stdout).toMatch(/tour complete: every step succeeded/);
+    expect(stdout.match(/^✓ /gm)).toHaveLength(7);
+  }, 60_000);
+
+  it("exits non-zero when a step fails", async () => {
+    const failed = await run(process.execPath, [join(dist, "main.js"), "--port", "0", "--bots", "2", "--db", "tour2.db", "--exit-after-tour", "--fail", "bot-1:start"], {
+      cwd: dir,
+      timeout: 60_000,
+    }).then(
+      () => ({ code: 0, stdout: "" }),
+      (error: { code: number; stdout: string }) => error,
+    );
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/✗ start bot-1/);
+  }, 60_000);
+});

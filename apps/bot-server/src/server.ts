@@ -1,0 +1,73 @@
+import {
+  createStreamingService,
+  registerStreamingService,
+  unregisterStreamingService,
+  type Logger,
+  type StreamingService,
+} from "@streamcmd/core";
+import { BotService, demoBotBinding, statusName, type CommandResult, type ConnectRequest, type ConnectResponse } from "@streamcmd/demo-protocol";
+import { createSqliteBotStore, type BotStore } from "@streamcmd/examples";
+import { CommandRouterService, createCommandRouter, createStreamHandler, startServer, type RunningServer } from "@streamcmd/transport-connect";
+
+export type BotHub = StreamingService<ConnectResponse, CommandResult, ConnectRequest, ConnectResponse>;
+
+export interface DemoServer {
+  hub: BotHub;
+  store: BotStore;
+  server: RunningServer;
+  url: string;
+  /** Drains (waits up to `drainMs` for commands in flight), closes the hub, the server and the database. */
+  close(drainMs?: number): Promise<void>;
+}
+
+/**
+ * The demo server: the bots' bidi method and the CommandRouter on one port, the hub registered as
+ * "bots", and the SQLite store kept in step with what bots report about themselves.
+ */
+export async function startDemoServer(options: { host: string; port: number; dbPath: string; logger: Logger }): Promise<DemoServer> {
+  const { logger } = options;
+  const store = createSqliteBotStore(options.dbPath);
+  const hub: BotHub = createStreamingService(demoBotBinding, { name: "bots", heartbeatTimeoutMs: 15_000, maxMessagesPerSecond: 200, logger });
+  const unregister = registerStreamingService("bots", hub);
+
+  hub.onConnect((client) => {
+    void store.ensure(client.clientId).catch((error: unknown) => logger.error({ error, clientId: client.clientId }, "could not record bot"));
+  });
+  hub.onMessage((clientId, message) => {
+    if (message.message.case !== "statusReport") return;
+    const { status, detail } = message.message.value;
+    logger.info({ clientId, status: statusName(status), detail }, "bot reported its status");
+    void store.setStatus(clientId, status, detail).catch((error: unknown) => logger.error({ error, clientId }, "could not store status"));
+  });
+
+  const server = await startServer({
+    host: options.host,
+    port: options.port,
+    routes(router) {
+      router.service(BotService, { connect: createStreamHandler(hub) });
+      router.service(CommandRouterService, createCommandRouter({ services: { bots: hub } }));
+    },
+  });
+  logger.info({ url: server.url, db: options.dbPath }, "bot server listening");
+
+  let closing: Promise<void> | undefined;
+  return {
+    hub,
+    store,
+    server,
+    url: server.url,
+    close(drainMs = 2_000) {
+      closing ??= (async () => {
+        const deadline = Date.now() + drainMs;
+        while (hub.stats().pendingCommands > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        unregister();
+        unregisterStreamingService("bots", hub);
+        await hub.close();
+        await server.close({ graceMs: 1_000 });
+        await store.close();
+        logger.info({}, "bot server stopped");
+      })();
+      return closing;
+    },
+  };
+}
