@@ -3,6 +3,7 @@ import { createClient, type Transport } from "@connectrpc/connect";
 import type { Http2SessionOptions } from "@connectrpc/connect-node";
 import { CommandCancelledError, CommandFailedError, InvalidArgumentError, silentLogger, validateDuration, type Logger } from "@streamcmd/core";
 import { ownTransport } from "./grpc-connection.js";
+import { Mailbox } from "./mailbox.js";
 
 /**
  * The client side of a user's protocol: how an agent reads a command and writes its answers.
@@ -103,48 +104,6 @@ export interface Agent<TMessage = unknown> {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Internal: the outbound side of one connection: the agent pushes, Connect pulls. */
-class Outbox<T> implements AsyncIterable<T> {
-  private items: T[] = [];
-  private waiting: ((result: IteratorResult<T>) => void) | undefined;
-  private ended = false;
-  pulls = 0;
-  onPull: (() => void) | undefined;
-
-  push(item: T): void {
-    if (this.ended) return;
-    const waiting = this.waiting;
-    if (waiting !== undefined) {
-      this.waiting = undefined;
-      waiting({ value: item, done: false });
-    } else this.items.push(item);
-  }
-
-  end(): void {
-    this.ended = true;
-    const waiting = this.waiting;
-    this.waiting = undefined;
-    waiting?.({ value: undefined, done: true });
-  }
-
-  // A generator, because Connect needs the full iterator protocol (next, return and throw).
-  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
-    for (;;) {
-      this.pulls++;
-      this.onPull?.();
-      const item = this.items.shift();
-      if (item !== undefined) {
-        yield item;
-        continue;
-      }
-      if (this.ended) return;
-      const next = await new Promise<IteratorResult<T>>((resolve) => (this.waiting = resolve));
-      if (next.done === true) return;
-      yield next.value;
-    }
-  }
-}
-
 /**
  * Runs the client side of a streamcmd bidi method: connects, says hello, hands each command to
  * `onCommand` and sends its reply, sends heartbeats, and reconnects with exponential backoff and
@@ -184,7 +143,7 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
   const listeners = new Map<keyof AgentEvents, Set<(payload: never) => void>>();
   let state: AgentState = "connecting";
   let closing = false;
-  let currentOutbox: Outbox<MessageShape<I>> | undefined;
+  let currentOutbox: Mailbox<MessageShape<I>> | undefined;
 
   function emit<E extends keyof AgentEvents>(event: E, payload: AgentEvents[E]): void {
     for (const listener of listeners.get(event) ?? []) {
@@ -212,7 +171,7 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
     const session = new AbortController();
     const stopSession = () => session.abort(lifetime.signal.reason);
     lifetime.signal.addEventListener("abort", stopSession, { once: true });
-    const outbox = new Outbox<MessageShape<I>>();
+    const outbox = new Mailbox<MessageShape<I>>();
     currentOutbox = outbox;
     const openedAt = performance.now();
     let connected = false;

@@ -1,18 +1,24 @@
-import type { DescMessage } from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { anyIs, anyPack, anyUnpack, timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import {
+  CommandCancelledError,
+  CommandError,
   getStreamingService,
   InternalError,
+  QueueFullError,
   InvalidArgumentError,
   ServiceNotFoundError,
   type AnyStreamingService,
 } from "@streamcmd/core";
-import { packReply, toConnectError } from "./error-mapping.js";
-import { CommandRouterService } from "./gen/streamcmd/v1/command_router_pb.js";
+import { packReply, toConnectError, toErrorDetail } from "./error-mapping.js";
+import { CommandRouterService, type ExecuteRequest, type ExecuteStreamResponseSchema } from "./gen/streamcmd/v1/command_router_pb.js";
+import { Mailbox } from "./mailbox.js";
 
 /** Options of `createCommandRouter`. */
 export interface CommandRouterOptions {
+  /** Calls one `ExecuteStream` may have in flight; one more is refused with `QueueFullError`. Default 4096. */
+  maxCallsPerStream?: number;
   /** The services it serves, by name. Default: whatever is in the process registry at call time. */
   services?: Record<string, AnyStreamingService>;
   /** The largest packed command accepted, in bytes. Default 1 MiB. */
@@ -29,6 +35,10 @@ const defaultMaxCommandBytes = 1024 * 1024;
  */
 export function createCommandRouter(options: CommandRouterOptions = {}): ServiceImpl<typeof CommandRouterService> {
   const maxCommandBytes = options.maxCommandBytes ?? defaultMaxCommandBytes;
+  const maxCallsPerStream = options.maxCallsPerStream ?? 4096;
+  if (!Number.isInteger(maxCallsPerStream) || maxCallsPerStream < 1) {
+    throw new InvalidArgumentError(`maxCallsPerStream must be a positive whole number, got ${String(maxCallsPerStream)}`);
+  }
   if (!Number.isInteger(maxCommandBytes) || maxCommandBytes < 1) {
     throw new InvalidArgumentError(`maxCommandBytes must be a positive whole number, got ${String(maxCommandBytes)}`);
   }
@@ -70,31 +80,98 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
     }
   }
 
-  /** The reply timeout: the request's, capped by what is left of the call's deadline. */
-  function replyTimeout(requested: number, context: HandlerContext): number | undefined {
-    const left = context.timeoutMs();
-    if (requested === 0) return left;
-    return left === undefined ? requested : Math.min(requested, Math.max(0, left));
+  /** The reply timeout: the request's, capped by what is left of the call's deadline (if it has one). */
+  function replyTimeout(requested: number, leftMs: number | undefined): number | undefined {
+    if (requested === 0) return leftMs === undefined ? undefined : Math.max(1, leftMs);
+    return leftMs === undefined ? requested : Math.max(1, Math.min(requested, leftMs));
+  }
+
+  type Outcome = { ok: true; reply: Any } | { ok: false; error: unknown; replySchema: DescMessage | undefined };
+
+  /** One Execute, unary or on the stream: never throws, the outcome says how it ended. */
+  async function executeOne(request: ExecuteRequest, signal: AbortSignal, leftMs: number | undefined): Promise<Outcome> {
+    let replySchema: DescMessage | undefined;
+    try {
+      const { hub, command: commandSchema, reply } = lookup(request.service);
+      replySchema = reply;
+      const command = unpackCommand(request.command, commandSchema, request.service, request.clientId);
+      const timeoutMs = replyTimeout(request.timeoutMs, leftMs);
+      const result = await hub.send(request.clientId, command, {
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        waitForConnectMs: request.waitForConnectMs,
+        queueTimeoutMs: request.queueTimeoutMs,
+        signal,
+      });
+      return { ok: true, reply: anyPack(reply, result as never) };
+    } catch (error) {
+      return { ok: false, error, replySchema };
+    }
   }
 
   return {
     async execute(request, context) {
-      let replySchema: DescMessage | undefined;
-      try {
-        const { hub, command: commandSchema, reply } = lookup(request.service);
-        replySchema = reply;
-        const command = unpackCommand(request.command, commandSchema, request.service, request.clientId);
-        const timeoutMs = replyTimeout(request.timeoutMs, context);
-        const result = await hub.send(request.clientId, command, {
-          ...(timeoutMs === undefined ? {} : { timeoutMs }),
-          waitForConnectMs: request.waitForConnectMs,
-          queueTimeoutMs: request.queueTimeoutMs,
-          signal: context.signal,
+      const outcome = await executeOne(request, context.signal, context.timeoutMs());
+      if (outcome.ok) return { reply: outcome.reply };
+      throw toConnectError(outcome.error, (value) => packReply(outcome.replySchema, value));
+    },
+
+    async *executeStream(requests, context) {
+      const responses = new Mailbox<MessageInitShape<typeof ExecuteStreamResponseSchema>>();
+      const calls = new Map<bigint, AbortController>();
+      let reading = true;
+      const finishIfDone = (): void => {
+        if (!reading && calls.size === 0) responses.end();
+      };
+      const fail = (callId: bigint, error: unknown, replySchema?: DescMessage): void => {
+        responses.push({
+          callId,
+          outcome: { case: "error", value: toErrorDetail(error, (value) => packReply(replySchema, value)) },
+          message: error instanceof CommandError ? error.message : "internal error",
         });
-        return { reply: anyPack(reply, result as never) };
-      } catch (error) {
-        throw toConnectError(error, (value) => packReply(replySchema, value));
-      }
+      };
+      // Requests are read in their own loop (never await a write and a read in one task).
+      void (async () => {
+        try {
+          for await (const request of requests) {
+            const { callId } = request;
+            if (request.kind.case === "cancel") {
+              calls.get(callId)?.abort(new CommandCancelledError("cancelled by the caller"));
+              continue;
+            }
+            if (request.kind.case !== "execute") {
+              fail(callId, new InvalidArgumentError("a stream request must either execute or cancel"));
+              continue;
+            }
+            if (calls.has(callId)) {
+              fail(callId, new InvalidArgumentError(`call id ${callId} is already in flight on this stream`));
+              continue;
+            }
+            if (calls.size >= maxCallsPerStream) {
+              fail(callId, new QueueFullError(`${calls.size} calls in flight on this stream (limit ${maxCallsPerStream})`));
+              continue;
+            }
+            const controller = new AbortController();
+            calls.set(callId, controller);
+            void executeOne(request.kind.value, AbortSignal.any([context.signal, controller.signal]), undefined).then((outcome) => {
+              calls.delete(callId);
+              // A call the caller cancelled gets no answer: it stopped listening.
+              if (!controller.signal.aborted) {
+                if (outcome.ok) responses.push({ callId, outcome: { case: "reply", value: { reply: outcome.reply } } });
+                else fail(callId, outcome.error, outcome.replySchema);
+              }
+              finishIfDone();
+            });
+          }
+        } catch {
+          // The caller's side broke: every call in flight is dropped below.
+          for (const controller of calls.values()) controller.abort();
+        } finally {
+          reading = false;
+          finishIfDone();
+        }
+      })();
+      context.signal.addEventListener("abort", () => responses.end(), { once: true });
+      yield* responses;
     },
 
     async post(request, context) {

@@ -16,7 +16,7 @@ import {
   toErrorInfo,
   type CommandErrorCode,
 } from "@streamcmd/core";
-import { CommandErrorDetailSchema } from "./gen/streamcmd/v1/command_router_pb.js";
+import { CommandErrorDetailSchema, type CommandErrorDetail } from "./gen/streamcmd/v1/command_router_pb.js";
 
 /** The Connect status each streamcmd error travels as. */
 export const connectCodeOf: Readonly<Record<CommandErrorCode, Code>> = Object.freeze({
@@ -51,7 +51,13 @@ export function toConnectError(error: unknown, replyOf?: (reply: unknown) => Any
   if (!(error instanceof CommandError)) {
     return new ConnectError("internal error", Code.Internal, undefined, undefined, error);
   }
-  const info = toErrorInfo(error);
+  const detail = toErrorDetail(error, replyOf);
+  return new ConnectError(error.message, connectCodeOf[error.code], undefined, [{ desc: CommandErrorDetailSchema, value: detail }], error);
+}
+
+/** The `CommandErrorDetail` describing `error` (anything not a streamcmd error is `internal`, its message withheld). */
+export function toErrorDetail(error: unknown, replyOf?: (reply: unknown) => Any | undefined): CommandErrorDetail {
+  const info = error instanceof CommandError ? toErrorInfo(error) : { code: "internal" as const, message: "internal error" };
   const detail = create(CommandErrorDetailSchema, {
     code: info.code,
     service: info.service ?? "",
@@ -64,7 +70,26 @@ export function toConnectError(error: unknown, replyOf?: (reply: unknown) => Any
     const reply = replyOf(error.reply);
     if (reply !== undefined) detail.reply = reply;
   }
-  return new ConnectError(error.message, connectCodeOf[error.code], undefined, [{ desc: CommandErrorDetailSchema, value: detail }], error);
+  return detail;
+}
+
+/** Rebuilds the typed error a `CommandErrorDetail` describes; undefined for a code this version does not know. */
+export function fromErrorDetail(detail: CommandErrorDetail, message: string, registry?: Registry, cause?: unknown): CommandError | undefined {
+  if (!isCommandErrorCode(detail.code)) return undefined;
+  const extra: { cause: unknown; reply?: unknown } = { cause };
+  if (detail.reply !== undefined && registry !== undefined) extra.reply = anyUnpack(detail.reply, registry);
+  return errorFromInfo(
+    {
+      code: detail.code,
+      message,
+      ...(detail.service ? { service: detail.service } : {}),
+      ...(detail.clientId ? { clientId: detail.clientId } : {}),
+      ...(detail.commandId ? { commandId: detail.commandId } : {}),
+      ...(detail.clientErrorCode ? { clientErrorCode: detail.clientErrorCode } : {}),
+      ...(detail.clientErrorMessage ? { clientErrorMessage: detail.clientErrorMessage } : {}),
+    },
+    extra,
+  );
 }
 
 /**
@@ -76,22 +101,8 @@ export function fromConnectError(error: unknown, registry?: Registry): CommandEr
   if (error instanceof CommandError) return error;
   const connectError = ConnectError.from(error);
   const [detail] = connectError.findDetails(CommandErrorDetailSchema);
-  if (detail !== undefined && isCommandErrorCode(detail.code)) {
-    const extra: { cause: unknown; reply?: unknown } = { cause: connectError };
-    if (detail.reply !== undefined && registry !== undefined) extra.reply = anyUnpack(detail.reply, registry);
-    return errorFromInfo(
-      {
-        code: detail.code,
-        message: connectError.rawMessage,
-        ...(detail.service ? { service: detail.service } : {}),
-        ...(detail.clientId ? { clientId: detail.clientId } : {}),
-        ...(detail.commandId ? { commandId: detail.commandId } : {}),
-        ...(detail.clientErrorCode ? { clientErrorCode: detail.clientErrorCode } : {}),
-        ...(detail.clientErrorMessage ? { clientErrorMessage: detail.clientErrorMessage } : {}),
-      },
-      extra,
-    );
-  }
+  const typed = detail === undefined ? undefined : fromErrorDetail(detail, connectError.rawMessage, registry, connectError);
+  if (typed !== undefined) return typed;
   const options = { cause: connectError };
   const message = connectError.rawMessage;
   switch (connectError.code) {

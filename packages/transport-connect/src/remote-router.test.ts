@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   ClientNotConnectedError,
   CommandCancelledError,
+  CommandTimeoutError,
+  QueueFullError,
   createCommandClient,
   createStreamingService,
   InternalError,
@@ -147,6 +149,64 @@ describe("remote router over real HTTP/2", () => {
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
     const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
     expect((await client.send(startCommand("patient"), { timeoutMs: maxDurationMs })).outcome.case).toBe("success");
+  });
+
+  it("unary mode (executeVia: unary) gives the same replies and the same typed errors", async () => {
+    const { bots } = await setup();
+    const router = createRemoteRouter({ baseUrl: bots.url, schemas, executeVia: "unary" });
+    scope.defer(() => router.close());
+    agentOn(bots.url, "bot-1");
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    expect((await client.send(startCommand("unary"))).outcome.case).toBe("success");
+    const ghost = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "ghost", service: "bots", remote: router });
+    await expect(ghost.send(startCommand("x"))).rejects.toBeInstanceOf(ClientNotConnectedError);
+    expect(() => createRemoteRouter({ baseUrl: bots.url, schemas, executeVia: "carrier-pigeon" as never })).toThrow(InvalidArgumentError);
+  });
+
+  it("the command stream survives a server restart: calls in flight fail, the next call reopens it", async () => {
+    const first = await scope.server();
+    const port = first.server.port;
+    const router = createRemoteRouter({ baseUrl: first.url, schemas });
+    scope.defer(() => router.close());
+    agentOn(first.url, "bot-1", { onCommand: () => new Promise(() => {}) });
+    await first.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    const inFlight = client.send(startCommand("lost"), { timeoutMs: 30_000 }).catch((e: unknown) => e);
+    await expect.poll(() => first.hub.stats().pendingCommands).toBe(1);
+    await first.server.close({ graceMs: 0 });
+    await first.hub.close();
+    expect(await inFlight).toBeInstanceOf(RouterUnavailableError);
+    const second = await scope.server({ port });
+    agentOn(second.url, "bot-2");
+    await second.hub.waitForClient("bot-2", { timeoutMs: 5_000 });
+    const again = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-2", service: "bots", remote: router });
+    expect((await again.send(startCommand("reopened"))).outcome.case).toBe("success");
+  });
+
+  it("refuses calls beyond maxCallsPerStream with QueueFullError, and serves the rest", async () => {
+    const { bots, router } = await setup({ routerOptions: { maxCallsPerStream: 2 } });
+    agentOn(bots.url, "bot-1", { onCommand: () => new Promise(() => {}) });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    const held = [client.send(startCommand("1"), { timeoutMs: 60_000 }).catch(() => {}), client.send(startCommand("2"), { timeoutMs: 60_000 }).catch(() => {})];
+    await expect.poll(() => bots.hub.stats().pendingCommands).toBe(2);
+    await expect(client.send(startCommand("3"))).rejects.toBeInstanceOf(QueueFullError);
+    void held;
+  });
+
+  it("a caller-side deadline gives up with CommandTimeoutError and cancels the call on the server", async () => {
+    const { bots } = await setup();
+    // No margin: the caller's own deadline fires together with the bot's silence.
+    const router = createRemoteRouter({ baseUrl: bots.url, schemas, deadlineMarginMs: 0 });
+    scope.defer(() => router.close());
+    agentOn(bots.url, "bot-1", { onCommand: () => new Promise(() => {}) });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const error = await router
+      .execute({ service: "bots", clientId: "bot-1", command: startCommand("x"), timeoutMs: 100, waitForConnectMs: 0, queueTimeoutMs: 0 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommandTimeoutError);
+    await expect.poll(() => bots.hub.stats().pendingCommands).toBe(0);
   });
 
   it("serves the unary router over HTTP/1.1 with JSON too (curl)", async () => {

@@ -13,6 +13,7 @@ import {
   type RemoteRouterFactory,
 } from "@streamcmd/core";
 import { fromConnectError } from "./error-mapping.js";
+import { CommandStream } from "./command-stream.js";
 import { ownTransport } from "./grpc-connection.js";
 import { CommandRouterService } from "./gen/streamcmd/v1/command_router_pb.js";
 
@@ -33,6 +34,11 @@ export interface RemoteRouterOptions {
    * typed timeout arrives before the transport gives up. Default 1000.
    */
   deadlineMarginMs?: number;
+  /**
+   * How `execute` travels: `"stream"` (default) multiplexes every call on one long-lived
+   * `ExecuteStream`; `"unary"` makes one `Execute` call per command (simpler on the wire, slower).
+   */
+  executeVia?: "stream" | "unary";
 }
 
 /** A `RemoteRouter` over Connect, holding one HTTP/2 connection. */
@@ -45,19 +51,22 @@ export interface ConnectRemoteRouter extends RemoteRouter {
 }
 
 /**
- * The cross-process path over Connect: implements core's `RemoteRouter` with unary calls to
+ * The cross-process path over Connect: implements core's `RemoteRouter` against
  * `streamcmd.v1.CommandRouterService` on one reused HTTP/2 session (never a connection per
- * command). Deadlines travel with each call; an `AbortSignal` cancels the call on the server too.
- * Errors arrive as the same typed classes a same-process caller gets.
- *
- * Callers only see `RemoteRouter`, so this can move to a multiplexed command stream without
- * touching them.
+ * command). Commands travel multiplexed on one long-lived `ExecuteStream` (or, with
+ * `executeVia: "unary"`, one `Execute` call each). Each call has a deadline; an `AbortSignal`
+ * cancels it on the server too. Errors arrive as the same typed classes a same-process caller gets.
  */
 export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteRouter {
   const registry = isRegistry(options.schemas) ? options.schemas : createRegistry(...options.schemas);
   const marginMs = options.deadlineMarginMs ?? 1_000;
   const { transport, sessionManager } = ownTransport("createRemoteRouter", options);
   const client = createClient(CommandRouterService, transport);
+  const executeVia = options.executeVia ?? "stream";
+  if (executeVia !== "stream" && executeVia !== "unary") {
+    throw new InvalidArgumentError(`executeVia must be "stream" or "unary", got ${JSON.stringify(executeVia)}`);
+  }
+  const stream = executeVia === "stream" ? new CommandStream(client, registry) : undefined;
 
   /** The whole wait the server may take plus a margin for the way back; none if past setTimeout's range. */
   function deadline(serverWaitMs: number): { timeoutMs?: number } {
@@ -88,22 +97,22 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
 
   async function execute(request: RemoteCommandRequest, callOptions: { signal?: AbortSignal } = {}): Promise<unknown> {
     const command = pack(request.command);
-    const response = await call(() =>
-      client.execute(
-        {
-          service: request.service,
-          clientId: request.clientId,
-          command,
-          timeoutMs: request.timeoutMs,
-          waitForConnectMs: request.waitForConnectMs,
-          queueTimeoutMs: request.queueTimeoutMs,
-        },
-        {
-          ...deadline(request.timeoutMs + request.waitForConnectMs + request.queueTimeoutMs),
-          ...(callOptions.signal ? { signal: callOptions.signal } : {}),
-        },
-      ),
-    );
+    const body = {
+      service: request.service,
+      clientId: request.clientId,
+      command,
+      timeoutMs: request.timeoutMs,
+      waitForConnectMs: request.waitForConnectMs,
+      queueTimeoutMs: request.queueTimeoutMs,
+    };
+    // The whole wait the server may take, plus a margin for the way back.
+    const { timeoutMs: deadlineMs } = deadline(request.timeoutMs + request.waitForConnectMs + request.queueTimeoutMs);
+    const response =
+      stream !== undefined
+        ? await stream.execute(body, { signal: callOptions.signal, deadlineMs })
+        : await call(() =>
+            client.execute(body, { ...(deadlineMs === undefined ? {} : { timeoutMs: deadlineMs }), ...(callOptions.signal ? { signal: callOptions.signal } : {}) }),
+          );
     if (response.reply === undefined) throw new InternalError("the router answered without a reply", { service: request.service, clientId: request.clientId });
     const reply = anyUnpack(response.reply, registry);
     if (reply === undefined) {
@@ -146,6 +155,7 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
       }));
     },
     async close() {
+      stream?.close();
       sessionManager?.abort();
     },
     [Symbol.asyncDispose]() {

@@ -14,7 +14,113 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file streamcmd/v1/command_router.proto.
  */
 export const file_streamcmd_v1_command_router: GenFile = /*@__PURE__*/
-  fileDesc("CiFzdHJlYW1jbWQvdjEvY29tbWFuZF9yb3V0ZXIucHJvdG8SDHN0cmVhbWNtZC52MSKmAQoORXhlY3V0ZVJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSJQoHY29tbWFuZBgDIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSEgoKdGltZW91dF9tcxgEIAEoDRIbChN3YWl0X2Zvcl9jb25uZWN0X21zGAUgASgNEhgKEHF1ZXVlX3RpbWVvdXRfbXMYBiABKA0iNgoPRXhlY3V0ZVJlc3BvbnNlEiMKBXJlcGx5GAEgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueSKPAQoLUG9zdFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSJQoHY29tbWFuZBgDIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSGAoQcXVldWVfdGltZW91dF9tcxgEIAEoDRIbChN3YWl0X2Zvcl9jb25uZWN0X21zGAUgASgNIiIKDFBvc3RSZXNwb25zZRISCgpjb21tYW5kX2lkGAEgASgJIiUKEkxpc3RDbGllbnRzUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJIkUKE0xpc3RDbGllbnRzUmVzcG9uc2USLgoHY2xpZW50cxgBIAMoCzIdLnN0cmVhbWNtZC52MS5Db25uZWN0ZWRDbGllbnQiiwIKD0Nvbm5lY3RlZENsaWVudBIKCgJpZBgBIAEoCRIwCgxjb25uZWN0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3Rfc2Vlbl9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPQoIbWV0YWRhdGEYBCADKAsyKy5zdHJlYW1jbWQudjEuQ29ubmVjdGVkQ2xpZW50Lk1ldGFkYXRhRW50cnkSGAoQcGVuZGluZ19jb21tYW5kcxgFIAEoDRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiuAEKEkNvbW1hbmRFcnJvckRldGFpbBIMCgRjb2RlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSEQoJY2xpZW50X2lkGAMgASgJEhIKCmNvbW1hbmRfaWQYBCABKAkSGQoRY2xpZW50X2Vycm9yX2NvZGUYBSABKAkSHAoUY2xpZW50X2Vycm9yX21lc3NhZ2UYBiABKAkSIwoFcmVwbHkYByABKAsyFC5nb29nbGUucHJvdG9idWYuQW55MvEBChRDb21tYW5kUm91dGVyU2VydmljZRJGCgdFeGVjdXRlEhwuc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXF1ZXN0Gh0uc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXNwb25zZRI9CgRQb3N0Ehkuc3RyZWFtY21kLnYxLlBvc3RSZXF1ZXN0Ghouc3RyZWFtY21kLnYxLlBvc3RSZXNwb25zZRJSCgtMaXN0Q2xpZW50cxIgLnN0cmVhbWNtZC52MS5MaXN0Q2xpZW50c1JlcXVlc3QaIS5zdHJlYW1jbWQudjEuTGlzdENsaWVudHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_any, file_google_protobuf_timestamp]);
+  fileDesc("CiFzdHJlYW1jbWQvdjEvY29tbWFuZF9yb3V0ZXIucHJvdG8SDHN0cmVhbWNtZC52MSKVAQoURXhlY3V0ZVN0cmVhbVJlcXVlc3QSDwoHY2FsbF9pZBgBIAEoBBIvCgdleGVjdXRlGAIgASgLMhwuc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXF1ZXN0SAASMwoGY2FuY2VsGAMgASgLMiEuc3RyZWFtY21kLnYxLkV4ZWN1dGVTdHJlYW1DYW5jZWxIAEIGCgRraW5kIhUKE0V4ZWN1dGVTdHJlYW1DYW5jZWwipwEKFUV4ZWN1dGVTdHJlYW1SZXNwb25zZRIPCgdjYWxsX2lkGAEgASgEEi4KBXJlcGx5GAIgASgLMh0uc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXNwb25zZUgAEjEKBWVycm9yGAMgASgLMiAuc3RyZWFtY21kLnYxLkNvbW1hbmRFcnJvckRldGFpbEgAEg8KB21lc3NhZ2UYBCABKAlCCQoHb3V0Y29tZSKmAQoORXhlY3V0ZVJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSJQoHY29tbWFuZBgDIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSEgoKdGltZW91dF9tcxgEIAEoDRIbChN3YWl0X2Zvcl9jb25uZWN0X21zGAUgASgNEhgKEHF1ZXVlX3RpbWVvdXRfbXMYBiABKA0iNgoPRXhlY3V0ZVJlc3BvbnNlEiMKBXJlcGx5GAEgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueSKPAQoLUG9zdFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSJQoHY29tbWFuZBgDIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSGAoQcXVldWVfdGltZW91dF9tcxgEIAEoDRIbChN3YWl0X2Zvcl9jb25uZWN0X21zGAUgASgNIiIKDFBvc3RSZXNwb25zZRISCgpjb21tYW5kX2lkGAEgASgJIiUKEkxpc3RDbGllbnRzUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJIkUKE0xpc3RDbGllbnRzUmVzcG9uc2USLgoHY2xpZW50cxgBIAMoCzIdLnN0cmVhbWNtZC52MS5Db25uZWN0ZWRDbGllbnQiiwIKD0Nvbm5lY3RlZENsaWVudBIKCgJpZBgBIAEoCRIwCgxjb25uZWN0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3Rfc2Vlbl9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPQoIbWV0YWRhdGEYBCADKAsyKy5zdHJlYW1jbWQudjEuQ29ubmVjdGVkQ2xpZW50Lk1ldGFkYXRhRW50cnkSGAoQcGVuZGluZ19jb21tYW5kcxgFIAEoDRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiuAEKEkNvbW1hbmRFcnJvckRldGFpbBIMCgRjb2RlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSEQoJY2xpZW50X2lkGAMgASgJEhIKCmNvbW1hbmRfaWQYBCABKAkSGQoRY2xpZW50X2Vycm9yX2NvZGUYBSABKAkSHAoUY2xpZW50X2Vycm9yX21lc3NhZ2UYBiABKAkSIwoFcmVwbHkYByABKAsyFC5nb29nbGUucHJvdG9idWYuQW55Ms8CChRDb21tYW5kUm91dGVyU2VydmljZRJGCgdFeGVjdXRlEhwuc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXF1ZXN0Gh0uc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXNwb25zZRI9CgRQb3N0Ehkuc3RyZWFtY21kLnYxLlBvc3RSZXF1ZXN0Ghouc3RyZWFtY21kLnYxLlBvc3RSZXNwb25zZRJSCgtMaXN0Q2xpZW50cxIgLnN0cmVhbWNtZC52MS5MaXN0Q2xpZW50c1JlcXVlc3QaIS5zdHJlYW1jbWQudjEuTGlzdENsaWVudHNSZXNwb25zZRJcCg1FeGVjdXRlU3RyZWFtEiIuc3RyZWFtY21kLnYxLkV4ZWN1dGVTdHJlYW1SZXF1ZXN0GiMuc3RyZWFtY21kLnYxLkV4ZWN1dGVTdHJlYW1SZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_any, file_google_protobuf_timestamp]);
+
+/**
+ * ExecuteStreamRequest starts or cancels one call on the stream.
+ *
+ * @generated from message streamcmd.v1.ExecuteStreamRequest
+ */
+export type ExecuteStreamRequest = Message<"streamcmd.v1.ExecuteStreamRequest"> & {
+  /**
+   * Chosen by the caller, unique among its calls in flight on this stream.
+   *
+   * @generated from field: uint64 call_id = 1;
+   */
+  callId: bigint;
+
+  /**
+   * @generated from oneof streamcmd.v1.ExecuteStreamRequest.kind
+   */
+  kind: {
+    /**
+     * Start the call.
+     *
+     * @generated from field: streamcmd.v1.ExecuteRequest execute = 2;
+     */
+    value: ExecuteRequest;
+    case: "execute";
+  } | {
+    /**
+     * Give up on the call: the server drops the pending command and sends nothing more for it.
+     *
+     * @generated from field: streamcmd.v1.ExecuteStreamCancel cancel = 3;
+     */
+    value: ExecuteStreamCancel;
+    case: "cancel";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message streamcmd.v1.ExecuteStreamRequest.
+ * Use `create(ExecuteStreamRequestSchema)` to create a new message.
+ */
+export const ExecuteStreamRequestSchema: GenMessage<ExecuteStreamRequest> = /*@__PURE__*/
+  messageDesc(file_streamcmd_v1_command_router, 0);
+
+/**
+ * ExecuteStreamCancel asks the server to drop a call.
+ *
+ * @generated from message streamcmd.v1.ExecuteStreamCancel
+ */
+export type ExecuteStreamCancel = Message<"streamcmd.v1.ExecuteStreamCancel"> & {
+};
+
+/**
+ * Describes the message streamcmd.v1.ExecuteStreamCancel.
+ * Use `create(ExecuteStreamCancelSchema)` to create a new message.
+ */
+export const ExecuteStreamCancelSchema: GenMessage<ExecuteStreamCancel> = /*@__PURE__*/
+  messageDesc(file_streamcmd_v1_command_router, 1);
+
+/**
+ * ExecuteStreamResponse answers one call on the stream.
+ *
+ * @generated from message streamcmd.v1.ExecuteStreamResponse
+ */
+export type ExecuteStreamResponse = Message<"streamcmd.v1.ExecuteStreamResponse"> & {
+  /**
+   * The call this answers.
+   *
+   * @generated from field: uint64 call_id = 1;
+   */
+  callId: bigint;
+
+  /**
+   * @generated from oneof streamcmd.v1.ExecuteStreamResponse.outcome
+   */
+  outcome: {
+    /**
+     * The client's reply.
+     *
+     * @generated from field: streamcmd.v1.ExecuteResponse reply = 2;
+     */
+    value: ExecuteResponse;
+    case: "reply";
+  } | {
+    /**
+     * Why there is no reply; `message` says it for people.
+     *
+     * @generated from field: streamcmd.v1.CommandErrorDetail error = 3;
+     */
+    value: CommandErrorDetail;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * For an error: the error's message.
+   *
+   * @generated from field: string message = 4;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message streamcmd.v1.ExecuteStreamResponse.
+ * Use `create(ExecuteStreamResponseSchema)` to create a new message.
+ */
+export const ExecuteStreamResponseSchema: GenMessage<ExecuteStreamResponse> = /*@__PURE__*/
+  messageDesc(file_streamcmd_v1_command_router, 2);
 
 /**
  * ExecuteRequest names the target and carries the command.
@@ -70,7 +176,7 @@ export type ExecuteRequest = Message<"streamcmd.v1.ExecuteRequest"> & {
  * Use `create(ExecuteRequestSchema)` to create a new message.
  */
 export const ExecuteRequestSchema: GenMessage<ExecuteRequest> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 0);
+  messageDesc(file_streamcmd_v1_command_router, 3);
 
 /**
  * ExecuteResponse carries the client's reply.
@@ -91,7 +197,7 @@ export type ExecuteResponse = Message<"streamcmd.v1.ExecuteResponse"> & {
  * Use `create(ExecuteResponseSchema)` to create a new message.
  */
 export const ExecuteResponseSchema: GenMessage<ExecuteResponse> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 1);
+  messageDesc(file_streamcmd_v1_command_router, 4);
 
 /**
  * PostRequest names the target and carries a fire-and-forget command.
@@ -140,7 +246,7 @@ export type PostRequest = Message<"streamcmd.v1.PostRequest"> & {
  * Use `create(PostRequestSchema)` to create a new message.
  */
 export const PostRequestSchema: GenMessage<PostRequest> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 2);
+  messageDesc(file_streamcmd_v1_command_router, 5);
 
 /**
  * PostResponse confirms the command was queued for the client.
@@ -161,7 +267,7 @@ export type PostResponse = Message<"streamcmd.v1.PostResponse"> & {
  * Use `create(PostResponseSchema)` to create a new message.
  */
 export const PostResponseSchema: GenMessage<PostResponse> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 3);
+  messageDesc(file_streamcmd_v1_command_router, 6);
 
 /**
  * ListClientsRequest names the streaming service.
@@ -182,7 +288,7 @@ export type ListClientsRequest = Message<"streamcmd.v1.ListClientsRequest"> & {
  * Use `create(ListClientsRequestSchema)` to create a new message.
  */
 export const ListClientsRequestSchema: GenMessage<ListClientsRequest> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 4);
+  messageDesc(file_streamcmd_v1_command_router, 7);
 
 /**
  * ListClientsResponse lists the clients connected now.
@@ -203,7 +309,7 @@ export type ListClientsResponse = Message<"streamcmd.v1.ListClientsResponse"> & 
  * Use `create(ListClientsResponseSchema)` to create a new message.
  */
 export const ListClientsResponseSchema: GenMessage<ListClientsResponse> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 5);
+  messageDesc(file_streamcmd_v1_command_router, 8);
 
 /**
  * ConnectedClient describes one connected client.
@@ -252,7 +358,7 @@ export type ConnectedClient = Message<"streamcmd.v1.ConnectedClient"> & {
  * Use `create(ConnectedClientSchema)` to create a new message.
  */
 export const ConnectedClientSchema: GenMessage<ConnectedClient> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 6);
+  messageDesc(file_streamcmd_v1_command_router, 9);
 
 /**
  * CommandErrorDetail rides in the details of every error status the router returns,
@@ -316,7 +422,7 @@ export type CommandErrorDetail = Message<"streamcmd.v1.CommandErrorDetail"> & {
  * Use `create(CommandErrorDetailSchema)` to create a new message.
  */
 export const CommandErrorDetailSchema: GenMessage<CommandErrorDetail> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 7);
+  messageDesc(file_streamcmd_v1_command_router, 10);
 
 /**
  * CommandRouterService is the cross-process entry point a streamcmd server exposes.
@@ -357,6 +463,18 @@ export const CommandRouterService: GenService<{
     methodKind: "unary";
     input: typeof ListClientsRequestSchema;
     output: typeof ListClientsResponseSchema;
+  },
+  /**
+   * ExecuteStream carries many Execute calls, concurrently, on one long-lived stream: each request
+   * names a call id, each response answers one. A caller keeps one such stream per server instead
+   * of paying for a unary call per command.
+   *
+   * @generated from rpc streamcmd.v1.CommandRouterService.ExecuteStream
+   */
+  executeStream: {
+    methodKind: "bidi_streaming";
+    input: typeof ExecuteStreamRequestSchema;
+    output: typeof ExecuteStreamResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_streamcmd_v1_command_router, 0);

@@ -1,0 +1,383 @@
+// One benchmark process: `node worker.js ROLE ARGS_JSON`. Servers (and the cross-process callers)
+// run the timing loops themselves, so what is measured never crosses the IPC channel.
+import { createServer as createHttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { create } from "@bufbuild/protobuf";
+import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
+import { createClient, type HandlerContext } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import * as grpc from "@grpc/grpc-js";
+import { createCommandClient, createStreamingService, type StreamingCommandClient } from "@streamcmd/core";
+import {
+  BotService,
+  CommandResultSchema,
+  ConnectRequestSchema,
+  ConnectResponseSchema,
+  demoBotAgentBinding,
+  demoBotBinding,
+  helloMessage,
+  type CommandResult,
+  type ConnectRequest,
+  type ConnectResponse,
+} from "@streamcmd/demo-protocol";
+import { createHarness, demoBotProtocol } from "@streamcmd/testing";
+import {
+  CommandRouterService,
+  connectAgent,
+  createCommandRouter,
+  createRemoteRouter,
+  createStreamHandler,
+  startServer,
+  type Agent,
+} from "@streamcmd/transport-connect";
+import { Server as SocketServer, type Socket } from "socket.io";
+import { io as socketClient, type Socket as ClientSocket } from "socket.io-client";
+import { serveWorker } from "./ipc.js";
+import { latency, summarize, throughput } from "./measure.js";
+import { benchCommand, benchReply, fromBinary, socketPayload, socketReply, toBinary } from "./payload.js";
+
+type Send = (target: string) => Promise<unknown>;
+const [role = "", rawArgs = "{}"] = process.argv.slice(2);
+const args = JSON.parse(rawArgs) as Record<string, unknown>;
+const str = (key: string): string => String(args[key]);
+const num = (key: string): number => Number(args[key]);
+
+function gcMemory(): { rss: number; heapUsed: number } {
+  (globalThis as { gc?: () => void }).gc?.();
+  (globalThis as { gc?: () => void }).gc?.();
+  const usage = process.memoryUsage();
+  return { rss: usage.rss, heapUsed: usage.heapUsed };
+}
+
+/** The ops every process that sends commands answers. */
+function loops(send: Send, extra: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {}) {
+  return {
+    latency: async (a: Record<string, unknown>) => latency(send, a["targets"] as string[], Number(a["iterations"])),
+    throughput: async (a: Record<string, unknown>) => {
+      const result = await throughput(send, a["targets"] as string[], Number(a["inflight"]), Number(a["durationMs"]));
+      const s = summarize(result.samples);
+      return { commands: result.commands, seconds: result.elapsedMs / 1000, perSecond: result.commands / (result.elapsedMs / 1000), p50: s.p50, p99: s.p99 };
+    },
+    memory: async () => gcMemory(),
+    ...extra,
+  };
+}
+
+/** Connects `count` clients with at most `parallel` handshakes at once; resolves with the time it took. */
+async function connectAll(count: number, parallel: number, connectOne: (i: number) => Promise<void>): Promise<number> {
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, count) }, async () => {
+      while (next < count) await connectOne(next++);
+    }),
+  );
+  return performance.now() - started;
+}
+
+const roles: Record<string, () => Promise<void>> = {
+  // a: streamcmd same-process (caller in the server process) and the server for b.
+  async "streamcmd-server"() {
+    const hub = createStreamingService(demoBotBinding, { name: "bots", heartbeatTimeoutMs: 0, maxQueueSize: 1024 });
+    const server = await startServer({
+      routes(router) {
+        router.service(BotService, { connect: createStreamHandler(hub) });
+        router.service(CommandRouterService, createCommandRouter({ services: { bots: hub } }));
+      },
+    });
+    const command = benchCommand();
+    const clients = new Map<string, StreamingCommandClient<ConnectResponse, CommandResult>>();
+    const send: Send = (target) => {
+      let client = clients.get(target);
+      if (client === undefined) {
+        client = createCommandClient({ clientId: target, service: hub });
+        clients.set(target, client);
+      }
+      return client.send(command);
+    };
+    serveWorker(
+      { url: server.url },
+      loops(send, {
+        clients: async () => hub.clients().length,
+        waitClients: async (a) => {
+          const deadline = Date.now() + Number(a["timeoutMs"] ?? 120_000);
+          while (hub.clients().length < Number(a["count"]) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+          return hub.clients().length;
+        },
+        broadcast: async () => {
+          const started = performance.now();
+          const outcomes = await hub.broadcast(command, { timeoutMs: 60_000 });
+          return { ms: performance.now() - started, ok: outcomes.filter((o) => o.ok).length, failed: outcomes.filter((o) => !o.ok).length };
+        },
+      }),
+    );
+  },
+
+  // The bot side for a and b: real agents (the library's runtime), each on its own HTTP/2 connection.
+  async "streamcmd-bots"() {
+    const agents: Agent[] = [];
+    const connectMs = await connectAll(num("count"), 100, async (i) => {
+      const botId = `${str("prefix")}${i}`;
+      const agent = connectAgent({
+        baseUrl: str("url"),
+        method: BotService.method.connect,
+        hello: helloMessage(botId, "bench"),
+        binding: demoBotAgentBinding,
+        onCommand: (command) => benchReply(command.commandId),
+        heartbeatIntervalMs: 0,
+        maxConcurrentCommands: 64,
+      });
+      agents.push(agent);
+      await agent.waitUntilConnected();
+    });
+    serveWorker({ connectMs }, { memory: async () => gcMemory() });
+  },
+
+  // b: a caller in a third process, through the CommandRouter.
+  async "streamcmd-caller"() {
+    const router = createRemoteRouter({ baseUrl: str("url"), schemas: [ConnectResponseSchema, CommandResultSchema] });
+    const command = benchCommand();
+    const clients = new Map<string, StreamingCommandClient<ConnectResponse, CommandResult>>();
+    const send: Send = (target) => {
+      let client = clients.get(target);
+      if (client === undefined) {
+        client = createCommandClient({ clientId: target, service: "bots", remote: router });
+        clients.set(target, client);
+      }
+      return client.send(command);
+    };
+    serveWorker({}, loops(send));
+  },
+
+  // c (server-initiated ping-pong on a raw Connect bidi stream) and the server for d (unary + ping-pong).
+  async "connect-server"() {
+    const streams = new Map<string, RawStream>();
+    const server = await startServer({
+      routes(router) {
+        router.service(BotService, {
+          connect: async function* (requests: AsyncIterable<ConnectRequest>, context: HandlerContext) {
+            const stream = new RawStream();
+            void (async () => {
+              for await (const request of requests) {
+                if (request.message.case === "hello") streams.set(request.message.value.botId, stream);
+                else if (request.message.case === "result") stream.resolve(request.message.value);
+              }
+            })();
+            context.signal.addEventListener("abort", () => stream.end());
+            yield* stream;
+          },
+        });
+        router.service(CommandRouterService, {
+          async execute(request) {
+            const stream = streams.get(request.clientId);
+            if (stream === undefined || request.command === undefined) throw new Error("no such bot");
+            const command = anyUnpack(request.command, ConnectResponseSchema) as ConnectResponse;
+            return { reply: anyPack(CommandResultSchema, await stream.send(command)) };
+          },
+          async post() {
+            return { commandId: "" };
+          },
+          async listClients() {
+            return { clients: [] };
+          },
+        });
+      },
+    });
+    const command = benchCommand();
+    serveWorker(
+      { url: server.url },
+      loops((target) => (streams.get(target) as RawStream).send(command), { clients: async () => streams.size }),
+    );
+  },
+
+  // The bot side for c and d: a bare Connect bidi client that echoes.
+  async "connect-bots"() {
+    const connectMs = await connectAll(num("count"), 100, async (i) => {
+      const botId = `${str("prefix")}${i}`;
+      const client = createClient(BotService, createGrpcTransport({ baseUrl: str("url") }));
+      const outbox = new Pushable<ConnectRequest>();
+      outbox.push(helloMessage(botId, "bench"));
+      void (async () => {
+        for await (const command of client.connect(outbox)) {
+          outbox.push(create(ConnectRequestSchema, { message: { case: "result", value: benchReply(command.commandId) } }));
+        }
+      })().catch(() => {}); // the stream ends when the bench stops the server
+    });
+    serveWorker({ connectMs }, {});
+  },
+
+  // d: a caller in a third process: a unary call that does one ping-pong on the server.
+  async "connect-caller"() {
+    const client = createClient(CommandRouterService, createGrpcTransport({ baseUrl: str("url") }));
+    const command = anyPack(ConnectResponseSchema, benchCommand());
+    serveWorker({}, loops((target) => client.execute({ service: "bots", clientId: target, command })));
+  },
+
+  // e: @grpc/grpc-js on both ends, server-initiated ping-pong on a bidi stream.
+  async "grpcjs-server"() {
+    const streams = new Map<string, { call: grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>; pending: Map<string, (r: CommandResult) => void> }>();
+    const server = new grpc.Server();
+    server.addService(
+      {
+        connect: {
+          path: "/demo.bot.v1.BotService/Connect",
+          requestStream: true,
+          responseStream: true,
+          requestSerialize: (m: ConnectRequest) => Buffer.from(toBinary(ConnectRequestSchema, m)),
+          requestDeserialize: (b: Buffer) => fromBinary(ConnectRequestSchema, b),
+          responseSerialize: (m: ConnectResponse) => Buffer.from(toBinary(ConnectResponseSchema, m)),
+          responseDeserialize: (b: Buffer) => fromBinary(ConnectResponseSchema, b),
+        },
+      },
+      {
+        connect: (call: grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>) => {
+          const entry = { call, pending: new Map<string, (r: CommandResult) => void>() };
+          call.on("data", (request: ConnectRequest) => {
+            if (request.message.case === "hello") streams.set(request.message.value.botId, entry);
+            else if (request.message.case === "result") {
+              const resolve = entry.pending.get(request.message.value.commandId);
+              entry.pending.delete(request.message.value.commandId);
+              resolve?.(request.message.value);
+            }
+          });
+          call.on("error", () => {});
+        },
+      },
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    );
+    let counter = 0;
+    const send: Send = (target) => {
+      const entry = streams.get(target);
+      if (entry === undefined) return Promise.reject(new Error(`no bot ${target}`));
+      const commandId = String(counter++);
+      return new Promise((resolve) => {
+        entry.pending.set(commandId, resolve);
+        entry.call.write(create(ConnectResponseSchema, { commandId, command: benchCommand().command }));
+      });
+    };
+    serveWorker({ url: `127.0.0.1:${port}` }, loops(send, { clients: async () => streams.size }));
+  },
+
+  async "grpcjs-bots"() {
+    const connectMs = await connectAll(num("count"), 100, async (i) => {
+      const botId = `${str("prefix")}${i}`;
+      const client = new grpc.Client(str("url"), grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+      const call = client.makeBidiStreamRequest(
+        "/demo.bot.v1.BotService/Connect",
+        (m: ConnectRequest) => Buffer.from(toBinary(ConnectRequestSchema, m)),
+        (b: Buffer) => fromBinary(ConnectResponseSchema, b),
+      );
+      call.on("data", (command: ConnectResponse) =>
+        call.write(create(ConnectRequestSchema, { message: { case: "result", value: benchReply(command.commandId) } })),
+      );
+      call.on("error", () => {});
+      call.write(helloMessage(botId, "bench"));
+    });
+    serveWorker({ connectMs }, {});
+  },
+
+  // f: Socket.IO, websocket transport, `timeout().emitWithAck()` to one socket.
+  async "socketio-server"() {
+    const sockets = new Map<string, Socket>();
+    const httpServer = createHttpServer();
+    const io = new SocketServer(httpServer, { transports: ["websocket"], serveClient: false });
+    io.on("connection", (socket) => {
+      const id = String(socket.handshake.query["id"]);
+      sockets.set(id, socket);
+      socket.on("disconnect", () => sockets.delete(id));
+    });
+    await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+    const port = (httpServer.address() as AddressInfo).port;
+    const send: Send = (target) => (sockets.get(target) as Socket).timeout(10_000).emitWithAck("command", socketPayload);
+    serveWorker({ url: `http://127.0.0.1:${port}` }, loops(send, { clients: async () => sockets.size }));
+  },
+
+  async "socketio-bots"() {
+    const sockets: ClientSocket[] = [];
+    const connectMs = await connectAll(num("count"), 100, async (i) => {
+      const socket = socketClient(str("url"), { transports: ["websocket"], query: { id: `${str("prefix")}${i}` }, reconnection: false, forceNew: true });
+      socket.on("command", (_payload: unknown, ack: (reply: unknown) => void) => ack(socketReply));
+      sockets.push(socket);
+      await new Promise<void>((resolve, reject) => {
+        socket.once("connect", resolve);
+        socket.once("connect_error", reject);
+      });
+    });
+    serveWorker({ connectMs }, {});
+  },
+
+  // The library's own memory per client: the hub with N in-memory clients, no sockets.
+  async "hub-memory"() {
+    const count = num("count");
+    const before = gcMemory();
+    const harness = createHarness(demoBotProtocol, { serviceOptions: { heartbeatTimeoutMs: 0 } });
+    for (let i = 0; i < count; i++) harness.openStream().incoming.push(helloMessage(`bot-${i}`, "bench"));
+    while (harness.service.clients().length < count) await new Promise((r) => setTimeout(r, 10));
+    const after = gcMemory();
+    serveWorker({ heapPerClient: (after.heapUsed - before.heapUsed) / count, rssPerClient: (after.rss - before.rss) / count }, {});
+  },
+};
+
+/** Internal: a pushable async iterable (the outbound side of a raw bidi stream). */
+class Pushable<T> implements AsyncIterable<T> {
+  private items: T[] = [];
+  private waiting: ((r: IteratorResult<T>) => void) | undefined;
+  private ended = false;
+  push(item: T): void {
+    const waiting = this.waiting;
+    if (waiting) {
+      this.waiting = undefined;
+      waiting({ value: item, done: false });
+    } else this.items.push(item);
+  }
+  end(): void {
+    this.ended = true;
+    this.waiting?.({ value: undefined, done: true });
+    this.waiting = undefined;
+  }
+  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+    for (;;) {
+      const item = this.items.shift();
+      if (item !== undefined) {
+        yield item;
+        continue;
+      }
+      if (this.ended) return;
+      const next = await new Promise<IteratorResult<T>>((resolve) => (this.waiting = resolve));
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+}
+
+/** Internal: the floor under the hub: a stream with a map of pending replies, nothing else. */
+class RawStream extends Pushable<ConnectResponse> {
+  private pending = new Map<string, (reply: CommandResult) => void>();
+  private counter = 0;
+  send(command: ConnectResponse): Promise<CommandResult> {
+    const commandId = String(this.counter++);
+    return new Promise((resolve) => {
+      this.pending.set(commandId, resolve);
+      this.push(create(ConnectResponseSchema, { commandId, command: command.command }));
+    });
+  }
+  resolve(result: CommandResult): void {
+    const resolve = this.pending.get(result.commandId);
+    this.pending.delete(result.commandId);
+    resolve?.(result);
+  }
+}
+
+const run = roles[role];
+if (run === undefined) {
+  process.send?.({ type: "failed", error: `unknown role ${role}` });
+  process.exit(2);
+}
+run().catch((error: unknown) => {
+  process.send?.({ type: "failed", error: error instanceof Error ? error.stack ?? error.message : String(error) });
+  process.exit(1);
+});
+process.on("SIGTERM", () => process.exit(0));
+process.on("SIGINT", () => process.exit(0));
