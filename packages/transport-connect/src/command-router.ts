@@ -12,7 +12,12 @@ import {
   type AnyStreamingService,
 } from "@streamcmd/core";
 import { packReply, toConnectError, toErrorDetail } from "./error-mapping.js";
-import { CommandRouterService, type ExecuteRequest, type ExecuteStreamResponseSchema } from "./gen/streamcmd/v1/command_router_pb.js";
+import {
+  CommandRouterService,
+  type ExecuteRequest,
+  type ExecuteStreamCall,
+  type ExecuteStreamResultSchema,
+} from "./gen/streamcmd/v1/command_router_pb.js";
 import { Mailbox } from "./mailbox.js";
 
 /** Options of `createCommandRouter`. */
@@ -26,6 +31,8 @@ export interface CommandRouterOptions {
 }
 
 const defaultMaxCommandBytes = 1024 * 1024;
+/** Most calls (or answers) one ExecuteStream message carries. */
+export const streamBatchSize = 256;
 
 /**
  * The server side of `streamcmd.v1.CommandRouterService`: `router.service(CommandRouterService,
@@ -116,62 +123,57 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
     },
 
     async *executeStream(requests, context) {
-      const responses = new Mailbox<MessageInitShape<typeof ExecuteStreamResponseSchema>>();
+      const results = new Mailbox<MessageInitShape<typeof ExecuteStreamResultSchema>>();
       const calls = new Map<bigint, AbortController>();
       let reading = true;
       const finishIfDone = (): void => {
-        if (!reading && calls.size === 0) responses.end();
+        if (!reading && calls.size === 0) results.end();
       };
       const fail = (callId: bigint, error: unknown, replySchema?: DescMessage): void => {
-        responses.push({
+        results.push({
           callId,
           outcome: { case: "error", value: toErrorDetail(error, (value) => packReply(replySchema, value)) },
           message: error instanceof CommandError ? error.message : "internal error",
         });
       };
+      const start = (call: ExecuteStreamCall): void => {
+        const { callId } = call;
+        if (call.kind.case === "cancel") {
+          calls.get(callId)?.abort(new CommandCancelledError("cancelled by the caller"));
+          return;
+        }
+        if (call.kind.case !== "execute") return fail(callId, new InvalidArgumentError("a stream call must either execute or cancel"));
+        if (calls.has(callId)) return fail(callId, new InvalidArgumentError(`call id ${callId} is already in flight on this stream`));
+        if (calls.size >= maxCallsPerStream) {
+          return fail(callId, new QueueFullError(`${calls.size} calls in flight on this stream (limit ${maxCallsPerStream})`));
+        }
+        const controller = new AbortController();
+        calls.set(callId, controller);
+        void executeOne(call.kind.value, AbortSignal.any([context.signal, controller.signal]), undefined).then((outcome) => {
+          calls.delete(callId);
+          // A call the caller cancelled gets no answer: it stopped listening.
+          if (!controller.signal.aborted) {
+            if (outcome.ok) results.push({ callId, outcome: { case: "reply", value: { reply: outcome.reply } } });
+            else fail(callId, outcome.error, outcome.replySchema);
+          }
+          finishIfDone();
+        });
+      };
       // Requests are read in their own loop (never await a write and a read in one task).
       void (async () => {
         try {
-          for await (const request of requests) {
-            const { callId } = request;
-            if (request.kind.case === "cancel") {
-              calls.get(callId)?.abort(new CommandCancelledError("cancelled by the caller"));
-              continue;
-            }
-            if (request.kind.case !== "execute") {
-              fail(callId, new InvalidArgumentError("a stream request must either execute or cancel"));
-              continue;
-            }
-            if (calls.has(callId)) {
-              fail(callId, new InvalidArgumentError(`call id ${callId} is already in flight on this stream`));
-              continue;
-            }
-            if (calls.size >= maxCallsPerStream) {
-              fail(callId, new QueueFullError(`${calls.size} calls in flight on this stream (limit ${maxCallsPerStream})`));
-              continue;
-            }
-            const controller = new AbortController();
-            calls.set(callId, controller);
-            void executeOne(request.kind.value, AbortSignal.any([context.signal, controller.signal]), undefined).then((outcome) => {
-              calls.delete(callId);
-              // A call the caller cancelled gets no answer: it stopped listening.
-              if (!controller.signal.aborted) {
-                if (outcome.ok) responses.push({ callId, outcome: { case: "reply", value: { reply: outcome.reply } } });
-                else fail(callId, outcome.error, outcome.replySchema);
-              }
-              finishIfDone();
-            });
-          }
+          for await (const request of requests) for (const call of request.calls) start(call);
         } catch {
-          // The caller's side broke: every call in flight is dropped below.
+          // The caller's side broke: every call in flight is dropped.
           for (const controller of calls.values()) controller.abort();
         } finally {
           reading = false;
           finishIfDone();
         }
       })();
-      context.signal.addEventListener("abort", () => responses.end(), { once: true });
-      yield* responses;
+      context.signal.addEventListener("abort", () => results.end(), { once: true });
+      // Answers that are ready together travel in one message.
+      for await (const batch of results.batches(streamBatchSize)) yield { results: batch };
     },
 
     async post(request, context) {

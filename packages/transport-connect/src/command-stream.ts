@@ -7,11 +7,12 @@ import {
   type CommandRouterService,
   type ExecuteRequestSchema,
   type ExecuteResponse,
-  type ExecuteStreamRequestSchema,
+  type ExecuteStreamCallSchema,
 } from "./gen/streamcmd/v1/command_router_pb.js";
+import { streamBatchSize } from "./command-router.js";
 import { Mailbox } from "./mailbox.js";
 
-type Request = MessageInitShape<typeof ExecuteStreamRequestSchema>;
+type Call = MessageInitShape<typeof ExecuteStreamCallSchema>;
 
 interface PendingCall {
   resolve(response: ExecuteResponse): void;
@@ -19,7 +20,7 @@ interface PendingCall {
 }
 
 interface OpenStream {
-  readonly requests: Mailbox<Request>;
+  readonly requests: Mailbox<Call>;
   readonly pending: Map<bigint, PendingCall>;
   readonly controller: AbortController;
 }
@@ -87,13 +88,19 @@ export class CommandStream {
     void (async () => {
       let failure: CommandError | undefined;
       try {
-        for await (const response of this.client.executeStream(stream.requests, { signal: stream.controller.signal })) {
-          const call = stream.pending.get(response.callId);
-          if (call === undefined) continue; // cancelled or timed out here: nobody is listening
-          if (response.outcome.case === "reply") call.resolve(response.outcome.value);
-          else if (response.outcome.case === "error") {
-            call.reject(fromErrorDetail(response.outcome.value, response.message, this.registry) ?? new InternalError(response.message));
-          } else call.reject(new InternalError("the command router answered a call with neither a reply nor an error"));
+        // Calls queued together travel in one message.
+        const requests = (async function* (batches: AsyncGenerator<Call[]>) {
+          for await (const calls of batches) yield { calls };
+        })(stream.requests.batches(streamBatchSize));
+        for await (const response of this.client.executeStream(requests, { signal: stream.controller.signal })) {
+          for (const result of response.results) {
+            const call = stream.pending.get(result.callId);
+            if (call === undefined) continue; // cancelled or timed out here: nobody is listening
+            if (result.outcome.case === "reply") call.resolve(result.outcome.value);
+            else if (result.outcome.case === "error") {
+              call.reject(fromErrorDetail(result.outcome.value, result.message, this.registry) ?? new InternalError(result.message));
+            } else call.reject(new InternalError("the command router answered a call with neither a reply nor an error"));
+          }
         }
       } catch (error) {
         // A status with a detail (say, unauthenticated) keeps its class; a stream that just broke

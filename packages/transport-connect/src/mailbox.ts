@@ -47,4 +47,23 @@ export class Mailbox<T> implements AsyncIterable<T> {
       yield next.value;
     }
   }
+
+  /**
+   * The same items, in arrays of up to `max`: everything queued when the consumer asks, so a busy
+   * producer's items travel together.
+   */
+  async *batches(max: number): AsyncGenerator<T[]> {
+    for (;;) {
+      this.pulls++;
+      this.onPull?.();
+      if (this.items.length > 0) {
+        yield this.items.splice(0, max);
+        continue;
+      }
+      if (this.ended) return;
+      const next = await new Promise<IteratorResult<T>>((resolve) => (this.waiting = resolve));
+      if (next.done === true) return;
+      yield [next.value, ...this.items.splice(0, max - 1)];
+    }
+  }
 }

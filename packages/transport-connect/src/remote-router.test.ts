@@ -1,4 +1,7 @@
 import { create } from "@bufbuild/protobuf";
+import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   ClientNotConnectedError,
@@ -207,6 +210,36 @@ describe("remote router over real HTTP/2", () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CommandTimeoutError);
     await expect.poll(() => bots.hub.stats().pendingCommands).toBe(0);
+  });
+
+  it("ExecuteStream on the wire: several calls per message, answers matched by call id, bad calls refused", async () => {
+    const { bots } = await setup();
+    agentOn(bots.url, "bot-1");
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const client = createClient(CommandRouterService, createGrpcTransport({ baseUrl: bots.url }));
+    const execute = (reason: string) => ({
+      case: "execute" as const,
+      value: { service: "bots", clientId: "bot-1", command: anyPack(demoBot.ConnectResponseSchema, startCommand(reason)), timeoutMs: 5_000 },
+    });
+    const requests = (async function* () {
+      yield { calls: [{ callId: 1n, kind: execute("one") }, { callId: 2n, kind: execute("two") }, { callId: 3n, kind: { case: undefined } }] };
+      yield { calls: [{ callId: 1n, kind: execute("again") }] };
+    })();
+    const results = new Map<bigint, string>();
+    for await (const response of client.executeStream(requests)) {
+      for (const result of response.results) {
+        results.set(
+          result.callId,
+          result.outcome.case === "reply"
+            ? (anyUnpack(result.outcome.value.reply!, demoBot.CommandResultSchema)!.outcome.value as { detail: string }).detail
+            : `${result.outcome.value?.code}: ${result.message}`,
+        );
+      }
+    }
+    expect(results.get(2n)).toBe("bot-1:start:two");
+    expect(results.get(3n)).toBe("invalid_argument: a stream call must either execute or cancel");
+    // Call 1 either answered before "again" arrived (then "again" ran as a new call 1) or was still in flight.
+    expect(results.get(1n)).toMatch(/^bot-1:start:(one|again)$|already in flight/);
   });
 
   it("serves the unary router over HTTP/1.1 with JSON too (curl)", async () => {

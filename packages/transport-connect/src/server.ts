@@ -77,6 +77,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.once("error", () => socket.destroy());
+    // Commands and replies are small and latency-bound: never hold one back to coalesce (Nagle).
+    socket.setNoDelay(true);
     // A connection that sends nothing is not kept waiting for its first bytes forever.
     socket.setTimeout(10_000, () => socket.destroy());
     const head: Buffer[] = [];

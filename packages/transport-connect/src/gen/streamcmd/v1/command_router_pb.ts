@@ -14,14 +14,36 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file streamcmd/v1/command_router.proto.
  */
 export const file_streamcmd_v1_command_router: GenFile = /*@__PURE__*/
-  fileDesc("CiFzdHJlYW1jbWQvdjEvY29tbWFuZF9yb3V0ZXIucHJvdG8SDHN0cmVhbWNtZC52MSKVAQoURXhlY3V0ZVN0cmVhbVJlcXVlc3QSDwoHY2FsbF9pZBgBIAEoBBIvCgdleGVjdXRlGAIgASgLMhwuc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXF1ZXN0SAASMwoGY2FuY2VsGAMgASgLMiEuc3RyZWFtY21kLnYxLkV4ZWN1dGVTdHJlYW1DYW5jZWxIAEIGCgRraW5kIhUKE0V4ZWN1dGVTdHJlYW1DYW5jZWwipwEKFUV4ZWN1dGVTdHJlYW1SZXNwb25zZRIPCgdjYWxsX2lkGAEgASgEEi4KBXJlcGx5GAIgASgLMh0uc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXNwb25zZUgAEjEKBWVycm9yGAMgASgLMiAuc3RyZWFtY21kLnYxLkNvbW1hbmRFcnJvckRldGFpbEgAEg8KB21lc3NhZ2UYBCABKAlCCQoHb3V0Y29tZSKmAQoORXhlY3V0ZVJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSJQoHY29tbWFuZBgDIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSEgoKdGltZW91dF9tcxgEIAEoDRIbChN3YWl0X2Zvcl9jb25uZWN0X21zGAUgASgNEhgKEHF1ZXVlX3RpbWVvdXRfbXMYBiABKA0iNgoPRXhlY3V0ZVJlc3BvbnNlEiMKBXJlcGx5GAEgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueSKPAQoLUG9zdFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSJQoHY29tbWFuZBgDIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSGAoQcXVldWVfdGltZW91dF9tcxgEIAEoDRIbChN3YWl0X2Zvcl9jb25uZWN0X21zGAUgASgNIiIKDFBvc3RSZXNwb25zZRISCgpjb21tYW5kX2lkGAEgASgJIiUKEkxpc3RDbGllbnRzUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJIkUKE0xpc3RDbGllbnRzUmVzcG9uc2USLgoHY2xpZW50cxgBIAMoCzIdLnN0cmVhbWNtZC52MS5Db25uZWN0ZWRDbGllbnQiiwIKD0Nvbm5lY3RlZENsaWVudBIKCgJpZBgBIAEoCRIwCgxjb25uZWN0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3Rfc2Vlbl9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPQoIbWV0YWRhdGEYBCADKAsyKy5zdHJlYW1jbWQudjEuQ29ubmVjdGVkQ2xpZW50Lk1ldGFkYXRhRW50cnkSGAoQcGVuZGluZ19jb21tYW5kcxgFIAEoDRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiuAEKEkNvbW1hbmRFcnJvckRldGFpbBIMCgRjb2RlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSEQoJY2xpZW50X2lkGAMgASgJEhIKCmNvbW1hbmRfaWQYBCABKAkSGQoRY2xpZW50X2Vycm9yX2NvZGUYBSABKAkSHAoUY2xpZW50X2Vycm9yX21lc3NhZ2UYBiABKAkSIwoFcmVwbHkYByABKAsyFC5nb29nbGUucHJvdG9idWYuQW55Ms8CChRDb21tYW5kUm91dGVyU2VydmljZRJGCgdFeGVjdXRlEhwuc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXF1ZXN0Gh0uc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXNwb25zZRI9CgRQb3N0Ehkuc3RyZWFtY21kLnYxLlBvc3RSZXF1ZXN0Ghouc3RyZWFtY21kLnYxLlBvc3RSZXNwb25zZRJSCgtMaXN0Q2xpZW50cxIgLnN0cmVhbWNtZC52MS5MaXN0Q2xpZW50c1JlcXVlc3QaIS5zdHJlYW1jbWQudjEuTGlzdENsaWVudHNSZXNwb25zZRJcCg1FeGVjdXRlU3RyZWFtEiIuc3RyZWFtY21kLnYxLkV4ZWN1dGVTdHJlYW1SZXF1ZXN0GiMuc3RyZWFtY21kLnYxLkV4ZWN1dGVTdHJlYW1SZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_any, file_google_protobuf_timestamp]);
+  fileDesc("CiFzdHJlYW1jbWQvdjEvY29tbWFuZF9yb3V0ZXIucHJvdG8SDHN0cmVhbWNtZC52MSJGChRFeGVjdXRlU3RyZWFtUmVxdWVzdBIuCgVjYWxscxgBIAMoCzIfLnN0cmVhbWNtZC52MS5FeGVjdXRlU3RyZWFtQ2FsbCKSAQoRRXhlY3V0ZVN0cmVhbUNhbGwSDwoHY2FsbF9pZBgBIAEoBBIvCgdleGVjdXRlGAIgASgLMhwuc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXF1ZXN0SAASMwoGY2FuY2VsGAMgASgLMiEuc3RyZWFtY21kLnYxLkV4ZWN1dGVTdHJlYW1DYW5jZWxIAEIGCgRraW5kIhUKE0V4ZWN1dGVTdHJlYW1DYW5jZWwiSwoVRXhlY3V0ZVN0cmVhbVJlc3BvbnNlEjIKB3Jlc3VsdHMYASADKAsyIS5zdHJlYW1jbWQudjEuRXhlY3V0ZVN0cmVhbVJlc3VsdCKlAQoTRXhlY3V0ZVN0cmVhbVJlc3VsdBIPCgdjYWxsX2lkGAEgASgEEi4KBXJlcGx5GAIgASgLMh0uc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXNwb25zZUgAEjEKBWVycm9yGAMgASgLMiAuc3RyZWFtY21kLnYxLkNvbW1hbmRFcnJvckRldGFpbEgAEg8KB21lc3NhZ2UYBCABKAlCCQoHb3V0Y29tZSKmAQoORXhlY3V0ZVJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSJQoHY29tbWFuZBgDIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSEgoKdGltZW91dF9tcxgEIAEoDRIbChN3YWl0X2Zvcl9jb25uZWN0X21zGAUgASgNEhgKEHF1ZXVlX3RpbWVvdXRfbXMYBiABKA0iNgoPRXhlY3V0ZVJlc3BvbnNlEiMKBXJlcGx5GAEgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueSKPAQoLUG9zdFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSJQoHY29tbWFuZBgDIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSGAoQcXVldWVfdGltZW91dF9tcxgEIAEoDRIbChN3YWl0X2Zvcl9jb25uZWN0X21zGAUgASgNIiIKDFBvc3RSZXNwb25zZRISCgpjb21tYW5kX2lkGAEgASgJIiUKEkxpc3RDbGllbnRzUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJIkUKE0xpc3RDbGllbnRzUmVzcG9uc2USLgoHY2xpZW50cxgBIAMoCzIdLnN0cmVhbWNtZC52MS5Db25uZWN0ZWRDbGllbnQiiwIKD0Nvbm5lY3RlZENsaWVudBIKCgJpZBgBIAEoCRIwCgxjb25uZWN0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3Rfc2Vlbl9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPQoIbWV0YWRhdGEYBCADKAsyKy5zdHJlYW1jbWQudjEuQ29ubmVjdGVkQ2xpZW50Lk1ldGFkYXRhRW50cnkSGAoQcGVuZGluZ19jb21tYW5kcxgFIAEoDRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiuAEKEkNvbW1hbmRFcnJvckRldGFpbBIMCgRjb2RlGAEgASgJEg8KB3NlcnZpY2UYAiABKAkSEQoJY2xpZW50X2lkGAMgASgJEhIKCmNvbW1hbmRfaWQYBCABKAkSGQoRY2xpZW50X2Vycm9yX2NvZGUYBSABKAkSHAoUY2xpZW50X2Vycm9yX21lc3NhZ2UYBiABKAkSIwoFcmVwbHkYByABKAsyFC5nb29nbGUucHJvdG9idWYuQW55Ms8CChRDb21tYW5kUm91dGVyU2VydmljZRJGCgdFeGVjdXRlEhwuc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXF1ZXN0Gh0uc3RyZWFtY21kLnYxLkV4ZWN1dGVSZXNwb25zZRI9CgRQb3N0Ehkuc3RyZWFtY21kLnYxLlBvc3RSZXF1ZXN0Ghouc3RyZWFtY21kLnYxLlBvc3RSZXNwb25zZRJSCgtMaXN0Q2xpZW50cxIgLnN0cmVhbWNtZC52MS5MaXN0Q2xpZW50c1JlcXVlc3QaIS5zdHJlYW1jbWQudjEuTGlzdENsaWVudHNSZXNwb25zZRJcCg1FeGVjdXRlU3RyZWFtEiIuc3RyZWFtY21kLnYxLkV4ZWN1dGVTdHJlYW1SZXF1ZXN0GiMuc3RyZWFtY21kLnYxLkV4ZWN1dGVTdHJlYW1SZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_any, file_google_protobuf_timestamp]);
 
 /**
- * ExecuteStreamRequest starts or cancels one call on the stream.
+ * ExecuteStreamRequest starts or cancels calls on the stream. Under load a caller sends several
+ * calls per message, which is what makes the stream cheaper than one unary call per command.
  *
  * @generated from message streamcmd.v1.ExecuteStreamRequest
  */
 export type ExecuteStreamRequest = Message<"streamcmd.v1.ExecuteStreamRequest"> & {
+  /**
+   * The calls, in order.
+   *
+   * @generated from field: repeated streamcmd.v1.ExecuteStreamCall calls = 1;
+   */
+  calls: ExecuteStreamCall[];
+};
+
+/**
+ * Describes the message streamcmd.v1.ExecuteStreamRequest.
+ * Use `create(ExecuteStreamRequestSchema)` to create a new message.
+ */
+export const ExecuteStreamRequestSchema: GenMessage<ExecuteStreamRequest> = /*@__PURE__*/
+  messageDesc(file_streamcmd_v1_command_router, 0);
+
+/**
+ * ExecuteStreamCall starts or cancels one call.
+ *
+ * @generated from message streamcmd.v1.ExecuteStreamCall
+ */
+export type ExecuteStreamCall = Message<"streamcmd.v1.ExecuteStreamCall"> & {
   /**
    * Chosen by the caller, unique among its calls in flight on this stream.
    *
@@ -30,7 +52,7 @@ export type ExecuteStreamRequest = Message<"streamcmd.v1.ExecuteStreamRequest"> 
   callId: bigint;
 
   /**
-   * @generated from oneof streamcmd.v1.ExecuteStreamRequest.kind
+   * @generated from oneof streamcmd.v1.ExecuteStreamCall.kind
    */
   kind: {
     /**
@@ -52,11 +74,11 @@ export type ExecuteStreamRequest = Message<"streamcmd.v1.ExecuteStreamRequest"> 
 };
 
 /**
- * Describes the message streamcmd.v1.ExecuteStreamRequest.
- * Use `create(ExecuteStreamRequestSchema)` to create a new message.
+ * Describes the message streamcmd.v1.ExecuteStreamCall.
+ * Use `create(ExecuteStreamCallSchema)` to create a new message.
  */
-export const ExecuteStreamRequestSchema: GenMessage<ExecuteStreamRequest> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 0);
+export const ExecuteStreamCallSchema: GenMessage<ExecuteStreamCall> = /*@__PURE__*/
+  messageDesc(file_streamcmd_v1_command_router, 1);
 
 /**
  * ExecuteStreamCancel asks the server to drop a call.
@@ -71,14 +93,35 @@ export type ExecuteStreamCancel = Message<"streamcmd.v1.ExecuteStreamCancel"> & 
  * Use `create(ExecuteStreamCancelSchema)` to create a new message.
  */
 export const ExecuteStreamCancelSchema: GenMessage<ExecuteStreamCancel> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 1);
+  messageDesc(file_streamcmd_v1_command_router, 2);
 
 /**
- * ExecuteStreamResponse answers one call on the stream.
+ * ExecuteStreamResponse answers calls on the stream, several per message under load.
  *
  * @generated from message streamcmd.v1.ExecuteStreamResponse
  */
 export type ExecuteStreamResponse = Message<"streamcmd.v1.ExecuteStreamResponse"> & {
+  /**
+   * The answers, in the order they became ready.
+   *
+   * @generated from field: repeated streamcmd.v1.ExecuteStreamResult results = 1;
+   */
+  results: ExecuteStreamResult[];
+};
+
+/**
+ * Describes the message streamcmd.v1.ExecuteStreamResponse.
+ * Use `create(ExecuteStreamResponseSchema)` to create a new message.
+ */
+export const ExecuteStreamResponseSchema: GenMessage<ExecuteStreamResponse> = /*@__PURE__*/
+  messageDesc(file_streamcmd_v1_command_router, 3);
+
+/**
+ * ExecuteStreamResult answers one call.
+ *
+ * @generated from message streamcmd.v1.ExecuteStreamResult
+ */
+export type ExecuteStreamResult = Message<"streamcmd.v1.ExecuteStreamResult"> & {
   /**
    * The call this answers.
    *
@@ -87,7 +130,7 @@ export type ExecuteStreamResponse = Message<"streamcmd.v1.ExecuteStreamResponse"
   callId: bigint;
 
   /**
-   * @generated from oneof streamcmd.v1.ExecuteStreamResponse.outcome
+   * @generated from oneof streamcmd.v1.ExecuteStreamResult.outcome
    */
   outcome: {
     /**
@@ -116,11 +159,11 @@ export type ExecuteStreamResponse = Message<"streamcmd.v1.ExecuteStreamResponse"
 };
 
 /**
- * Describes the message streamcmd.v1.ExecuteStreamResponse.
- * Use `create(ExecuteStreamResponseSchema)` to create a new message.
+ * Describes the message streamcmd.v1.ExecuteStreamResult.
+ * Use `create(ExecuteStreamResultSchema)` to create a new message.
  */
-export const ExecuteStreamResponseSchema: GenMessage<ExecuteStreamResponse> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 2);
+export const ExecuteStreamResultSchema: GenMessage<ExecuteStreamResult> = /*@__PURE__*/
+  messageDesc(file_streamcmd_v1_command_router, 4);
 
 /**
  * ExecuteRequest names the target and carries the command.
@@ -176,7 +219,7 @@ export type ExecuteRequest = Message<"streamcmd.v1.ExecuteRequest"> & {
  * Use `create(ExecuteRequestSchema)` to create a new message.
  */
 export const ExecuteRequestSchema: GenMessage<ExecuteRequest> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 3);
+  messageDesc(file_streamcmd_v1_command_router, 5);
 
 /**
  * ExecuteResponse carries the client's reply.
@@ -197,7 +240,7 @@ export type ExecuteResponse = Message<"streamcmd.v1.ExecuteResponse"> & {
  * Use `create(ExecuteResponseSchema)` to create a new message.
  */
 export const ExecuteResponseSchema: GenMessage<ExecuteResponse> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 4);
+  messageDesc(file_streamcmd_v1_command_router, 6);
 
 /**
  * PostRequest names the target and carries a fire-and-forget command.
@@ -246,7 +289,7 @@ export type PostRequest = Message<"streamcmd.v1.PostRequest"> & {
  * Use `create(PostRequestSchema)` to create a new message.
  */
 export const PostRequestSchema: GenMessage<PostRequest> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 5);
+  messageDesc(file_streamcmd_v1_command_router, 7);
 
 /**
  * PostResponse confirms the command was queued for the client.
@@ -267,7 +310,7 @@ export type PostResponse = Message<"streamcmd.v1.PostResponse"> & {
  * Use `create(PostResponseSchema)` to create a new message.
  */
 export const PostResponseSchema: GenMessage<PostResponse> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 6);
+  messageDesc(file_streamcmd_v1_command_router, 8);
 
 /**
  * ListClientsRequest names the streaming service.
@@ -288,7 +331,7 @@ export type ListClientsRequest = Message<"streamcmd.v1.ListClientsRequest"> & {
  * Use `create(ListClientsRequestSchema)` to create a new message.
  */
 export const ListClientsRequestSchema: GenMessage<ListClientsRequest> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 7);
+  messageDesc(file_streamcmd_v1_command_router, 9);
 
 /**
  * ListClientsResponse lists the clients connected now.
@@ -309,7 +352,7 @@ export type ListClientsResponse = Message<"streamcmd.v1.ListClientsResponse"> & 
  * Use `create(ListClientsResponseSchema)` to create a new message.
  */
 export const ListClientsResponseSchema: GenMessage<ListClientsResponse> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 8);
+  messageDesc(file_streamcmd_v1_command_router, 10);
 
 /**
  * ConnectedClient describes one connected client.
@@ -358,7 +401,7 @@ export type ConnectedClient = Message<"streamcmd.v1.ConnectedClient"> & {
  * Use `create(ConnectedClientSchema)` to create a new message.
  */
 export const ConnectedClientSchema: GenMessage<ConnectedClient> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 9);
+  messageDesc(file_streamcmd_v1_command_router, 11);
 
 /**
  * CommandErrorDetail rides in the details of every error status the router returns,
@@ -422,7 +465,7 @@ export type CommandErrorDetail = Message<"streamcmd.v1.CommandErrorDetail"> & {
  * Use `create(CommandErrorDetailSchema)` to create a new message.
  */
 export const CommandErrorDetailSchema: GenMessage<CommandErrorDetail> = /*@__PURE__*/
-  messageDesc(file_streamcmd_v1_command_router, 10);
+  messageDesc(file_streamcmd_v1_command_router, 12);
 
 /**
  * CommandRouterService is the cross-process entry point a streamcmd server exposes.
