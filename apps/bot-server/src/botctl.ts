@@ -14,7 +14,7 @@ import {
 import { CommandResultSchema, ConnectResponseSchema, statusName } from "@streamcmd/demo-protocol";
 import { createBotCommandClient, createSqliteBotStore, type BotCommandClient, type BotStore } from "@streamcmd/examples";
 import { createRemoteRouter, type ConnectRemoteRouter } from "@streamcmd/transport-connect";
-import { parseMs } from "./cli-options.js";
+import { parseMs, parseUrl } from "./cli-options.js";
 import { defaults, defaultUrl } from "./defaults.js";
 
 interface GlobalOptions {
@@ -40,11 +40,11 @@ class BotctlError extends Error {
 
 const program = new Command("botctl")
   .description("command the streamcmd demo's bots from another process")
-  .option("--url <url>", "the bot server (default: $STREAMCMD_URL or the demo's address)", defaultUrl())
+  .option("--url <url>", "the bot server (default: $STREAMCMD_URL or the demo's address)", parseUrl, defaultUrl())
   .option("--db <path>", "the server's SQLite database", defaults.dbPath)
   .option("--json", "print JSON instead of tables")
   .addOption(new Option("--timeout <ms>", "reply timeout").argParser(parseMs).default(10_000))
-  .showHelpAfterError()
+  .showHelpAfterError("(botctl --help shows the commands and options)")
   .exitOverride((error) => {
     throw new BotctlError(error.message, error.exitCode === 0 ? exit.ok : exit.usage, true);
   });
@@ -58,7 +58,14 @@ async function withContext<T>(run: (context: { router: ConnectRemoteRouter; stor
   } catch (error) {
     throw new BotctlError(`invalid --url ${JSON.stringify(options.url)}: ${(error as Error).message}`, exit.usage);
   }
-  const store = createSqliteBotStore(options.db);
+  // Never create a database here: a mistyped --db would quietly record into a file nobody reads.
+  let store: BotStore;
+  try {
+    store = createSqliteBotStore(options.db, { mustExist: true });
+  } catch (error) {
+    await router.close();
+    throw new BotctlError(`${(error as Error).message}; start the server first, or pass --db`, exit.usage);
+  }
   try {
     return await run({ router, store, options });
   } finally {

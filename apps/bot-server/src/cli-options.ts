@@ -1,28 +1,43 @@
 import { InvalidArgumentError as CommanderArgumentError } from "commander";
 
-/** Commander parsers shared by the demo's entry points. */
+/** A TCP port: a whole number from 0 to 65535 (0: any free port). */
 export function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new CommanderArgumentError("a port is a whole number from 0 to 65535");
   return port;
 }
 
+/** A count of bots: a whole number from 0 to 10000. */
 export function parseCount(value: string): number {
   const count = Number(value);
   if (!Number.isInteger(count) || count < 0 || count > 10_000) throw new CommanderArgumentError("a whole number from 0 to 10000");
   return count;
 }
 
+/** A duration: a whole number of milliseconds, at least 1. */
 export function parseMs(value: string): number {
   const ms = Number(value);
   if (!Number.isInteger(ms) || ms < 1) throw new CommanderArgumentError("a whole number of milliseconds, at least 1");
   return ms;
 }
 
+/** A server URL: http:// or https:// with a host, e.g. http://127.0.0.1:50051. */
+export function parseUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new CommanderArgumentError(`not a URL (write it in full, e.g. http://127.0.0.1:50051)`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new CommanderArgumentError("the URL must start with http:// or https://");
+  return value;
+}
+
+/** The log levels pino knows. */
 export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-/** Runs `shutdown` once on SIGINT or SIGTERM, then exits with `code()`. */
-export function onShutdownSignal(shutdown: () => Promise<void>, code: () => number = () => 0): void {
+/** Runs `shutdown` once on SIGINT or SIGTERM, then exits with `code()` (default 130, "interrupted"). */
+export function onShutdownSignal(shutdown: () => Promise<void>, code: () => number = () => 130): void {
   let started = false;
   const handler = (signal: NodeJS.Signals): void => {
     if (started) return;

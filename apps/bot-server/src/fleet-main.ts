@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // `pnpm demo:fleet`: a simulated fleet alone, connecting to a server elsewhere (--url).
 import { Command, Option } from "commander";
-import { logLevels, onShutdownSignal, parseCount } from "./cli-options.js";
+import { logLevels, onShutdownSignal, parseCount, parseUrl } from "./cli-options.js";
 import { defaults, defaultUrl } from "./defaults.js";
 import { parseFailure, startFleet } from "./fleet.js";
 import { createLogger } from "./logger.js";
 
 const program = new Command("demo:fleet")
   .description("a simulated trading-bot fleet that connects to a streamcmd bot server and answers its commands")
-  .option("--url <url>", "the bot server (default: $STREAMCMD_URL or the demo's address)", defaultUrl())
+  .option("--url <url>", "the bot server (default: $STREAMCMD_URL or the demo's address)", parseUrl, defaultUrl())
   .option("--bots <n>", "how many bots", parseCount, defaults.bots)
   .option("--prefix <prefix>", "bot ids are PREFIX1, PREFIX2, …", "bot-")
   .option("--fail <spec...>", "make a bot's command fail: BOT:COMMAND[:CODE], e.g. bot-2:start")
@@ -18,7 +18,6 @@ const options = program.opts<{ url: string; bots: number; prefix: string; fail?:
 
 let failures;
 try {
-  new URL(options.url);
   failures = (options.fail ?? []).map(parseFailure);
 } catch (error) {
   program.error(`demo:fleet: ${(error as Error).message}`);
@@ -26,5 +25,5 @@ try {
 const logger = createLogger(options.logLevel, "fleet");
 const botIds = Array.from({ length: options.bots }, (_, i) => `${options.prefix}${i + 1}`);
 const fleet = startFleet({ url: options.url, botIds, failures, logger });
-onShutdownSignal(() => fleet.close());
+onShutdownSignal(() => fleet.close(), () => 0);
 console.log(`${botIds.length} simulated bots (${botIds.join(", ")}) connecting to ${options.url}; Ctrl-C stops them`);

@@ -4,13 +4,14 @@ import { createSimulatedBot, type SimulatedBot, type SimulatedCommand, type Simu
 import { connectAgent, type Agent } from "@streamcmd/transport-connect";
 import { create } from "@bufbuild/protobuf";
 
-/** A failure to inject: `bot-2:start` or `bot-2:start:exchange_unreachable`. */
+/** A failure to inject into a simulated bot: `bot-2:start` or `bot-2:start:exchange_unreachable`. */
 export interface InjectedFailure {
   botId: string;
   command: SimulatedCommand;
   code: string;
 }
 
+/** Reads a `--fail BOT:COMMAND[:CODE]` value; throws a message fit for the command line. */
 export function parseFailure(spec: string): InjectedFailure {
   const [botId, command, code = "injected_failure"] = spec.split(":");
   const commands: readonly string[] = ["start", "stop", "configUpdate", "ping"];
@@ -20,6 +21,7 @@ export function parseFailure(spec: string): InjectedFailure {
   return { botId, command: command as SimulatedCommand, code };
 }
 
+/** A running simulated fleet: the bots' state machines and their agents. */
 export interface Fleet {
   bots: Map<string, SimulatedBot>;
   agents: Map<string, Agent<ConnectRequest>>;
@@ -56,10 +58,15 @@ export function startFleet(options: {
       reconnect: { initialDelayMs: 200, maxDelayMs: 5_000, jitter: 0.2 },
       logger: options.logger,
     });
+    const report = (detail: string): void => {
+      agent.send(create(ConnectRequestSchema, { message: { case: "statusReport", value: { status: bot.status, detail } } }));
+    };
     bot.onStatus((status, detail) => {
-      agent.send(create(ConnectRequestSchema, { message: { case: "statusReport", value: { status, detail } } }));
+      report(detail);
       options.logger.info({ botId, status: statusName(status), detail }, "bot status");
     });
+    // On every (re)connection the server hears the bot's real status, not what it last recorded.
+    agent.on("connected", () => report("connected"));
     bots.set(botId, bot);
     agents.set(botId, agent);
   }

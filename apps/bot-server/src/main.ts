@@ -44,7 +44,8 @@ const server = await startDemoServer({ host: options.host, port: options.port, d
 });
 const botIds = Array.from({ length: options.bots }, (_, i) => `bot-${i + 1}`);
 const fleet = startFleet({ url: server.url, botIds, failures, logger });
-let exitCode = 0;
+// Interrupted before the tour finished: 130, like any program stopped by Ctrl-C.
+let exitCode = 130;
 const shutdown = async (): Promise<void> => {
   await fleet.close();
   await server.close();
@@ -55,9 +56,11 @@ console.log(`bot server on ${server.url} (database ${options.db}), ${botIds.leng
 if (options.tour) {
   const steps = await runTour({ hub: server.hub, store: server.store, botIds, print: (line) => console.log(line) });
   exitCode = steps.every((step) => step.ok) ? 0 : 1;
+} else {
+  exitCode = 0;
 }
 if (options.exitAfterTour) {
   await shutdown();
   process.exit(exitCode);
 }
-console.log(`still serving; in another terminal try: ./dev botctl list   (Ctrl-C stops the demo)`);
+console.log(`still serving; in another terminal try: ./dev botctl --url ${server.url} --db ${options.db} list   (Ctrl-C stops the demo)`);

@@ -20,5 +20,5 @@ const server = await startDemoServer({ host: options.host, port: options.port, d
   process.stderr.write(`demo:server: cannot start on ${options.host}:${options.port}: ${(error as Error).message}\n`);
   process.exit(2);
 });
-onShutdownSignal(() => server.close());
+onShutdownSignal(() => server.close(), () => 0);
 console.log(`bot server on ${server.url} (database ${options.db}); Ctrl-C stops it`);

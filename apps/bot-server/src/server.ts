@@ -5,7 +5,18 @@ import {
   type Logger,
   type StreamingService,
 } from "@streamcmd/core";
-import { BotService, demoBotBinding, statusName, type CommandResult, type ConnectRequest, type ConnectResponse } from "@streamcmd/demo-protocol";
+import { createRegistry } from "@bufbuild/protobuf";
+import {
+  botCommands,
+  BotService,
+  CommandResultSchema,
+  ConnectResponseSchema,
+  demoBotBinding,
+  statusName,
+  type CommandResult,
+  type ConnectRequest,
+  type ConnectResponse,
+} from "@streamcmd/demo-protocol";
 import { createSqliteBotStore, type BotStore } from "@streamcmd/examples";
 import { CommandRouterService, createCommandRouter, createStreamHandler, startServer, type RunningServer } from "@streamcmd/transport-connect";
 
@@ -31,7 +42,11 @@ export async function startDemoServer(options: { host: string; port: number; dbP
   const unregister = registerStreamingService("bots", hub);
 
   hub.onConnect((client) => {
-    void store.ensure(client.clientId).catch((error: unknown) => logger.error({ error, clientId: client.clientId }, "could not record bot"));
+    // The database is the source of truth for config: a bot that (re)connects gets it back.
+    void (async () => {
+      const record = await store.ensure(client.clientId);
+      if (Object.keys(record.config).length > 0) await hub.send(client.clientId, botCommands.configUpdate(record.config));
+    })().catch((error: unknown) => logger.warn({ error: (error as Error).message, clientId: client.clientId }, "could not restore the bot's config"));
   });
   hub.onMessage((clientId, message) => {
     if (message.message.case !== "statusReport") return;
@@ -43,6 +58,8 @@ export async function startDemoServer(options: { host: string; port: number; dbP
   const server = await startServer({
     host: options.host,
     port: options.port,
+    // So the router's JSON form (curl) can read and write the Any-packed command and reply.
+    adapter: { jsonOptions: { registry: createRegistry(ConnectResponseSchema, CommandResultSchema) } },
     routes(router) {
       router.service(BotService, { connect: createStreamHandler(hub) });
       router.service(CommandRouterService, createCommandRouter({ services: { bots: hub } }));

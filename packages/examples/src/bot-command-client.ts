@@ -107,7 +107,7 @@ export function batchStart(
   reason: string,
   options: CallOptions & { concurrency?: number } = {},
 ): Promise<BatchOutcome<LifecycleOutcome>[]> {
-  return runBatch(bots, (bot) => bot.botId, (bot) => bot.start(reason, options), options.concurrency);
+  return runBatch(bots, (bot) => bot.botId, (bot) => bot.start(reason, options), options.concurrency, options.signal);
 }
 
 /** Stops many bots (gracefully unless told otherwise), `concurrency` at a time; one outcome per bot. */
@@ -116,5 +116,5 @@ export function batchStop(
   reason: string,
   options: CallOptions & { graceful?: boolean; concurrency?: number } = {},
 ): Promise<BatchOutcome<LifecycleOutcome>[]> {
-  return runBatch(bots, (bot) => bot.botId, (bot) => bot.stop(reason, options), options.concurrency);
+  return runBatch(bots, (bot) => bot.botId, (bot) => bot.stop(reason, options), options.concurrency, options.signal);
 }

@@ -33,6 +33,15 @@ describe.each([
     await store.close();
   });
 
+  it("updateConfig changes the config as stored at write time", async () => {
+    const store = make();
+    await store.setConfig("bot-1", { a: 1, b: 1 });
+    await store.updateConfig("bot-1", (current) => ({ ...current, a: 2 }));
+    await store.updateConfig("bot-1", (current) => ({ ...current, b: 3 }));
+    expect((await store.get("bot-1"))?.config).toEqual({ a: 2, b: 3 });
+    await store.close();
+  });
+
   it("hands out copies: changing a returned record changes nothing stored", async () => {
     const store = make();
     const record = await store.setConfig("bot-1", { a: 1 });
@@ -50,6 +59,10 @@ describe.each([
 });
 
 describe("sqlite bot store", () => {
+  it("with mustExist, refuses a file that is not there instead of creating it", () => {
+    expect(() => createSqliteBotStore(join(dir, "typo.db"), { mustExist: true })).toThrow(/no bot database at/);
+  });
+
   it("persists across reopening, and two handles on one file see each other's writes (WAL)", async () => {
     const path = join(dir, "shared.db");
     const first = createSqliteBotStore(path);

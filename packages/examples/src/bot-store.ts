@@ -28,6 +28,11 @@ export interface BotStore extends HasStatus, HasConfig {
   get(id: string): Promise<BotRecord | undefined>;
   /** Every bot, ordered by id. */
   list(): Promise<BotRecord[]>;
+  /**
+   * Replaces the config with `change(current)`, read and written atomically (two processes
+   * updating different fields at once both keep their change); creates the bot if it is new.
+   */
+  updateConfig(id: string, change: (current: JsonObject) => JsonObject): Promise<BotRecord>;
   /** The bot, created as STOPPED with an empty config if it is new. */
   ensure(id: string): Promise<BotRecord>;
   close(): Promise<void>;

@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ClientDisconnectedError, CommandFailedError, CommandTimeoutError, createCommandClient, InvalidArgumentError } from "@streamcmd/core";
+import {
+  ClientDisconnectedError,
+  CommandCancelledError,
+  CommandFailedError,
+  CommandTimeoutError,
+  createCommandClient,
+  InvalidArgumentError,
+} from "@streamcmd/core";
 import { BotStatus, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
 import { neverReply } from "@streamcmd/testing";
 import { batchUpdateConfig, createMemoryBotStore, startBot, stopBot, updateBotConfig, type BotClient } from "./index.js";
@@ -50,10 +57,11 @@ describe("startBot", () => {
     expect(record?.statusReason).toMatch(/^command_timeout: client silent did not reply/);
   });
 
-  it("a bot that is not connected: ERROR, because nobody knows its state", async () => {
+  it("a command that never left (the bot is not connected) changes nothing", async () => {
     const { store, client } = await setup();
+    await store.setStatus("ghost", BotStatus.STOPPED, "offline since Monday");
     await expect(startBot(client("ghost"), store, { reason: "x" })).rejects.toThrow(/not connected/);
-    expect((await store.get("ghost"))?.status).toBe(BotStatus.ERROR);
+    expect(await store.get("ghost")).toMatchObject({ status: BotStatus.STOPPED, statusReason: "offline since Monday" });
   });
 });
 
@@ -129,7 +137,29 @@ describe("updateBotConfig", () => {
   });
 });
 
+describe("partial updates that overlap", () => {
+  it("two partial updates of different fields in flight together both survive", async () => {
+    const { store, client } = await setup();
+    await updateBotConfig(client("bot-1"), store, { a: 1, b: 1 });
+    await Promise.all([
+      updateBotConfig(client("bot-1"), store, { a: 2 }, { fields: ["a"] }),
+      updateBotConfig(client("bot-1"), store, { b: 3 }, { fields: ["b"] }),
+    ]);
+    expect((await store.get("bot-1"))?.config).toEqual({ a: 2, b: 3 });
+  });
+});
+
 describe("batchUpdateConfig", () => {
+  it("stops handing out bots once its signal aborts, without touching the rest", async () => {
+    const ids = ["a", "b", "c", "d"];
+    const { store, client } = await setup(ids);
+    const controller = new AbortController();
+    controller.abort();
+    const report = await batchUpdateConfig(ids.map(client), store, { mode: "live" }, { signal: controller.signal, concurrency: 1 });
+    expect(report.every((r) => !r.ok && r.error instanceof CommandCancelledError)).toBe(true);
+    expect((await store.list()).map((r) => r.config)).toEqual([]);
+  });
+
   it("updates many bots with a concurrency limit and reports per bot", async () => {
     const ids = ["a", "b", "c", "d", "e"];
     const { store, client, bot, hub } = await setup(ids);

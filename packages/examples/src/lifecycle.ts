@@ -1,5 +1,15 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { CommandFailedError, CommandError, InvalidArgumentError, type StreamingCommandClient } from "@streamcmd/core";
+import {
+  ClientNotConnectedError,
+  CommandCancelledError,
+  CommandError,
+  CommandFailedError,
+  InvalidArgumentError,
+  QueueFullError,
+  ServiceClosedError,
+  ServiceNotFoundError,
+  type StreamingCommandClient,
+} from "@streamcmd/core";
 import { botCommands, BotStatus, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
 import type { BotRecord, BotStore } from "./bot-store.js";
 import { applyFieldPaths, validateFieldPaths } from "./field-paths.js";
@@ -41,17 +51,29 @@ const callOptions = (options: CallOptions) => ({
 });
 
 /**
- * After a failed lifecycle command: a failure the bot reported means nothing changed, so the status
- * goes back to what it was; any other error (timeout, disconnect, cancel) leaves the bot's state
- * unknown, so it becomes ERROR with the error kept as the reason.
+ * Errors that prove the command never reached the bot: nothing about the bot changed.
+ * (A timeout, a disconnect mid-command or a cancel after sending leave its state unknown.)
+ */
+const neverDelivered = [ClientNotConnectedError, QueueFullError, ServiceNotFoundError, ServiceClosedError, InvalidArgumentError];
+
+/**
+ * After a failed lifecycle command: if the bot reported the failure, or the command provably never
+ * reached it, nothing changed, so the status goes back to what it was; any other error (timeout,
+ * disconnect mid-command, cancel, a broken router connection) leaves the bot's state unknown, so it
+ * becomes ERROR with the error kept as the reason. A store that fails here (say, closed during
+ * shutdown) does not hide the command's own error, which the caller gets either way.
  */
 async function recordFailure(store: BotStore, before: BotRecord, error: unknown): Promise<void> {
-  if (error instanceof CommandFailedError) {
-    await store.setStatus(before.id, before.status, before.statusReason);
-    return;
+  try {
+    if (error instanceof CommandFailedError || neverDelivered.some((kind) => error instanceof kind)) {
+      await store.setStatus(before.id, before.status, before.statusReason);
+      return;
+    }
+    const reason = error instanceof CommandError ? `${error.code}: ${error.message}` : String(error);
+    await store.setStatus(before.id, BotStatus.ERROR, reason);
+  } catch {
+    // The command's error is what matters to the caller; it is rethrown by our caller.
   }
-  const reason = error instanceof CommandError ? `${error.code}: ${error.message}` : String(error);
-  await store.setStatus(before.id, BotStatus.ERROR, reason);
 }
 
 async function transition(
@@ -81,7 +103,10 @@ async function transition(
   return { botId, previousStatus: before.status, status, reply, roundTripMs };
 }
 
-/** STOPPED → STARTING → RUNNING. A failure reply restores the old status; a transport error sets ERROR. */
+/**
+ * STOPPED → STARTING → RUNNING. A failure reply (or a command that never left, e.g. the bot is not
+ * connected) restores the old status; an error that leaves the outcome unknown sets ERROR.
+ */
 export function startBot(client: BotClient, store: BotStore, options: CallOptions & { reason: string }): Promise<LifecycleOutcome> {
   return transition(client, store, botCommands.start(options.reason), BotStatus.STARTING, BotStatus.RUNNING, options.reason, options);
 }
@@ -111,24 +136,31 @@ export async function updateBotConfig(
 ): Promise<ConfigOutcome> {
   const botId = client.clientId;
   if (options.fields !== undefined) validateFieldPaths(options.fields);
-  const before = await store.ensure(botId);
-  const next = options.fields === undefined ? config : applyFieldPaths(before.config, config, options.fields);
+  await store.ensure(botId);
   const started = performance.now();
   const reply = await client.send(botCommands.configUpdate(config, options.fields), callOptions(options));
   const roundTripMs = performance.now() - started;
-  const stored = await store.setConfig(botId, next);
+  // Applied to the config as stored at write time, atomically, so two partial updates of different
+  // fields that overlap both survive (as they did in the bot).
+  const { fields } = options;
+  const stored = await store.updateConfig(botId, (current) => (fields === undefined ? config : applyFieldPaths(current, config, fields)));
   return { botId, config: stored.config, reply, roundTripMs };
 }
 
 /** One bot's outcome in a batch. */
 export type BatchOutcome<T> = { botId: string; ok: true; result: T } | { botId: string; ok: false; error: unknown };
 
-/** Runs `work` for every item, at most `concurrency` at once; one outcome per item, in order; never rejects. */
+/**
+ * Runs `work` for every item, at most `concurrency` at once; one outcome per item, in order. A
+ * failing item is its outcome; once `signal` aborts, items not yet started end as
+ * `CommandCancelledError` without being touched. Rejects only for an invalid `concurrency`.
+ */
 export async function runBatch<I, T>(
   items: readonly I[],
   idOf: (item: I) => string,
   work: (item: I) => Promise<T>,
   concurrency = 8,
+  signal?: AbortSignal,
 ): Promise<BatchOutcome<T>[]> {
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new InvalidArgumentError(`concurrency must be a whole number of at least 1, got ${concurrency}`);
@@ -139,6 +171,10 @@ export async function runBatch<I, T>(
     while (next < items.length) {
       const index = next++;
       const item = items[index] as I;
+      if (signal?.aborted) {
+        outcomes[index] = { botId: idOf(item), ok: false, error: new CommandCancelledError("the batch was cancelled before this bot's turn", { cause: signal.reason }) };
+        continue;
+      }
       try {
         outcomes[index] = { botId: idOf(item), ok: true, result: await work(item) };
       } catch (error) {
@@ -151,12 +187,12 @@ export async function runBatch<I, T>(
 }
 
 /** `updateBotConfig` for many bots, `concurrency` at a time, with a per-bot report. */
-export function batchUpdateConfig(
+export async function batchUpdateConfig(
   clients: readonly BotClient[],
   store: BotStore,
   config: JsonObject,
   options: CallOptions & { fields?: readonly string[]; concurrency?: number } = {},
 ): Promise<BatchOutcome<ConfigOutcome>[]> {
   if (options.fields !== undefined) validateFieldPaths(options.fields);
-  return runBatch(clients, (client) => client.clientId, (client) => updateBotConfig(client, store, config, options), options.concurrency);
+  return runBatch(clients, (client) => client.clientId, (client) => updateBotConfig(client, store, config, options), options.concurrency, options.signal);
 }

@@ -51,6 +51,12 @@ export function createMemoryBotStore(now: () => Date = () => new Date()): BotSto
       record.updatedAt = now();
       return copy(record);
     },
+    async updateConfig(id, change) {
+      const record = ensure(id);
+      record.config = structuredClone(change(structuredClone(record.config)));
+      record.updatedAt = now();
+      return copy(record);
+    },
     async close() {
       closed = true;
     },

@@ -60,11 +60,23 @@ describe("simulated trading bot", () => {
     expect(bot.config).toEqual({ risk: { max_position: 2, stop_loss: 0.3 } });
   });
 
-  it("stops work when its signal aborts", async () => {
+  it("stops work when its signal aborts and is left STOPPED, ready to start again", async () => {
     const bot = createSimulatedBot("s", { timing: { startMs: 10_000 } });
     const controller = new AbortController();
     const starting = bot.handle(botCommands.start("go"), controller.signal);
     controller.abort(new Error("connection lost"));
     await expect(starting).rejects.toThrow("connection lost");
+    expect(bot.status).toBe(BotStatus.STOPPED);
+  });
+
+  it("refuses overlapping commands: start while stopping, stop while starting", async () => {
+    const bot = createSimulatedBot("o", { timing: { startMs: 30, perOrderMs: 30 } });
+    const starting = bot.handle(botCommands.start("go"));
+    await expect(bot.handle(botCommands.stop("now", true))).rejects.toMatchObject({ clientErrorCode: "busy" });
+    await starting;
+    const stopping = bot.handle(botCommands.stop("later", true));
+    await expect(bot.handle(botCommands.start("again"))).rejects.toMatchObject({ clientErrorCode: "busy" });
+    expect((await stopping).status).toBe(BotStatus.STOPPED);
+    expect(bot.openOrders).toBe(0);
   });
 });

@@ -38,6 +38,12 @@ export interface SimulatedBot {
   onStatus(listener: (status: BotStatus, detail: string) => void): () => void;
 }
 
+/**
+ * A simulated trading bot: start takes time and opens orders, a graceful stop closes them one by
+ * one, a forced stop abandons them, configs are validated and applied (whole or by field path),
+ * overlapping commands are refused (`busy`), and failures can be injected. Handlers honour their
+ * AbortSignal and leave a consistent status when interrupted.
+ */
 export function createSimulatedBot(botId: string, options: { timing?: Partial<SimulatedTiming>; config?: JsonObject } = {}): SimulatedBot {
   const timing: SimulatedTiming = { startMs: 400, perOrderMs: 120, forceStopMs: 30, configMs: 60, ...options.timing };
   let status = BotStatus.STOPPED;
@@ -83,13 +89,23 @@ export function createSimulatedBot(botId: string, options: { timing?: Partial<Si
     }
   }
 
+  function busy(what: string): CommandFailedError {
+    return new CommandFailedError("busy", `${botId} is ${BotStatus[status]}; cannot ${what} now`, { clientId: botId });
+  }
+
   async function start(signal: AbortSignal | undefined): Promise<CommandResult> {
     if (status === BotStatus.RUNNING || status === BotStatus.STARTING) {
       throw new CommandFailedError("already_running", `${botId} is ${BotStatus[status]}`, { clientId: botId });
     }
+    if (status === BotStatus.STOPPING) throw busy("start");
     checkInjected("start");
     become(BotStatus.STARTING, "connecting to the exchange");
-    await sleep(timing.startMs, signal);
+    try {
+      await sleep(timing.startMs, signal);
+    } catch (error) {
+      become(BotStatus.STOPPED, "start interrupted");
+      throw error;
+    }
     const maxOrders = config["max_open_orders"];
     openOrders = typeof maxOrders === "number" ? Math.max(0, Math.floor(maxOrders)) : 3;
     become(BotStatus.RUNNING, `trading with ${openOrders} open orders`);
@@ -98,19 +114,26 @@ export function createSimulatedBot(botId: string, options: { timing?: Partial<Si
 
   async function stop(graceful: boolean, signal: AbortSignal | undefined): Promise<CommandResult> {
     if (status === BotStatus.STOPPED) return successResult(status, "already stopped");
+    if (status === BotStatus.STARTING || status === BotStatus.STOPPING) throw busy("stop");
     checkInjected("stop");
     become(BotStatus.STOPPING, graceful ? "closing open orders" : "cancelling everything");
-    if (graceful) {
-      const toClose = openOrders;
-      for (let i = 0; i < toClose; i++) {
-        await sleep(timing.perOrderMs, signal);
-        openOrders--;
-        closedOrders++;
+    try {
+      if (graceful) {
+        const toClose = openOrders;
+        for (let i = 0; i < toClose; i++) {
+          await sleep(timing.perOrderMs, signal);
+          openOrders--;
+          closedOrders++;
+        }
+        become(BotStatus.STOPPED, `closed ${toClose} orders`);
+        return successResult(status, `stopped gracefully, closed ${toClose} orders`);
       }
-      become(BotStatus.STOPPED, `closed ${toClose} orders`);
-      return successResult(status, `stopped gracefully, closed ${toClose} orders`);
+      await sleep(timing.forceStopMs, signal);
+    } catch (error) {
+      // Interrupted (the connection went away): still trading if orders are left, else stopped.
+      become(openOrders > 0 ? BotStatus.RUNNING : BotStatus.STOPPED, "stop interrupted");
+      throw error;
     }
-    await sleep(timing.forceStopMs, signal);
     const left = openOrders;
     abandonedOrders += left;
     openOrders = 0;

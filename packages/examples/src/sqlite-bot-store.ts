@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { JsonObject } from "@bufbuild/protobuf";
@@ -16,14 +16,19 @@ interface Row {
 
 /**
  * A `BotStore` in an embedded SQLite file (Node's built-in `node:sqlite`: no native build, no
- * server). The file and its folder are created on first use; WAL mode and a busy timeout let
- * several processes (the server, botctl) use one file at once.
+ * server). The file and its folder are created on first use (unless `mustExist`); WAL mode and a
+ * busy timeout let several processes (the server, botctl) use one file at once.
  */
-export function createSqliteBotStore(path: string, options: { busyTimeoutMs?: number } = {}): BotStore {
+export function createSqliteBotStore(path: string, options: { busyTimeoutMs?: number; mustExist?: boolean } = {}): BotStore {
   if (typeof path !== "string" || path === "") throw new InvalidArgumentError("a SQLite path must be a non-empty string");
+  if (options.mustExist === true && !existsSync(path)) {
+    throw new InvalidArgumentError(`no bot database at ${path} (is that the file the server uses?)`);
+  }
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path);
-  db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5_000)}`);
+  // node:sqlite is synchronous: a wait for another process's write lock blocks this event loop,
+  // so keep it short (writes here are single rows and take microseconds).
+  db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 1_000)}`);
   db.exec("PRAGMA journal_mode = WAL");
   db.exec(`CREATE TABLE IF NOT EXISTS bots (
     id TEXT PRIMARY KEY,
@@ -81,6 +86,20 @@ export function createSqliteBotStore(path: string, options: { busyTimeoutMs?: nu
     async setConfig(id, config: JsonObject) {
       ensure(id);
       updateConfig.run(JSON.stringify(config), Date.now(), id);
+      return toRecord(selectOne.get(id) as unknown as Row);
+    },
+    async updateConfig(id, change) {
+      ensure(id);
+      // IMMEDIATE takes the write lock before reading, so no other process writes in between.
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        const current = toRecord(selectOne.get(id) as unknown as Row);
+        updateConfig.run(JSON.stringify(change(current.config)), Date.now(), id);
+        db.exec("COMMIT");
+      } catch (error) {
+        db.exec("ROLLBACK");
+        throw error;
+      }
       return toRecord(selectOne.get(id) as unknown as Row);
     },
     async close() {
