@@ -84,14 +84,16 @@ async function main(): Promise<void> {
   log(`2. throughput: connecting ${settings.throughputClients} clients per contender`);
   const clientsArgs = (info: Record<string, unknown>) => ({ url: info["url"], count: settings.throughputClients, prefix: "tp-" });
   await worker("streamcmd-bots", clientsArgs(streamcmd.info));
+  await worker("connect-bots", clientsArgs(connect.info));
   await worker("grpcjs-bots", clientsArgs(grpcjs.info));
   await worker("socketio-bots", clientsArgs(socketio.info));
   await streamcmd.worker.call("waitClients", { count: settings.throughputClients + 1 });
-  for (const w of [grpcjs, socketio]) {
+  for (const w of [connect, grpcjs, socketio]) {
     while (((await w.worker.call("clients")) as number) < settings.throughputClients + 1) await new Promise((r) => setTimeout(r, 50));
   }
   const targets = Array.from({ length: settings.throughputClients }, (_, i) => `tp-${i}`);
-  const throughputContenders: Contender[] = ["a", "b", "e", "f"];
+  // c and d are the floors under a and b: the same traffic on bare Connect.
+  const throughputContenders: Contender[] = ["a", "b", "c", "d", "e", "f"];
   const tpRuns: Record<string, ThroughputSummary[]> = {};
   for (const contender of throughputContenders) {
     await initiators[contender].call("throughput", { targets, inflight: 64, durationMs: 500 }); // warm-up
@@ -144,6 +146,8 @@ async function main(): Promise<void> {
     "b / f": p50("b") / p50("f"),
     "b / c": p50("b") / p50("c"),
   };
+  const perSecond = (c: Contender) => throughput[c]?.perSecond ?? Number.NaN;
+  const throughputRatios = { "a / c": perSecond("a") / perSecond("c"), "b / d": perSecond("b") / perSecond("d"), "b / a": perSecond("b") / perSecond("a") };
   const results = {
     mode: quick ? "quick" : "full",
     date: startedAt.toISOString(),
@@ -155,6 +159,7 @@ async function main(): Promise<void> {
     throughput: Object.fromEntries(Object.entries(throughput).map(([c, t]) => [c, { label: labels[c as Contender], ...t }])),
     scale,
     ratios,
+    throughputRatios,
   };
   const report = render(results);
   console.log(report);
@@ -175,6 +180,7 @@ function render(r: {
   throughput: Record<string, { label: string } & ThroughputSummary>;
   scale: Record<string, number>;
   ratios: Record<string, number>;
+  throughputRatios: Record<string, number>;
   payloadBytes: { command: number; reply: number };
 }): string {
   const lines: string[] = [];
@@ -186,7 +192,7 @@ function render(r: {
     lines.push(`${key}. ${s.label.padEnd(34)} ${ms(s.p50)} ${ms(s.p99)} ${ms(s.mean)} ${String(s.n).padStart(7)}`);
   }
   lines.push("");
-  lines.push("2. throughput, 64 commands in flight over the connected clients");
+  lines.push("2. throughput, 64 commands in flight over the connected clients (c, d: the bare-Connect floors under a, b)");
   lines.push(`   ${"contender".padEnd(34)} ${"commands/s".padStart(11)} ${"p50 ms".padStart(9)} ${"p99 ms".padStart(9)}`);
   for (const [key, t] of Object.entries(r.throughput)) {
     lines.push(`${key}. ${t.label.padEnd(34)} ${Math.round(t.perSecond).toString().padStart(11)} ${ms(t.p50)} ${ms(t.p99)}`);
@@ -201,6 +207,8 @@ function render(r: {
   lines.push("");
   lines.push("4. ratios of p50 round trips (targets: a/c ≤ 1.15, b/c ≤ 2.5, a/e < 1, a/f < 1, b/f < 1)");
   for (const [name, value] of Object.entries(r.ratios)) lines.push(`   ${name.padEnd(6)} ${value.toFixed(2)}`);
+  lines.push("   throughput ratios (commands/s):");
+  for (const [name, value] of Object.entries(r.throughputRatios)) lines.push(`   ${name.padEnd(6)} ${value.toFixed(2)}`);
   return lines.join("\n");
 }
 

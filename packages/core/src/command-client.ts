@@ -110,7 +110,11 @@ export function createCommandClient<TCommand, TReply>(
     return signal === undefined ? lifetime.signal : AbortSignal.any([lifetime.signal, signal]);
   }
 
+  const configured = { timeoutMs: config.replyTimeoutMs, queueTimeoutMs: config.queueTimeoutMs, waitForConnectMs: config.waitForConnectMs };
+
   function settings(call: CommandOptions) {
+    // Most calls override nothing: skip building and validating a new config for them.
+    if (call.timeoutMs === undefined && call.queueTimeoutMs === undefined && call.waitForConnectMs === undefined) return configured;
     const effective = withOverrides(config, {
       ...(call.timeoutMs !== undefined ? { replyTimeoutMs: call.timeoutMs } : {}),
       ...(call.queueTimeoutMs !== undefined ? { queueTimeoutMs: call.queueTimeoutMs } : {}),

@@ -716,27 +716,41 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     if (closed) throw new ServiceClosedError(`streaming service ${name} is closed`, context());
   }
 
+  interface Prepared {
+    connection: Connection<TOut>;
+    commandId: string;
+    message: TOut;
+  }
+
   /**
    * Internal: the part `send` and `post` share before queueing. Validates the call, finds (or
-   * waits for) the client and wraps the command with a fresh id.
+   * waits for) the client and wraps the command with a fresh id. Synchronous when the client is
+   * connected (the common case): no promise hops on the hot path.
    */
-  async function prepare(
-    clientId: string,
-    command: TCommand,
-    sendOptions: SendOptions,
-  ): Promise<{ connection: Connection<TOut>; commandId: string; message: TOut }> {
+  function prepare(clientId: string, command: TCommand, sendOptions: SendOptions): Prepared | Promise<Prepared> {
     checkOpen();
     checkTarget(clientId);
     const signal = sendOptions.signal;
     if (signal?.aborted) throw cancelled(signal, clientId);
     const commandId = nextCommandId();
+    const connected = clientsById.get(clientId);
+    if (connected !== undefined) return { connection: connected, commandId, message: wrap(clientId, commandId, command) };
+    return (async () => {
+      try {
+        const connection = await connectionFor(clientId, sendOptions);
+        return { connection, commandId, message: wrap(clientId, commandId, command) };
+      } catch (error) {
+        if (signal?.aborted) throw cancelled(signal, clientId, commandId);
+        throw error;
+      }
+    })();
+  }
+
+  /** Internal: the binding's wrapCommand; a binding that throws fails only this call, typed. */
+  function wrap(clientId: string, commandId: string, command: TCommand): TOut {
     try {
-      const connection = await connectionFor(clientId, sendOptions);
-      // Built before anything is registered, so a binding that throws fails only this call.
-      const message = binding.wrapCommand(commandId, command);
-      return { connection, commandId, message };
+      return binding.wrapCommand(commandId, command);
     } catch (error) {
-      if (signal?.aborted) throw cancelled(signal, clientId, commandId);
       if (error instanceof CommandError) throw error;
       throw new InvalidArgumentError(`the binding could not wrap the command: ${errorMessage(error)}`, {
         ...context(clientId, commandId),
@@ -748,7 +762,8 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   async function send(clientId: string, command: TCommand, sendOptions: SendOptions = {}): Promise<TReply> {
     const timeoutMs = validateDuration("timeoutMs", sendOptions.timeoutMs ?? defaultTimeoutMs, 1);
     const signal = sendOptions.signal;
-    const { connection, commandId, message } = await prepare(clientId, command, sendOptions);
+    const prepared = prepare(clientId, command, sendOptions);
+    const { connection, commandId, message } = prepared instanceof Promise ? await prepared : prepared;
     if (connection.pending.size >= maxPendingPerClient) {
       throw new QueueFullError(
         `client ${clientId} has ${connection.pending.size} commands waiting for replies (limit ${maxPendingPerClient})`,
@@ -789,12 +804,15 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
       }
       signal.addEventListener("abort", pending.onAbort, { once: true });
     }
-    try {
-      await enqueue(connection, message, sendOptions, commandId);
-    } catch (error) {
-      // Already settled if the cause was a disconnect or the signal; this covers a full queue.
-      settle(pending, { error: error instanceof CommandError ? error : disconnectedError(connection, commandId) });
-      return promise;
+    // The common case, room in the queue, stays synchronous.
+    if (isClosed(connection) || !connection.queue.tryPush(message)) {
+      try {
+        await enqueue(connection, message, sendOptions, commandId);
+      } catch (error) {
+        // Already settled if the cause was a disconnect or the signal; this covers a full queue.
+        settle(pending, { error: error instanceof CommandError ? error : disconnectedError(connection, commandId) });
+        return promise;
+      }
     }
     counters.commandsSent++;
     if (pendingById.get(commandId) === pending) {
@@ -810,7 +828,8 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   }
 
   async function post(clientId: string, command: TCommand, sendOptions: Omit<SendOptions, "timeoutMs"> = {}): Promise<string> {
-    const { connection, commandId, message } = await prepare(clientId, command, sendOptions);
+    const prepared = prepare(clientId, command, sendOptions);
+    const { connection, commandId, message } = prepared instanceof Promise ? await prepared : prepared;
     try {
       await enqueue(connection, message, sendOptions, commandId);
     } catch (error) {

@@ -149,7 +149,7 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
         }
         const controller = new AbortController();
         calls.set(callId, controller);
-        void executeOne(call.kind.value, AbortSignal.any([context.signal, controller.signal]), undefined).then((outcome) => {
+        void executeOne(call.kind.value, controller.signal, undefined).then((outcome) => {
           calls.delete(callId);
           // A call the caller cancelled gets no answer: it stopped listening.
           if (!controller.signal.aborted) {
@@ -171,9 +171,17 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
           finishIfDone();
         }
       })();
-      context.signal.addEventListener("abort", () => results.end(), { once: true });
+      // One listener for the stream instead of a combined signal per call.
+      context.signal.addEventListener(
+        "abort",
+        () => {
+          for (const controller of calls.values()) controller.abort(context.signal.reason);
+          results.end();
+        },
+        { once: true },
+      );
       // Answers that are ready together travel in one message.
-      for await (const batch of results.batches(streamBatchSize)) yield { results: batch };
+      yield* results.batches(streamBatchSize, (batch) => ({ results: batch }));
     },
 
     async post(request, context) {

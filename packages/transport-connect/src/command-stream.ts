@@ -89,9 +89,7 @@ export class CommandStream {
       let failure: CommandError | undefined;
       try {
         // Calls queued together travel in one message.
-        const requests = (async function* (batches: AsyncGenerator<Call[]>) {
-          for await (const calls of batches) yield { calls };
-        })(stream.requests.batches(streamBatchSize));
+        const requests = stream.requests.batches(streamBatchSize, (calls) => ({ calls }));
         for await (const response of this.client.executeStream(requests, { signal: stream.controller.signal })) {
           for (const result of response.results) {
             const call = stream.pending.get(result.callId);

@@ -52,18 +52,18 @@ export class Mailbox<T> implements AsyncIterable<T> {
    * The same items, in arrays of up to `max`: everything queued when the consumer asks, so a busy
    * producer's items travel together.
    */
-  async *batches(max: number): AsyncGenerator<T[]> {
+  async *batches<M>(max: number, wrap: (batch: T[]) => M): AsyncGenerator<M> {
     for (;;) {
       this.pulls++;
       this.onPull?.();
       if (this.items.length > 0) {
-        yield this.items.splice(0, max);
+        yield wrap(this.items.splice(0, max));
         continue;
       }
       if (this.ended) return;
       const next = await new Promise<IteratorResult<T>>((resolve) => (this.waiting = resolve));
       if (next.done === true) return;
-      yield [next.value, ...this.items.splice(0, max - 1)];
+      yield wrap([next.value, ...this.items.splice(0, max - 1)]);
     }
   }
 }
