@@ -168,7 +168,7 @@ async function main(): Promise<void> {
   if (!quick) {
     writeFileSync(
       join(packageDir, "RESULTS.md"),
-      `# Benchmark results\n\nThe latest full run of \`./dev pnpm bench\` (${results.date}), on ${results.machine.cpu}, ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, Node ${results.node}. Written by the bench itself; the raw numbers are in \`results/latest.json\`.\n\n\`\`\`\n${report}\n\`\`\`\n`,
+      `# Benchmark results\n\nThe latest full run of \`./dev bench\` (${results.date}), on ${results.machine.cpu}, ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, Node ${results.node}. Written by the bench itself; the raw numbers are in \`results/latest.json\`.\n\n\`\`\`\n${report}\n\`\`\`\n`,
     );
   }
 }

@@ -512,19 +512,18 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
 
   async function readLoop(connection: Connection<TOut>, incoming: AsyncIterable<TIn>): Promise<void> {
     const iterator = incoming[Symbol.asyncIterator]();
-    const stopped = new Promise<"stopped">((resolve) => {
-      connection.stopReading.signal.addEventListener("abort", () => resolve("stopped"), { once: true });
-    });
+    // When the hub drops the connection, ask the transport to stop the read it may be waiting on.
+    // (Not a race against a "stopped" promise per message: every race would leave a reaction on
+    // that promise for the whole life of the connection.)
+    connection.stopReading.signal.addEventListener("abort", () => void iterator.return?.()?.catch(() => {}), { once: true });
     try {
       for (;;) {
-        const result = await Promise.race([iterator.next(), stopped]);
-        if (result === "stopped") break;
+        const result = await iterator.next();
+        if (isClosed(connection)) break;
         if (result.done === true) {
           drop(connection, "client_closed");
           return;
         }
-        // The hub may have dropped the connection while this message was on its way.
-        if (isClosed(connection)) break;
         try {
           onClientMessage(connection, result.value);
         } catch (cause) {
@@ -537,6 +536,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
         if (connection.state === "closed") break;
       }
     } catch (cause) {
+      if (isClosed(connection)) return; // our own return() above, or a failure after the drop
       // The transport could not read the client's stream (undecodable bytes, an oversized message,
       // a reset). If the client is still listening, the error tells it why.
       logger.debug({ service: name, clientId: connection.clientId, error: errorMessage(cause) }, "client stream failed");
@@ -547,8 +547,6 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
       );
       return;
     }
-    // The hub ended the connection: stop the transport's side of the read too.
-    void iterator.return?.()?.catch(() => {});
   }
 
   function startHeartbeat(): void {
