@@ -125,6 +125,7 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
     async *executeStream(requests, context) {
       const results = new Mailbox<MessageInitShape<typeof ExecuteStreamResultSchema>>();
       const calls = new Map<bigint, AbortController>();
+      let streamError: CommandError | undefined;
       let reading = true;
       const finishIfDone = (): void => {
         if (!reading && calls.size === 0) results.end();
@@ -143,7 +144,11 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
           return;
         }
         if (call.kind.case !== "execute") return fail(callId, new InvalidArgumentError("a stream call must either execute or cancel"));
-        if (calls.has(callId)) return fail(callId, new InvalidArgumentError(`call id ${callId} is already in flight on this stream`));
+        if (calls.has(callId)) {
+          // Answering under that id would settle the live call: the caller is broken, end the stream.
+          streamError ??= new InvalidArgumentError(`call id ${callId} is already in flight on this stream`);
+          return;
+        }
         if (calls.size >= maxCallsPerStream) {
           return fail(callId, new QueueFullError(`${calls.size} calls in flight on this stream (limit ${maxCallsPerStream})`));
         }
@@ -162,12 +167,25 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
       // Requests are read in their own loop (never await a write and a read in one task).
       void (async () => {
         try {
-          for await (const request of requests) for (const call of request.calls) start(call);
+          for await (const request of requests) {
+            // An execute cancelled in the same message is never started.
+            const cancelledHere = new Set(request.calls.filter((call) => call.kind.case === "cancel").map((call) => call.callId));
+            for (const call of request.calls) {
+              if (call.kind.case === "execute" && cancelledHere.has(call.callId)) continue;
+              start(call);
+              if (streamError !== undefined) break;
+            }
+            if (streamError !== undefined) break;
+          }
         } catch {
           // The caller's side broke: every call in flight is dropped.
           for (const controller of calls.values()) controller.abort();
         } finally {
           reading = false;
+          if (streamError !== undefined) {
+            for (const controller of calls.values()) controller.abort();
+            results.end();
+          }
           finishIfDone();
         }
       })();
@@ -182,6 +200,7 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
       );
       // Answers that are ready together travel in one message.
       yield* results.batches(streamBatchSize, (batch) => ({ results: batch }));
+      if (streamError !== undefined) throw toConnectError(streamError);
     },
 
     async post(request, context) {

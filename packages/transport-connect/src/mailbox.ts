@@ -21,6 +21,14 @@ export class Mailbox<T> implements AsyncIterable<T> {
     } else this.items.push(item);
   }
 
+  /** Takes back the first queued item `match` accepts, if the consumer has not taken it yet. */
+  remove(match: (item: T) => boolean): boolean {
+    const index = this.items.findIndex(match);
+    if (index < 0) return false;
+    this.items.splice(index, 1);
+    return true;
+  }
+
   /** No more items: the consumer finishes what is queued, then ends. */
   end(): void {
     this.ended = true;

@@ -1,6 +1,9 @@
-import { create } from "@bufbuild/protobuf";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -15,10 +18,14 @@ import {
   maxDurationMs,
   RouterUnavailableError,
   ServiceNotFoundError,
+  UnauthenticatedError,
 } from "@streamcmd/core";
 import { createHarness, demoBotProtocol, neverReply, testBinding } from "@streamcmd/testing";
 import * as demoBot from "@streamcmd/demo-protocol";
 import { createCommandRouter, createRemoteRouter, CommandRouterService, startServer, type ConnectRemoteRouter } from "./index.js";
+import type { ExecuteStreamRequestSchema } from "./gen/streamcmd/v1/command_router_pb.js";
+
+const run = promisify(execFile);
 import { startCommand, testScope, type BotServer } from "./test-support/bot-server.js";
 
 const schemas = [demoBot.ConnectResponseSchema, demoBot.CommandResultSchema];
@@ -221,25 +228,119 @@ describe("remote router over real HTTP/2", () => {
       case: "execute" as const,
       value: { service: "bots", clientId: "bot-1", command: anyPack(demoBot.ConnectResponseSchema, startCommand(reason)), timeoutMs: 5_000 },
     });
-    const requests = (async function* () {
-      yield { calls: [{ callId: 1n, kind: execute("one") }, { callId: 2n, kind: execute("two") }, { callId: 3n, kind: { case: undefined } }] };
-      yield { calls: [{ callId: 1n, kind: execute("again") }] };
-    })();
-    const results = new Map<bigint, string>();
-    for await (const response of client.executeStream(requests)) {
-      for (const result of response.results) {
-        results.set(
-          result.callId,
-          result.outcome.case === "reply"
-            ? (anyUnpack(result.outcome.value.reply!, demoBot.CommandResultSchema)!.outcome.value as { detail: string }).detail
-            : `${result.outcome.value?.code}: ${result.message}`,
-        );
+    const collect = async (requests: AsyncIterable<MessageInitShape<typeof ExecuteStreamRequestSchema>>) => {
+      const results = new Map<bigint, string>();
+      try {
+        for await (const response of client.executeStream(requests)) {
+          for (const result of response.results) {
+            results.set(
+              result.callId,
+              result.outcome.case === "reply"
+                ? (anyUnpack(result.outcome.value.reply!, demoBot.CommandResultSchema)!.outcome.value as { detail: string }).detail
+                : `${result.outcome.value?.code}: ${result.message}`,
+            );
+          }
+        }
+        return { results };
+      } catch (error) {
+        return { results, error: error as ConnectError };
       }
-    }
-    expect(results.get(2n)).toBe("bot-1:start:two");
-    expect(results.get(3n)).toBe("invalid_argument: a stream call must either execute or cancel");
-    // Call 1 either answered before "again" arrived (then "again" ran as a new call 1) or was still in flight.
-    expect(results.get(1n)).toMatch(/^bot-1:start:(one|again)$|already in flight/);
+    };
+    const first = await collect(
+      (async function* () {
+        // 4 is cancelled in the same message: never started, never answered.
+        yield {
+          calls: [
+            { callId: 1n, kind: execute("one") },
+            { callId: 2n, kind: execute("two") },
+            { callId: 3n, kind: { case: undefined } },
+            { callId: 4n, kind: execute("four") },
+            { callId: 4n, kind: { case: "cancel" as const, value: {} } },
+          ],
+        };
+      })(),
+    );
+    expect(first.error).toBeUndefined();
+    expect(first.results).toEqual(
+      new Map([
+        [1n, "bot-1:start:one"],
+        [2n, "bot-1:start:two"],
+        [3n, "invalid_argument: a stream call must either execute or cancel"],
+      ]),
+    );
+    // Reusing an id still in flight would answer the wrong call: the whole stream is refused.
+    agentOn(bots.url, "slow", { onCommand: () => new Promise(() => {}) });
+    await bots.hub.waitForClient("slow", { timeoutMs: 5_000 });
+    const slow = { ...execute("x"), value: { ...execute("x").value, clientId: "slow" } };
+    const second = await collect(
+      (async function* () {
+        yield { calls: [{ callId: 7n, kind: slow }] };
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        yield { calls: [{ callId: 7n, kind: slow }] };
+      })(),
+    );
+    expect(second.error?.code).toBe(Code.InvalidArgument);
+    expect(second.error?.rawMessage).toMatch(/call id 7 is already in flight/);
+    await expect.poll(() => bots.hub.stats().pendingCommands).toBe(0);
+  });
+
+  it("falls back to unary Execute against a server without ExecuteStream", async () => {
+    const bots = await scope.server();
+    const full = createCommandRouter({ services: { bots: bots.hub as never } });
+    const older = await startServer({
+      routes: (r) => r.service(CommandRouterService, { execute: full.execute, post: full.post, listClients: full.listClients } as never),
+    });
+    scope.defer(() => older.close({ graceMs: 0 }));
+    const router = createRemoteRouter({ baseUrl: older.url, schemas });
+    scope.defer(() => router.close());
+    agentOn(bots.url, "bot-1");
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    expect((await Promise.all([client.send(startCommand("a")), client.send(startCommand("b"))])).map((r) => r.outcome.case)).toEqual(["success", "success"]);
+    expect((await client.send(startCommand("c"))).outcome.case).toBe("success");
+  });
+
+  it("a stream-level refusal keeps its class (unauthenticated), unlike a broken stream", async () => {
+    const bots = await scope.server();
+    const full = createCommandRouter({ services: { bots: bots.hub as never } });
+    const guarded = await startServer({
+      routes: (r) =>
+        r.service(CommandRouterService, {
+          ...full,
+          executeStream: () => {
+            throw new ConnectError("no token", Code.Unauthenticated);
+          },
+        }),
+    });
+    scope.defer(() => guarded.close({ graceMs: 0 }));
+    const router = createRemoteRouter({ baseUrl: guarded.url, schemas });
+    scope.defer(() => router.close());
+    const error = await router
+      .execute({ service: "bots", clientId: "bot-1", command: startCommand("x"), timeoutMs: 1_000, waitForConnectMs: 0, queueTimeoutMs: 0 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnauthenticatedError);
+  });
+
+  it("an idle command stream closes by itself, so a caller that forgets close() still exits", async () => {
+    const { bots } = await setup();
+    agentOn(bots.url, "bot-1");
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const script = `
+      import { installRemoteRouter } from "@streamcmd/transport-connect";
+      import { createCommandClient } from "@streamcmd/core";
+      import { botCommands, CommandResultSchema, ConnectResponseSchema } from "@streamcmd/demo-protocol";
+      installRemoteRouter({ schemas: [ConnectResponseSchema, CommandResultSchema] });
+      const reply = await createCommandClient({ clientId: "bot-1", service: "bots" }).send(botCommands.ping());
+      console.log(reply.$typeName); // and no cleanup at all
+    `;
+    const started = performance.now();
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: fileURLToPath(new URL(".", import.meta.url)),
+      env: { ...process.env, STREAMCMD_URL: bots.url },
+      timeout: 20_000,
+    });
+    expect(stdout.trim()).toBe("demo.bot.v1.CommandResult");
+    expect(performance.now() - started).toBeLessThan(15_000);
   });
 
   it("serves the unary router over HTTP/1.1 with JSON too (curl)", async () => {

@@ -13,9 +13,9 @@ import {
   type RemoteRouterFactory,
 } from "@streamcmd/core";
 import { fromConnectError } from "./error-mapping.js";
-import { CommandStream } from "./command-stream.js";
+import { CommandStream, StreamUnsupportedError } from "./command-stream.js";
 import { ownTransport } from "./grpc-connection.js";
-import { CommandRouterService } from "./gen/streamcmd/v1/command_router_pb.js";
+import { CommandRouterService, type ExecuteResponse } from "./gen/streamcmd/v1/command_router_pb.js";
 
 /** Options of `createRemoteRouter`. */
 export interface RemoteRouterOptions {
@@ -66,7 +66,7 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
   if (executeVia !== "stream" && executeVia !== "unary") {
     throw new InvalidArgumentError(`executeVia must be "stream" or "unary", got ${JSON.stringify(executeVia)}`);
   }
-  const stream = executeVia === "stream" ? new CommandStream(client, registry) : undefined;
+  let stream = executeVia === "stream" ? new CommandStream(client, registry) : undefined;
 
   /** The whole wait the server may take plus a margin for the way back; none if past setTimeout's range. */
   function deadline(serverWaitMs: number): { timeoutMs?: number } {
@@ -107,12 +107,20 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
     };
     // The whole wait the server may take, plus a margin for the way back.
     const { timeoutMs: deadlineMs } = deadline(request.timeoutMs + request.waitForConnectMs + request.queueTimeoutMs);
-    const response =
-      stream !== undefined
-        ? await stream.execute(body, { signal: callOptions.signal, deadlineMs })
-        : await call(() =>
-            client.execute(body, { ...(deadlineMs === undefined ? {} : { timeoutMs: deadlineMs }), ...(callOptions.signal ? { signal: callOptions.signal } : {}) }),
-          );
+    const unary = () =>
+      call(() => client.execute(body, { ...(deadlineMs === undefined ? {} : { timeoutMs: deadlineMs }), ...(callOptions.signal ? { signal: callOptions.signal } : {}) }));
+    let response: ExecuteResponse;
+    if (stream === undefined) response = await unary();
+    else {
+      try {
+        response = await stream.execute(body, { signal: callOptions.signal, deadlineMs });
+      } catch (error) {
+        if (!(error instanceof StreamUnsupportedError)) throw error;
+        // A server without ExecuteStream (an older deploy): nothing was sent; use unary from now on.
+        stream = undefined;
+        response = await unary();
+      }
+    }
     if (response.reply === undefined) throw new InternalError("the router answered without a reply", { service: request.service, clientId: request.clientId });
     const reply = anyUnpack(response.reply, registry);
     if (reply === undefined) {
