@@ -1,4 +1,5 @@
-import { InvalidArgumentError as CommanderArgumentError } from "commander";
+import { Option, InvalidArgumentError as CommanderArgumentError, type Command } from "commander";
+import { defaults } from "./defaults.js";
 
 /** A TCP port: a whole number from 0 to 65535 (0: any free port). */
 export function parsePort(value: string): number {
@@ -53,4 +54,13 @@ export function onShutdownSignal(shutdown: () => Promise<void>, code: () => numb
   };
   process.once("SIGINT", handler);
   process.once("SIGTERM", handler);
+}
+
+/** The options every entry point that runs the server shares: --host, --port, --db, --log-level. */
+export function serverOptions(command: Command, defaultLogLevel: string): Command {
+  return command
+    .option("--host <host>", "address to listen on", defaults.host)
+    .option("--port <port>", "port to listen on (0: any free port)", parsePort, defaults.port)
+    .option("--db <path>", "SQLite database file (created on first run)", defaults.dbPath)
+    .addOption(new Option("--log-level <level>", "log level (logs are JSON on stderr)").choices(logLevels).default(defaultLogLevel));
 }

@@ -1,23 +1,18 @@
 #!/usr/bin/env node
 // `pnpm demo`: the bot server, a simulated fleet connected to it over HTTP/2, and a guided tour.
-import { Command, Option } from "commander";
-import { logLevels, onShutdownSignal, parseCount, parsePort } from "./cli-options.js";
+import { Command } from "commander";
+import { onShutdownSignal, parseCount, serverOptions } from "./cli-options.js";
 import { defaults } from "./defaults.js";
 import { parseFailure, startFleet } from "./fleet.js";
 import { createLogger } from "./logger.js";
 import { startDemoServer } from "./server.js";
 import { runTour } from "./tour.js";
 
-const program = new Command("demo")
-  .description("streamcmd demo: a bot server, a simulated trading-bot fleet and a guided tour")
-  .option("--host <host>", "address to listen on", defaults.host)
-  .option("--port <port>", "port to listen on (0: any free port)", parsePort, defaults.port)
-  .option("--db <path>", "SQLite database file (created on first run)", defaults.dbPath)
+const program = serverOptions(new Command("demo").description("streamcmd demo: a bot server, a simulated trading-bot fleet and a guided tour"), "warn")
   .option("--bots <n>", "how many simulated bots to run", parseCount, defaults.bots)
   .option("--fail <spec...>", "make a bot's command fail: BOT:COMMAND[:CODE], e.g. bot-2:start")
   .option("--exit-after-tour", "exit after the tour: status 0 if every step succeeded, 1 otherwise")
   .option("--no-tour", "skip the tour")
-  .addOption(new Option("--log-level <level>", "log level (logs are JSON on stderr)").choices(logLevels).default("warn"))
   .parse();
 
 const options = program.opts<{

@@ -4,7 +4,7 @@ import { createServer as createHttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
-import { createClient, type HandlerContext } from "@connectrpc/connect";
+import { createClient, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { createCommandClient, createStreamingService, type StreamingCommandClient } from "@streamcmd/core";
@@ -167,20 +167,16 @@ const roles: Record<string, () => Promise<void>> = {
             yield* stream;
           },
         });
-        router.service(CommandRouterService, {
+        // Only Execute: the floor under a naive cross-process design (Connect answers the rest Unimplemented).
+        const floor: Partial<ServiceImpl<typeof CommandRouterService>> = {
           async execute(request) {
             const stream = streams.get(request.clientId);
             if (stream === undefined || request.command === undefined) throw new Error("no such bot");
             const command = anyUnpack(request.command, ConnectResponseSchema) as ConnectResponse;
             return { reply: anyPack(CommandResultSchema, await stream.send(command)) };
           },
-          async post() {
-            return { commandId: "" };
-          },
-          async listClients() {
-            return { clients: [] };
-          },
-        });
+        };
+        router.service(CommandRouterService, floor as ServiceImpl<typeof CommandRouterService>);
       },
     });
     const command = benchCommand();

@@ -1,21 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CommandFailedError, CommandTimeoutError } from "@streamcmd/core";
 import { BotStatus, successResult } from "@streamcmd/demo-protocol";
-import { batchStart, batchStop, createBotCommandClient, createMemoryBotStore } from "./index.js";
-import { simulatedFleet } from "./test-support/fleet.js";
+import { batchStart, batchStop, createBotCommandClient } from "./index.js";
+import { fleetScope } from "./test-support/fleet.js";
 
-const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0)) await close();
-});
-
-async function setup(ids = ["bot-1"]) {
-  const fleet = await simulatedFleet(ids);
-  closers.push(() => fleet.harness.close());
-  const store = createMemoryBotStore();
-  const botClient = (botId: string) => createBotCommandClient({ botId, store, service: fleet.hub });
-  return { ...fleet, store, botClient };
-}
+const scope = fleetScope();
+afterEach(() => scope.closeAll());
+const setup = scope.setup;
 
 describe("BotCommandClient", () => {
   it("start, updateConfig, stop keep the store in step with the bot", async () => {

@@ -4,26 +4,16 @@ import {
   CommandCancelledError,
   CommandFailedError,
   CommandTimeoutError,
-  createCommandClient,
   InvalidArgumentError,
 } from "@streamcmd/core";
-import { BotStatus, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
+import { BotStatus } from "@streamcmd/demo-protocol";
 import { neverReply } from "@streamcmd/testing";
-import { batchUpdateConfig, createMemoryBotStore, startBot, stopBot, updateBotConfig, type BotClient } from "./index.js";
-import { simulatedFleet } from "./test-support/fleet.js";
+import { batchUpdateConfig, startBot, stopBot, updateBotConfig, type BotClient } from "./index.js";
+import { fleetScope } from "./test-support/fleet.js";
 
-const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0)) await close();
-});
-
-async function setup(ids = ["bot-1"]) {
-  const fleet = await simulatedFleet(ids);
-  closers.push(() => fleet.harness.close());
-  const store = createMemoryBotStore();
-  const client = (id: string): BotClient => createCommandClient<ConnectResponse, CommandResult>({ clientId: id, service: fleet.hub });
-  return { ...fleet, store, client };
-}
+const scope = fleetScope();
+afterEach(() => scope.closeAll());
+const setup = scope.setup;
 
 describe("startBot", () => {
   it("goes STOPPED → STARTING → RUNNING, in the store and in the bot", async () => {

@@ -1,7 +1,10 @@
 // Internal test support: simulated bots connected to a real hub through the in-memory harness.
-import { CommandFailedError } from "@streamcmd/core";
+import { CommandFailedError, createCommandClient } from "@streamcmd/core";
 import type { CommandResult, ConnectResponse } from "@streamcmd/demo-protocol";
 import { createHarness, demoBotProtocol, type Behaviour } from "@streamcmd/testing";
+import { createBotCommandClient } from "../bot-command-client.js";
+import type { BotClient } from "../lifecycle.js";
+import { createMemoryBotStore } from "../memory-bot-store.js";
 import { createSimulatedBot, type SimulatedBot } from "../simulated-bot.js";
 
 /** Fast timings, so tests stay quick but transitions still take time. */
@@ -29,4 +32,24 @@ export async function simulatedFleet(ids: readonly string[]) {
     await harness.connect(id, { behaviour: simulated(bot) });
   }
   return { harness, hub: harness.service, bots, bot: (id: string) => bots.get(id) as SimulatedBot };
+}
+
+/**
+ * A fleet, a memory store and command clients for one test file; `closeAll` in `afterEach`.
+ */
+export function fleetScope() {
+  const closers: (() => Promise<unknown>)[] = [];
+  return {
+    async setup(ids: readonly string[] = ["bot-1"]) {
+      const fleet = await simulatedFleet(ids);
+      closers.push(() => fleet.harness.close());
+      const store = createMemoryBotStore();
+      const client = (id: string): BotClient => createCommandClient<ConnectResponse, CommandResult>({ clientId: id, service: fleet.hub });
+      const botClient = (botId: string) => createBotCommandClient({ botId, store, service: fleet.hub });
+      return { ...fleet, store, client, botClient };
+    },
+    async closeAll(): Promise<void> {
+      for (const close of closers.splice(0)) await close();
+    },
+  };
 }
