@@ -1,0 +1,16 @@
+/**
+ * @streamcmd/core/internal — the toolkit streamcmd's own packages share: a bounded push queue,
+ * the deadline watcher, a concurrency limit, listener sets, option validators, call-site capture.
+ *
+ * NOT part of the public API and NOT covered by semver: anything here may change in any release.
+ * Applications should not import it; transports and test kits in this repository do.
+ *
+ * @packageDocumentation
+ */
+
+export { captureCallSite, withCallSite, type CallSite } from "./call-site.js";
+export { deadlineSignal, delay, watchDeadline, type DeadlineCause, type DeadlineOptions } from "./deadline.js";
+export { createLimiter, type Limiter } from "./limiter.js";
+export { createListeners, type Listeners } from "./listeners.js";
+export { PushQueue } from "./push-queue.js";
+export { checkCount, checkDuration, checkName, checkOneOf, describe, errorMessage, maxDurationMs } from "./validate.js";
