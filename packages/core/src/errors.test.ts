@@ -1,6 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
 import {
   ClientDisconnectedError,
+  ClosedError,
   ClientNotConnectedError,
   ClientReplacedError,
   CommandCancelledError,
@@ -21,6 +26,7 @@ import {
   ServiceNotFoundError,
   UnauthenticatedError,
   errorFromInfo,
+  isCommandError,
   isCommandErrorCode,
   toErrorInfo,
 } from "./index.js";
@@ -43,6 +49,7 @@ const simple = [
   [ClientReplacedError, "client_replaced"],
   [RateLimitedError, "rate_limited"],
   [RouterUnavailableError, "router_unavailable"],
+  [ClosedError, "closed"],
   [InternalError, "internal"],
 ] as const;
 
@@ -98,5 +105,43 @@ describe("errors", () => {
     expect(isCommandErrorCode("command_failed")).toBe(true);
     expect(isCommandErrorCode("toString")).toBe(false);
     expect(isCommandErrorCode("nope")).toBe(false);
+  });
+});
+
+/** A second, independent copy of the whole package (every module evaluated again), as two bundles or two versions would load it. */
+const copyDir = mkdtempSync(join(tmpdir(), "streamcmd-core-copy-"));
+afterAll(() => rmSync(copyDir, { recursive: true, force: true }));
+async function loadSecondCopy(): Promise<typeof import("./index.js")> {
+  const here = fileURLToPath(new URL(".", import.meta.url));
+  for (const file of readdirSync(here).filter((name) => name.endsWith(".ts") && !name.endsWith(".test.ts"))) cpSync(join(here, file), join(copyDir, file));
+  return (await import(/* @vite-ignore */ join(copyDir, "index.ts"))) as typeof import("./index.js");
+}
+
+describe("errors across two copies of @streamcmd/core", () => {
+  it("an error from one copy is an instance of the other copy's class with the same code, and only that class", async () => {
+    const other = await loadSecondCopy();
+    expect(other.CommandTimeoutError).not.toBe(CommandTimeoutError);
+    const foreign = new other.CommandTimeoutError("from the other copy", { clientId: "b1" });
+    expect(Object.getPrototypeOf(foreign)).not.toBe(CommandTimeoutError.prototype);
+    expect(foreign).toBeInstanceOf(CommandTimeoutError);
+    expect(foreign).toBeInstanceOf(CommandError);
+    expect(foreign).not.toBeInstanceOf(ClientNotConnectedError);
+    expect(isCommandError(foreign)).toBe(true);
+    expect(isCommandError(foreign, "command_timeout")).toBe(true);
+    expect(isCommandError(foreign, "internal")).toBe(false);
+    // And the other way round, including the failure with its extra fields.
+    const local = new CommandFailedError("busy", "try later", { clientId: "b2" });
+    expect(local).toBeInstanceOf(other.CommandFailedError);
+    expect(other.toErrorInfo(local)).toMatchObject({ code: "command_failed", clientErrorCode: "busy", clientErrorMessage: "try later" });
+  });
+
+  it("is not fooled by look-alikes, and a user's own subclass matches only its own instances", () => {
+    expect(isCommandError({ code: "command_timeout", name: "CommandTimeoutError" })).toBe(false);
+    expect(isCommandError(new Error("plain"))).toBe(false);
+    expect({ code: "command_timeout" }).not.toBeInstanceOf(CommandTimeoutError);
+    class AppTimeout extends CommandTimeoutError {}
+    expect(new AppTimeout("app")).toBeInstanceOf(AppTimeout);
+    expect(new AppTimeout("app")).toBeInstanceOf(CommandTimeoutError);
+    expect(new CommandTimeoutError("plain")).not.toBeInstanceOf(AppTimeout);
   });
 });

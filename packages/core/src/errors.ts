@@ -24,6 +24,7 @@ export type CommandErrorCode =
   | "client_replaced"
   | "rate_limited"
   | "router_unavailable"
+  | "closed"
   | "internal";
 
 /** Where an error happened; every field is optional because not every error has every one. */
@@ -42,17 +43,25 @@ export interface CommandErrorOptions extends CommandErrorContext {
   cause?: unknown;
 }
 
-/** The plain-data form of an error, for transports: `toErrorInfo` / `errorFromInfo`. */
-export interface CommandErrorInfo extends CommandErrorContext {
-  code: CommandErrorCode;
-  message: string;
-  /** For `command_failed`: the client's own error code. */
-  clientErrorCode?: string;
-  /** For `command_failed`: the client's own message. */
-  clientErrorMessage?: string;
+/** Marks streamcmd errors across module copies (two bundles, two versions): a registered symbol. */
+const brand = Symbol.for("streamcmd.CommandError");
+
+/** Our own classes and the code each stands for; `CommandError` itself stands for all of them. */
+const ownClasses = new Map<abstract new (...args: never[]) => CommandError, CommandErrorCode | undefined>();
+
+/**
+ * Whether `value` is a streamcmd error — from this copy of the package or any other loaded in the
+ * process — optionally of one `code`. Prefer it (or `instanceof`, which uses it) to comparing names.
+ */
+export function isCommandError<C extends CommandErrorCode>(value: unknown, code?: C): value is CommandError & { readonly code: C } {
+  if (typeof value !== "object" || value === null || (value as { [brand]?: unknown })[brand] !== true) return false;
+  return code === undefined || (value as { code?: unknown }).code === code;
 }
 
-/** Base class of every streamcmd error. */
+/**
+ * Base class of every streamcmd error. `instanceof` works across module copies: an error made by
+ * another copy of `@streamcmd/core` is an instance of this copy's class with the same code.
+ */
 export class CommandError extends Error {
   override name = "CommandError";
   /** Stable, machine-readable code. */
@@ -68,7 +77,17 @@ export class CommandError extends Error {
     this.clientId = options.clientId;
     this.commandId = options.commandId;
   }
+
+  static override [Symbol.hasInstance](this: unknown, value: unknown): boolean {
+    if (typeof this !== "function") return false;
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (!ownClasses.has(this as never)) return false; // a user's subclass: only its own instances
+    const code = ownClasses.get(this as never);
+    return isCommandError(value, code);
+  }
 }
+Object.defineProperty(CommandError.prototype, brand, { value: true });
+ownClasses.set(CommandError, undefined);
 
 /** The client is not connected now (and did not connect within the wait, if one was asked). */
 export class ClientNotConnectedError extends CommandError {
@@ -240,25 +259,20 @@ export class InternalError extends CommandError {
   }
 }
 
-/** The plain-data form of `error` (any thrown value), for a transport to put on the wire. */
-export function toErrorInfo(error: unknown): CommandErrorInfo {
-  if (error instanceof CommandError) {
-    const info: CommandErrorInfo = { code: error.code, message: error.message };
-    if (error.service !== undefined) info.service = error.service;
-    if (error.clientId !== undefined) info.clientId = error.clientId;
-    if (error.commandId !== undefined) info.commandId = error.commandId;
-    if (error instanceof CommandFailedError) {
-      info.clientErrorCode = error.clientErrorCode;
-      info.clientErrorMessage = error.clientErrorMessage;
-    }
-    return info;
+/**
+ * The object called was closed (a command client, a remote router, an agent): it takes no new
+ * calls. Calls in flight when it closed end with `CommandCancelledError` whose cause is this.
+ */
+export class ClosedError extends CommandError {
+  override name = "ClosedError";
+  constructor(message: string, options?: CommandErrorOptions) {
+    super("closed", message, options);
   }
-  return { code: "internal", message: error instanceof Error ? error.message : String(error) };
 }
 
-type ErrorClass = new (message: string, options?: CommandErrorOptions) => CommandError;
-
-const classByCode: Record<Exclude<CommandErrorCode, "command_failed">, ErrorClass> = {
+/** The classes whose constructor is `(message, options)`, by code: every one but `CommandFailedError`. */
+type SimpleErrorClass = new (message: string, options?: CommandErrorOptions) => CommandError;
+const simpleClasses: Readonly<Record<Exclude<CommandErrorCode, "command_failed">, SimpleErrorClass>> = {
   client_not_connected: ClientNotConnectedError,
   command_timeout: CommandTimeoutError,
   client_disconnected: ClientDisconnectedError,
@@ -276,27 +290,19 @@ const classByCode: Record<Exclude<CommandErrorCode, "command_failed">, ErrorClas
   client_replaced: ClientReplacedError,
   rate_limited: RateLimitedError,
   router_unavailable: RouterUnavailableError,
+  closed: ClosedError,
   internal: InternalError,
 };
+// `instanceof` across module copies compares codes (see CommandError[Symbol.hasInstance]).
+for (const [code, ErrorClass] of Object.entries(simpleClasses)) ownClasses.set(ErrorClass, code as CommandErrorCode);
+ownClasses.set(CommandFailedError, "command_failed");
 
 /** Whether `code` is one of streamcmd's error codes (for input read off the wire). */
 export function isCommandErrorCode(code: string): code is CommandErrorCode {
-  return code === "command_failed" || Object.hasOwn(classByCode, code);
+  return code === "command_failed" || Object.hasOwn(simpleClasses, code);
 }
 
-/**
- * Rebuilds the typed error that `toErrorInfo` described: the same class a same-process caller
- * would have caught. `extra` carries what only the receiving side knows (the decoded reply of a
- * failure, the transport error as `cause`).
- */
-export function errorFromInfo(info: CommandErrorInfo, extra: { cause?: unknown; reply?: unknown } = {}): CommandError {
-  const options: CommandErrorOptions & { reply?: unknown } = { ...extra };
-  if (info.service !== undefined) options.service = info.service;
-  if (info.clientId !== undefined) options.clientId = info.clientId;
-  if (info.commandId !== undefined) options.commandId = info.commandId;
-  if (info.code === "command_failed") {
-    return new CommandFailedError(info.clientErrorCode ?? "unknown", info.clientErrorMessage ?? info.message, options);
-  }
-  const ErrorClass = classByCode[info.code] ?? InternalError;
-  return new ErrorClass(info.message, options);
+/** Internal: the class of a code (`InternalError` for `command_failed`, whose constructor differs). */
+export function errorClassOf(code: CommandErrorCode): SimpleErrorClass {
+  return code === "command_failed" ? InternalError : simpleClasses[code];
 }
