@@ -1,33 +1,29 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import {
-  createHarness,
-  createLoopbackRouter,
-  failWith,
-  neverReply,
-  testProtocol,
-  type TestCommand,
-} from "@streamcmd/testing";
+import { createHarness, createLoopbackRouter, failWith, neverReply, testBinding, testProtocol, testService, type TestCommand } from "@streamcmd/testing";
 import {
   clearRegistry,
   ClientDisconnectedError,
   ClientNotConnectedError,
+  ClosedError,
   CommandCancelledError,
   CommandFailedError,
   CommandTimeoutError,
   createCommandClient,
+  defineStreamingService,
   InvalidArgumentError,
   QueueFullError,
   registerStreamingService,
   ServiceNotFoundError,
-  setRemoteRouterFactory,
+  setRemoteRouter,
   type CommandError,
+  type StreamingCommandClient,
 } from "./index.js";
 
 const ping: TestCommand = { op: "ping" };
 const cleanups: (() => unknown)[] = [];
 
-function serverHarness() {
-  const h = createHarness(testProtocol, { serviceOptions: { name: "bots" } });
+function serverHarness(serviceOptions = {}) {
+  const h = createHarness(testProtocol, { serviceOptions });
   cleanups.push(() => h.close());
   return h;
 }
@@ -35,38 +31,38 @@ function serverHarness() {
 /** A hub that plays "the other process": reachable only through the loopback router. */
 function remoteSetup() {
   const h = serverHarness();
-  const router = createLoopbackRouter({ bots: h.service });
+  const router = createLoopbackRouter([h.service]);
   return { h, router };
 }
 
 afterEach(async () => {
-  vi.unstubAllEnvs();
+  vi.useRealTimers();
   clearRegistry();
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
-describe("command client: mode detection", () => {
-  it("is same-process when given a service instance", async () => {
+describe("command client: routing", () => {
+  it("is same-process when given a hub", async () => {
     const h = serverHarness();
     await h.connect("bot-1");
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: h.service });
+    const client = createCommandClient(h.service, { clientId: "bot-1" });
     expect(client.mode).toBe("same-process");
     expect(await client.send(ping)).toEqual({ echo: ping });
   });
 
-  it("is same-process when the name is registered here", async () => {
+  it("is same-process when the definition's hub is registered here", async () => {
     const h = serverHarness();
-    registerStreamingService("bots", h.service);
+    registerStreamingService(h.service);
     await h.connect("bot-1");
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: "bots" });
+    const client = createCommandClient(testService, { clientId: "bot-1" });
     expect(client.mode).toBe("same-process");
     expect(await client.send(ping)).toEqual({ echo: ping });
   });
 
-  it("is cross-process when the name is not registered here and a remote router is given", async () => {
+  it("is cross-process through the router it was given when the hub is not here", async () => {
     const { h, router } = remoteSetup();
     await h.connect("bot-1");
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient(testService, { clientId: "bot-1", router });
     expect(client.mode).toBe("cross-process");
     expect(await client.send(ping)).toEqual({ echo: ping });
     expect(router.calls.execute).toBe(1);
@@ -75,108 +71,137 @@ describe("command client: mode detection", () => {
   it("follows the registry: a later registration switches a client to same-process", async () => {
     const { h, router } = remoteSetup();
     await h.connect("bot-1");
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient(testService, { clientId: "bot-1", router });
     expect(client.mode).toBe("cross-process");
-    registerStreamingService("bots", h.service);
+    registerStreamingService(h.service);
     expect(client.mode).toBe("same-process");
     await client.send(ping);
     expect(router.calls.execute).toBe(0);
   });
 
-  it("reaches the remote target from STREAMCMD_URL through the installed factory", async () => {
+  it("uses the router installed with setRemoteRouter, and stops when it is uninstalled", async () => {
     const { h, router } = remoteSetup();
     await h.connect("bot-1");
-    vi.stubEnv("STREAMCMD_URL", "http://127.0.0.1:50051");
-    const targets: string[] = [];
-    cleanups.push(setRemoteRouterFactory((target) => (targets.push(target), router)));
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: "bots" });
+    const uninstall = setRemoteRouter(router);
+    cleanups.push(uninstall);
+    const client = createCommandClient(testService, { clientId: "bot-1" });
     expect(client.mode).toBe("cross-process");
     expect(await client.send(ping)).toEqual({ echo: ping });
-    expect(targets).toContain("http://127.0.0.1:50051");
+    expect(router.calls.execute).toBe(1);
+    uninstall();
+    expect(client.mode).toBe("unavailable");
+  });
+
+  it("prefers the router it was given over the installed one", async () => {
+    const { h, router } = remoteSetup();
+    const installed = createLoopbackRouter([h.service]);
+    cleanups.push(setRemoteRouter(installed));
+    await h.connect("bot-1");
+    await createCommandClient(testService, { clientId: "bot-1", router }).send(ping);
+    expect([router.calls.execute, installed.calls.execute]).toEqual([1, 0]);
   });
 
   it("is unavailable with neither, and send says how to fix it", async () => {
-    vi.stubEnv("STREAMCMD_URL", "");
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: "bots" });
+    const client = createCommandClient(testService, { clientId: "bot-1" });
     expect(client.mode).toBe("unavailable");
     const error = await client.send(ping).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ServiceNotFoundError);
-    expect((error as Error).message).toMatch(/no streaming service "bots" is registered in this process and no remote target/);
+    expect((error as Error).message).toMatch(/no streaming service "test" is registered in this process and there is no remote router: pass \{ router \}/);
   });
 
-  it("says so when a remote target is set but no transport factory is installed", async () => {
-    const client = createCommandClient<TestCommand, unknown>({
-      clientId: "bot-1",
-      service: "bots",
-      config: { remoteTarget: "http://127.0.0.1:1" },
-    });
-    expect(client.mode).toBe("unavailable");
-    await expect(client.send(ping)).rejects.toThrow(/no remote router is available for http:\/\/127.0.0.1:1/);
+  it("refuses a registered hub made from another definition rather than mistype its replies", async () => {
+    const h = serverHarness();
+    registerStreamingService(h.service);
+    const impostor = defineStreamingService({ name: "test", binding: testBinding });
+    const client = createCommandClient(impostor, { clientId: "bot-1" });
+    await expect(client.send(ping)).rejects.toThrow(/registered as "test" was made from another definition/);
   });
 
-  it("rejects bad options with InvalidArgumentError", () => {
-    expect(() => createCommandClient({ clientId: "", service: "bots" })).toThrow(InvalidArgumentError);
-    expect(() => createCommandClient({ clientId: "x", service: 3 as never })).toThrow(InvalidArgumentError);
-    expect(() => createCommandClient({ clientId: "x", service: "bots", config: { replyTimeoutMs: -1 } })).toThrow(
-      /replyTimeoutMs must not be negative/,
-    );
+  it.each([
+    [{ clientId: "" }, /clientId must be a non-empty string/],
+    [{ clientId: "x", defaultTimeoutMs: -1 }, /defaultTimeoutMs must not be negative, got -1/],
+    [{ clientId: "x", defaultTimeoutMs: 0 }, /defaultTimeoutMs must be at least 1 ms, got 0/],
+    [{ clientId: "x", defaultTimeoutMs: Number.NaN }, /defaultTimeoutMs must be a whole number of milliseconds, got NaN/],
+    [{ clientId: "x", queueTimeoutMs: 1.5 }, /queueTimeoutMs must be a whole number/],
+    [{ clientId: "x", waitForConnectMs: Number.POSITIVE_INFINITY }, /waitForConnectMs must be a whole number/],
+    [{ clientId: "x", defaultTimeoutMs: "100" }, /defaultTimeoutMs must be a whole number of milliseconds, got "100"/],
+    [{ clientId: "x", defaultTimeoutMs: 2 ** 31 }, /defaultTimeoutMs must be at most/],
+  ])("rejects the options %o with a clear InvalidArgumentError", (options, message) => {
+    const attempt = () => createCommandClient(testService, options as never);
+    expect(attempt).toThrow(InvalidArgumentError);
+    expect(attempt).toThrow(message);
+  });
+
+  it("rejects something that is not a service", () => {
+    expect(() => createCommandClient(3 as never, { clientId: "x" })).toThrow(InvalidArgumentError);
+  });
+
+  it("rejects a bad per-call option without sending anything", async () => {
+    const h = serverHarness();
+    const bot = await h.connect("bot-1");
+    const client = createCommandClient(h.service, { clientId: "bot-1" });
+    await expect(client.send(ping, { waitForConnectMs: -1 })).rejects.toThrow(/waitForConnectMs must not be negative, got -1/);
+    expect(bot.received).toEqual([]);
   });
 });
 
 describe("command client: same-process", () => {
-  it("uses config.replyTimeoutMs when the call gives no timeout", async () => {
+  it("uses defaultTimeoutMs when the call gives no timeout", async () => {
+    vi.useFakeTimers();
     const h = serverHarness();
     await h.connect("bot-1", { behaviour: neverReply() });
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: h.service, config: { replyTimeoutMs: 50 } });
-    const started = performance.now();
-    await expect(client.send(ping)).rejects.toBeInstanceOf(CommandTimeoutError);
-    expect(performance.now() - started).toBeLessThan(1_000);
+    const client = createCommandClient(h.service, { clientId: "bot-1", defaultTimeoutMs: 50 });
+    const outcome = client.send(ping).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await outcome).toBeInstanceOf(CommandTimeoutError);
   });
 
-  it("uses config.waitForConnectMs to wait for a client that connects soon", async () => {
+  it("uses its waitForConnectMs to wait for a client that connects soon", async () => {
     const h = serverHarness();
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: h.service, config: { waitForConnectMs: 2_000 } });
+    const client = createCommandClient(h.service, { clientId: "bot-1", waitForConnectMs: 2_000 });
     const reply = client.send(ping);
-    setTimeout(() => void h.connect("bot-1"), 20);
+    await h.connect("bot-1");
     expect(await reply).toEqual({ echo: ping });
   });
 
-  it("uses config.queueTimeoutMs to wait for room in a full queue", async () => {
-    const h = createHarness(testProtocol, { serviceOptions: { maxQueueSize: 1 } });
-    cleanups.push(() => h.close());
+  it("uses its queueTimeoutMs to wait for room in a full queue", async () => {
+    const h = serverHarness({ maxQueueSize: 1 });
     const bot = await h.connect("bot-1");
     bot.stream.pauseReading();
-    const patient = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: h.service, config: { queueTimeoutMs: 2_000 } });
-    const hasty = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: h.service });
+    const patient = createCommandClient(h.service, { clientId: "bot-1", queueTimeoutMs: 2_000 });
+    const hasty = createCommandClient(h.service, { clientId: "bot-1" });
     const first = patient.send({ op: "1" });
     const second = patient.send({ op: "2" });
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await expect.poll(() => h.service.client("bot-1")?.queuedMessages).toBe(1);
     await expect(hasty.send({ op: "x" })).rejects.toBeInstanceOf(QueueFullError);
     const third = patient.send({ op: "3" });
-    setTimeout(() => bot.stream.resumeReading(), 20);
-    expect((await Promise.all([first, second, third])).length).toBe(3);
+    bot.stream.resumeReading();
+    expect(await Promise.all([first, second, third])).toEqual([{ echo: { op: "1" } }, { echo: { op: "2" } }, { echo: { op: "3" } }]);
   });
 
   it("fails fast with ClientNotConnectedError by default", async () => {
     const h = serverHarness();
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "ghost", service: h.service });
+    const client = createCommandClient(h.service, { clientId: "ghost" });
     await expect(client.send(ping)).rejects.toBeInstanceOf(ClientNotConnectedError);
   });
 
   it("aborts with the caller's signal", async () => {
     const h = serverHarness();
-    await h.connect("bot-1", { behaviour: neverReply() });
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: h.service });
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
+    const client = createCommandClient(h.service, { clientId: "bot-1" });
     const controller = new AbortController();
     const outcome = client.send(ping, { signal: controller.signal }).catch((e: unknown) => e);
-    setTimeout(() => controller.abort(), 10);
-    expect(await outcome).toBeInstanceOf(CommandCancelledError);
+    await bot.nextCommand();
+    controller.abort(new Error("user pressed stop"));
+    const error = (await outcome) as Error;
+    expect(error).toBeInstanceOf(CommandCancelledError);
+    expect(error.cause).toEqual(new Error("user pressed stop"));
   });
 
   it("post is fire-and-forget and returns the command id", async () => {
     const h = serverHarness();
     const bot = await h.connect("bot-1", { behaviour: neverReply() });
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: h.service });
+    const client = createCommandClient(h.service, { clientId: "bot-1" });
     const commandId = await client.post({ op: "log" });
     expect((await bot.nextCommand()).commandId).toBe(commandId);
     expect(h.service.stats().pendingCommands).toBe(0);
@@ -184,7 +209,7 @@ describe("command client: same-process", () => {
 
   it("isConnected follows the client", async () => {
     const h = serverHarness();
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: h.service });
+    const client = createCommandClient(h.service, { clientId: "bot-1" });
     expect(await client.isConnected()).toBe(false);
     const bot = await h.connect("bot-1");
     expect(await client.isConnected()).toBe(true);
@@ -193,31 +218,47 @@ describe("command client: same-process", () => {
     expect(await client.isConnected()).toBe(false);
   });
 
-  it("closing (await using) cancels what is in flight and refuses new calls", async () => {
+  it("closing (await using) cancels what is in flight and refuses new calls with ClosedError", async () => {
     const h = serverHarness();
-    await h.connect("bot-1", { behaviour: neverReply() });
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
     let inFlight!: Promise<unknown>;
-    let kept!: ReturnType<typeof createCommandClient<TestCommand, unknown>>;
+    let kept!: StreamingCommandClient<TestCommand, unknown>;
     {
-      await using client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: h.service });
+      await using client = createCommandClient(h.service, { clientId: "bot-1" });
       kept = client;
       inFlight = client.send(ping).catch((e: unknown) => e);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await bot.nextCommand();
     }
-    expect(await inFlight).toBeInstanceOf(CommandCancelledError);
-    await expect(kept.send(ping)).rejects.toThrow(/command client for bot-1 is closed/);
+    const cancelled = (await inFlight) as Error;
+    expect(cancelled).toBeInstanceOf(CommandCancelledError);
+    expect(cancelled.cause).toBeInstanceOf(ClosedError);
+    const refused = await kept.send(ping).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ClosedError);
+    expect((refused as Error).message).toBe("the command client for bot-1 is closed");
     expect(h.service.stats().pendingCommands).toBe(0);
+  });
+
+  it("a rejection carries the stack of the code that called send", async () => {
+    const h = serverHarness();
+    await h.connect("bot-1", { behaviour: failWith("busy", "later") });
+    const client = createCommandClient(h.service, { clientId: "bot-1" });
+    function operatorPressedStart() {
+      return client.send(ping);
+    }
+    const error = (await operatorPressedStart().catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(CommandFailedError);
+    expect(error.stack).toContain("operatorPressedStart");
   });
 });
 
 describe("command client: cross-process", () => {
   async function remoteError(
     setup: (h: ReturnType<typeof serverHarness>) => Promise<unknown>,
-    call: (client: ReturnType<typeof createCommandClient<TestCommand, unknown>>) => Promise<unknown>,
+    call: (client: StreamingCommandClient<TestCommand, unknown>) => Promise<unknown>,
   ): Promise<CommandError> {
     const { h, router } = remoteSetup();
     await setup(h);
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient(testService, { clientId: "bot-1", router });
     return (await call(client).catch((e: unknown) => e)) as CommandError;
   }
 
@@ -252,29 +293,30 @@ describe("command client: cross-process", () => {
     expect(error).toBeInstanceOf(ClientDisconnectedError);
   });
 
-  it("rebuilds ServiceNotFoundError for a name the server does not have", async () => {
+  it("rebuilds ServiceNotFoundError for a service the server does not have", async () => {
     const { router } = remoteSetup();
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: "fleet", remote: router });
+    const client = createCommandClient(defineStreamingService({ name: "fleet", binding: testBinding }), { clientId: "bot-1", router });
     await expect(client.send(ping)).rejects.toBeInstanceOf(ServiceNotFoundError);
   });
 
   it("passes the caller's abort through to the server", async () => {
     const { h, router } = remoteSetup();
-    await h.connect("bot-1", { behaviour: neverReply() });
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: "bots", remote: router });
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
+    const client = createCommandClient(testService, { clientId: "bot-1", router });
     const controller = new AbortController();
     const outcome = client.send(ping, { signal: controller.signal }).catch((e: unknown) => e);
-    setTimeout(() => controller.abort(), 10);
+    await bot.nextCommand();
+    controller.abort();
     expect(await outcome).toBeInstanceOf(CommandCancelledError);
     expect(h.service.stats()).toMatchObject({ pendingCommands: 0, cancellations: 1 });
   });
 
   it("passes wait-for-connect and post through, and lists clients for isConnected", async () => {
     const { h, router } = remoteSetup();
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: "bots", remote: router, config: { waitForConnectMs: 2_000 } });
+    const client = createCommandClient(testService, { clientId: "bot-1", router, waitForConnectMs: 2_000 });
     expect(await client.isConnected()).toBe(false);
     const reply = client.send(ping);
-    setTimeout(() => void h.connect("bot-1"), 20);
+    await h.connect("bot-1");
     expect(await reply).toEqual({ echo: ping });
     expect(await client.isConnected()).toBe(true);
     expect(typeof (await client.post(ping))).toBe("string");
@@ -284,10 +326,21 @@ describe("command client: cross-process", () => {
   it("copies the command across: the server never sees the caller's object", async () => {
     const { h, router } = remoteSetup();
     const bot = await h.connect("bot-1");
-    const client = createCommandClient<TestCommand, unknown>({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient(testService, { clientId: "bot-1", router });
     const command = { op: "config", payload: { risk: 1 } };
     await client.send(command);
     expect(bot.received[0]!.command).toEqual(command);
     expect(bot.received[0]!.command).not.toBe(command);
+  });
+
+  it("an error rebuilt from the wire carries the caller's stack", async () => {
+    const { router } = remoteSetup();
+    const client = createCommandClient(testService, { clientId: "ghost", router });
+    function workerJob() {
+      return client.send(ping);
+    }
+    const error = (await workerJob().catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(ClientNotConnectedError);
+    expect(error.stack).toContain("workerJob");
   });
 });

@@ -1,8 +1,10 @@
-import { createCommandClientConfig, withOverrides, type CommandClientConfig } from "./config.js";
-import { CommandCancelledError, CommandError, InternalError, InvalidArgumentError, ServiceNotFoundError } from "./errors.js";
+import { captureCallSite, withCallSite } from "./call-site.js";
+import { ClosedError, InternalError, InvalidArgumentError, isCommandError, ServiceNotFoundError, type CommandError } from "./errors.js";
 import { getStreamingService } from "./registry.js";
-import { getRemoteRouterFactory, type RemoteRouter } from "./remote-router.js";
-import { errorMessage, type AnyStreamingService, type ClientInfo } from "./streaming-service.js";
+import { getRemoteRouter, type RemoteRouter } from "./remote-router.js";
+import type { ServiceKey } from "./service-definition.js";
+import type { CallOptions, CommandTarget, PostOptions } from "./streaming-service-types.js";
+import { checkDuration, errorMessage } from "./validate.js";
 
 /** How a command client reaches its client right now. */
 export type CommandClientMode =
@@ -10,197 +12,171 @@ export type CommandClientMode =
   | "same-process"
   /** Through the CommandRouter of the server process that holds it. */
   | "cross-process"
-  /** Neither: no service of that name here and no remote target; `send` fails with `ServiceNotFoundError`. */
+  /** Neither: no service of that name here and no router; calls fail with `ServiceNotFoundError`. */
   | "unavailable";
 
 /** Options of `createCommandClient`. */
-export interface CommandClientOptions<TCommand, TReply> {
+export interface CommandClientOptions {
   /** The client (bot, agent, device) every command goes to. */
   clientId: string;
-  /** A streaming service instance (always same-process) or the name it is registered under. */
-  service: string | AnyStreamingService<TCommand, TReply>;
-  /** The cross-process router to use when no service of that name is registered here. */
-  remote?: RemoteRouter;
-  /** Overrides of the defaults (and of `STREAMCMD_URL`); validated. */
-  config?: Partial<CommandClientConfig>;
-}
-
-/** Per-call options; each falls back to the client's config. */
-export interface CommandOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
+  /** The router to use when the service is not in this process. Default: the one installed with `setRemoteRouter`. */
+  router?: RemoteRouter;
+  /** Reply timeout of a call that gives none, in ms (at least 1). Default 5000. */
+  defaultTimeoutMs?: number;
+  /** Default `queueTimeoutMs` of a call, in ms. Default 0: a full queue fails at once with `QueueFullError`. */
   queueTimeoutMs?: number;
+  /** Default `waitForConnectMs` of a call, in ms. Default 0: a missing client fails at once with `ClientNotConnectedError`. */
   waitForConnectMs?: number;
 }
 
 /**
  * Sends typed commands to one client and gets its replies, from anywhere: directly when the
- * streaming service lives in this process, through the CommandRouter otherwise.
+ * streaming service lives in this process, through a remote router otherwise.
  */
 export interface StreamingCommandClient<TCommand, TReply> {
   readonly clientId: string;
   /** The streaming service's name. */
   readonly service: string;
-  readonly config: CommandClientConfig;
+  /** The per-call defaults it applies. */
+  readonly defaults: { readonly timeoutMs: number; readonly queueTimeoutMs: number; readonly waitForConnectMs: number };
   /** The mode the next call would use (a registry lookup, so it follows registrations). */
   readonly mode: CommandClientMode;
   /**
-   * Sends `command` and resolves with the client's reply. Rejects with `ClientNotConnectedError`,
-   * `CommandTimeoutError`, `ClientDisconnectedError`, `CommandFailedError`, `QueueFullError`,
-   * `CommandCancelledError` or `ServiceNotFoundError`; never with anything untyped.
+   * Sends `command` and resolves with the client's reply. Rejects with a typed `CommandError`
+   * (`ClientNotConnectedError`, `CommandTimeoutError`, `ClientDisconnectedError`,
+   * `CommandFailedError`, `QueueFullError`, `CommandCancelledError`, `ServiceNotFoundError`, …),
+   * never with anything untyped, and with the caller's stack.
    */
-  send(command: TCommand, options?: CommandOptions): Promise<TReply>;
+  send(command: TCommand, options?: CallOptions): Promise<TReply>;
   /** Fire-and-forget: resolves with the command id once the command is queued for the client. */
-  post(command: TCommand, options?: Omit<CommandOptions, "timeoutMs">): Promise<string>;
-  /** Whether the client is connected now (asks the remote router in cross-process mode). */
+  post(command: TCommand, options?: PostOptions): Promise<string>;
+  /** Whether the client is connected now (asks the router in cross-process mode). */
   isConnected(options?: { signal?: AbortSignal }): Promise<boolean>;
-  /** Cancels every call still in flight through this client and refuses new ones. */
+  /** Cancels every call in flight (`CommandCancelledError`, cause `ClosedError`); later calls fail with `ClosedError`. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Creates a command client bound to one client id; see `StreamingCommandClient`. */
+type Route<TCommand, TReply> =
+  | { mode: "same-process"; hub: CommandTarget<TCommand, TReply> }
+  | { mode: "cross-process"; router: RemoteRouter }
+  | { mode: "unavailable" };
+
+function isTarget<TCommand, TReply>(service: ServiceKey<TCommand, TReply>): service is CommandTarget<TCommand, TReply> {
+  return typeof (service as Partial<CommandTarget<TCommand, TReply>>).send === "function";
+}
+
+/**
+ * Creates a command client for one client of `service` — a definition (routed as below on every
+ * call) or a hub (always same-process). Routing has one rule: a hub registered in this process
+ * under the service's name → same-process; otherwise `options.router`, or the router installed
+ * with `setRemoteRouter` → cross-process; otherwise calls fail with `ServiceNotFoundError`.
+ */
 export function createCommandClient<TCommand, TReply>(
-  options: CommandClientOptions<TCommand, TReply>,
+  service: ServiceKey<TCommand, TReply>,
+  options: CommandClientOptions,
 ): StreamingCommandClient<TCommand, TReply> {
-  const { clientId, service, remote } = options;
-  if (typeof clientId !== "string" || clientId === "") {
-    throw new InvalidArgumentError(`clientId must be a non-empty string, got ${JSON.stringify(clientId)}`);
+  const { clientId } = options;
+  if (typeof service !== "object" || service === null || typeof service.name !== "string") {
+    throw new InvalidArgumentError("service must be a streaming service definition or a streaming service");
   }
-  if (typeof service !== "string" && (typeof service !== "object" || service === null || typeof service.send !== "function")) {
-    throw new InvalidArgumentError("service must be a streaming service or the name it is registered under");
-  }
-  const config = createCommandClientConfig(options.config);
-  const serviceName = typeof service === "string" ? service : service.name;
+  if (typeof clientId !== "string" || clientId === "") throw new InvalidArgumentError(`clientId must be a non-empty string, got ${JSON.stringify(clientId)}`);
+  const defaults = Object.freeze({
+    timeoutMs: checkDuration("defaultTimeoutMs", options.defaultTimeoutMs ?? 5_000, 1),
+    queueTimeoutMs: checkDuration("queueTimeoutMs", options.queueTimeoutMs ?? 0),
+    waitForConnectMs: checkDuration("waitForConnectMs", options.waitForConnectMs ?? 0),
+  });
+  const name = service.name;
+  const where = { service: name, clientId };
   // Aborted by close(): every call listens to it alongside its own signal.
   const lifetime = new AbortController();
 
-  type Route =
-    | { mode: "same-process"; hub: AnyStreamingService<TCommand, TReply> }
-    | { mode: "cross-process"; router: RemoteRouter }
-    | { mode: "unavailable" };
-
-  function route(): Route {
-    if (typeof service !== "string") return { mode: "same-process", hub: service };
-    const local = getStreamingService<TCommand, TReply>(service);
+  function route(): Route<TCommand, TReply> {
+    if (isTarget(service)) return { mode: "same-process", hub: service };
+    const local = getStreamingService(service);
     if (local !== undefined) return { mode: "same-process", hub: local };
-    if (remote !== undefined) return { mode: "cross-process", router: remote };
-    const factory = getRemoteRouterFactory();
-    if (config.remoteTarget !== undefined && factory !== undefined) {
-      return { mode: "cross-process", router: factory(config.remoteTarget) };
-    }
-    return { mode: "unavailable" };
+    const router = options.router ?? getRemoteRouter();
+    return router === undefined ? { mode: "unavailable" } : { mode: "cross-process", router };
   }
 
   function notFound(): ServiceNotFoundError {
-    const why =
-      config.remoteTarget === undefined
-        ? "and no remote target is configured (config.remoteTarget or STREAMCMD_URL)"
-        : `and no remote router is available for ${config.remoteTarget} (pass \`remote\`, or install a transport's factory with setRemoteRouterFactory)`;
-    return new ServiceNotFoundError(`no streaming service "${serviceName}" is registered in this process ${why}`, {
-      service: serviceName,
-      clientId,
-    });
+    return new ServiceNotFoundError(
+      `no streaming service "${name}" is registered in this process and there is no remote router: pass { router } to createCommandClient, or install one (transport-connect's installRemoteRouter)`,
+      where,
+    );
   }
 
   function callSignal(signal: AbortSignal | undefined): AbortSignal {
-    if (lifetime.signal.aborted) {
-      throw new CommandCancelledError(`the command client for ${clientId} is closed`, { service: serviceName, clientId });
-    }
+    if (lifetime.signal.aborted) throw new ClosedError(`the command client for ${clientId} is closed`, where);
     return signal === undefined ? lifetime.signal : AbortSignal.any([lifetime.signal, signal]);
   }
 
-  const configured = { timeoutMs: config.replyTimeoutMs, queueTimeoutMs: config.queueTimeoutMs, waitForConnectMs: config.waitForConnectMs };
-
-  function settings(call: CommandOptions) {
-    // Most calls override nothing: skip building and validating a new config for them.
-    if (call.timeoutMs === undefined && call.queueTimeoutMs === undefined && call.waitForConnectMs === undefined) return configured;
-    const effective = withOverrides(config, {
-      ...(call.timeoutMs !== undefined ? { replyTimeoutMs: call.timeoutMs } : {}),
-      ...(call.queueTimeoutMs !== undefined ? { queueTimeoutMs: call.queueTimeoutMs } : {}),
-      ...(call.waitForConnectMs !== undefined ? { waitForConnectMs: call.waitForConnectMs } : {}),
-    });
+  function settings(call: PostOptions & { timeoutMs?: number }) {
     return {
-      timeoutMs: effective.replyTimeoutMs,
-      queueTimeoutMs: effective.queueTimeoutMs,
-      waitForConnectMs: effective.waitForConnectMs,
+      timeoutMs: call.timeoutMs === undefined ? defaults.timeoutMs : checkDuration("timeoutMs", call.timeoutMs, 1),
+      queueTimeoutMs: call.queueTimeoutMs === undefined ? defaults.queueTimeoutMs : checkDuration("queueTimeoutMs", call.queueTimeoutMs),
+      waitForConnectMs: call.waitForConnectMs === undefined ? defaults.waitForConnectMs : checkDuration("waitForConnectMs", call.waitForConnectMs),
     };
   }
 
-  /** Every rejection is a CommandError; anything else from a router is a bug worth wrapping. */
-  function typed(error: unknown): CommandError {
-    if (error instanceof CommandError) return error;
-    return new InternalError(`unexpected error from ${serviceName}: ${errorMessage(error)}`, {
-      service: serviceName,
-      clientId,
-      cause: error,
-    });
+  /** Every rejection is a CommandError with the caller's stack; anything else from a router is a bug worth wrapping. */
+  function typed(error: unknown, site: ReturnType<typeof captureCallSite>): CommandError {
+    const commandError = isCommandError(error) ? error : new InternalError(`unexpected error from ${name}: ${errorMessage(error)}`, { ...where, cause: error });
+    return withCallSite(commandError, site);
   }
 
-  async function send(command: TCommand, call: CommandOptions = {}): Promise<TReply> {
-    const signal = callSignal(call.signal);
-    const { timeoutMs, queueTimeoutMs, waitForConnectMs } = settings(call);
-    const current = route();
+  async function send(command: TCommand, call: CallOptions = {}): Promise<TReply> {
+    const site = captureCallSite(send);
     try {
-      switch (current.mode) {
-        case "same-process":
-          return await current.hub.send(clientId, command, { timeoutMs, queueTimeoutMs, waitForConnectMs, signal });
-        case "cross-process":
-          return (await current.router.execute(
-            { service: serviceName, clientId, command, timeoutMs, queueTimeoutMs, waitForConnectMs },
-            { signal },
-          )) as TReply;
-        case "unavailable":
-          throw notFound();
+      const signal = callSignal(call.signal);
+      const { timeoutMs, queueTimeoutMs, waitForConnectMs } = settings(call);
+      const current = route();
+      if (current.mode === "same-process") return await current.hub.send(clientId, command, { timeoutMs, queueTimeoutMs, waitForConnectMs, signal });
+      if (current.mode === "cross-process") {
+        return await current.router.execute(service, { clientId, command, timeoutMs, queueTimeoutMs, waitForConnectMs }, { signal });
       }
+      throw notFound();
     } catch (error) {
-      throw typed(error);
+      throw typed(error, site);
     }
   }
 
-  async function post(command: TCommand, call: Omit<CommandOptions, "timeoutMs"> = {}): Promise<string> {
-    const signal = callSignal(call.signal);
-    const { queueTimeoutMs, waitForConnectMs } = settings(call);
-    const current = route();
+  async function post(command: TCommand, call: PostOptions = {}): Promise<string> {
+    const site = captureCallSite(post);
     try {
-      switch (current.mode) {
-        case "same-process":
-          return await current.hub.post(clientId, command, { queueTimeoutMs, waitForConnectMs, signal });
-        case "cross-process":
-          return await current.router.post({ service: serviceName, clientId, command, queueTimeoutMs, waitForConnectMs }, { signal });
-        case "unavailable":
-          throw notFound();
-      }
+      const signal = callSignal(call.signal);
+      const { queueTimeoutMs, waitForConnectMs } = settings(call);
+      const current = route();
+      if (current.mode === "same-process") return await current.hub.post(clientId, command, { queueTimeoutMs, waitForConnectMs, signal });
+      if (current.mode === "cross-process") return await current.router.post(service, { clientId, command, queueTimeoutMs, waitForConnectMs }, { signal });
+      throw notFound();
     } catch (error) {
-      throw typed(error);
+      throw typed(error, site);
     }
   }
 
   async function isConnected(call: { signal?: AbortSignal } = {}): Promise<boolean> {
-    const signal = callSignal(call.signal);
-    const current = route();
-    switch (current.mode) {
-      case "same-process":
-        return current.hub.isConnected(clientId);
-      case "cross-process": {
-        const clients: ClientInfo[] = await current.router.listClients(serviceName, { signal }).catch((error: unknown) => {
-          throw typed(error);
-        });
-        return clients.some((client) => client.clientId === clientId);
-      }
-      case "unavailable":
-        throw notFound();
+    const site = captureCallSite(isConnected);
+    try {
+      const signal = callSignal(call.signal);
+      const current = route();
+      if (current.mode === "same-process") return current.hub.isConnected(clientId);
+      if (current.mode === "cross-process") return (await current.router.listClients(service, { signal })).some((client) => client.clientId === clientId);
+      throw notFound();
+    } catch (error) {
+      throw typed(error, site);
     }
   }
 
   async function close(): Promise<void> {
-    lifetime.abort(new CommandCancelledError(`the command client for ${clientId} was closed`, { service: serviceName, clientId }));
+    if (lifetime.signal.aborted) return;
+    lifetime.abort(new ClosedError(`the command client for ${clientId} was closed`, where));
   }
 
   return {
     clientId,
-    service: serviceName,
-    config,
+    service: name,
+    defaults,
     get mode() {
       return route().mode;
     },

@@ -4,32 +4,47 @@
  * (e.g. `@streamcmd/transport-connect`) feeds streams into a streaming service and provides the
  * cross-process router.
  *
+ * What users call: `defineStreamingService` (a protocol's name and binding), `createStreamingService`
+ * (the hub), `registerStreamingService`, `createCommandClient`, and the typed errors.
+ *
  * @packageDocumentation
  */
 
 export {
-  createStreamingService,
-  type AnyStreamingService,
-  type BroadcastOutcome,
+  defineStreamingService,
+  type ClientBinding,
   type ClientIdentity,
-  type ClientInfo,
-  type DisconnectEvent,
-  type DisconnectReason,
-  type DuplicatePolicy,
-  type HandleStreamOptions,
+  type CommandOf,
   type ReplyEnvelope,
-  type SendOptions,
+  type ReplyOf,
+  type ServiceKey,
   type StreamBinding,
-  type StreamingService,
-  type StreamingServiceOptions,
-  type StreamingServiceStats,
-} from "./streaming-service.js";
+  type StreamingServiceDefinition,
+} from "./service-definition.js";
+
+export { createStreamingService } from "./streaming-service.js";
+export type {
+  BroadcastOptions,
+  BroadcastOutcome,
+  CallOptions,
+  ClientInfo,
+  CommandTarget,
+  DisconnectEvent,
+  DisconnectReason,
+  DuplicatePolicy,
+  HandleStreamOptions,
+  PostOptions,
+  StreamEndpoint,
+  StreamingService,
+  StreamingServiceOf,
+  StreamingServiceOptions,
+  StreamingServiceStats,
+} from "./streaming-service-types.js";
 
 export {
   createCommandClient,
   type CommandClientMode,
   type CommandClientOptions,
-  type CommandOptions,
   type StreamingCommandClient,
 } from "./command-client.js";
 
@@ -40,25 +55,11 @@ export {
   listStreamingServices,
   registerStreamingService,
   unregisterStreamingService,
+  type RegisteredService,
   type RegisterOptions,
 } from "./registry.js";
 
-export {
-  getRemoteRouterFactory,
-  setRemoteRouterFactory,
-  type RemoteCommandRequest,
-  type RemoteRouter,
-  type RemoteRouterFactory,
-} from "./remote-router.js";
-
-export {
-  createCommandClientConfig,
-  defaultCommandClientConfig,
-  maxDurationMs,
-  validateDuration,
-  withOverrides,
-  type CommandClientConfig,
-} from "./config.js";
+export { getRemoteRouter, setRemoteRouter, type RemoteCommandRequest, type RemoteRouter } from "./remote-router.js";
 
 export { silentLogger, type Logger } from "./logger.js";
 
@@ -66,6 +67,7 @@ export {
   ClientDisconnectedError,
   ClientNotConnectedError,
   ClientReplacedError,
+  ClosedError,
   CommandCancelledError,
   CommandError,
   CommandFailedError,
@@ -74,6 +76,8 @@ export {
   HeartbeatTimeoutError,
   InternalError,
   InvalidArgumentError,
+  isCommandError,
+  isCommandErrorCode,
   PermissionDeniedError,
   ProtocolError,
   QueueFullError,
@@ -83,11 +87,8 @@ export {
   ServiceClosedError,
   ServiceNotFoundError,
   UnauthenticatedError,
-  errorFromInfo,
-  isCommandErrorCode,
-  toErrorInfo,
   type CommandErrorCode,
   type CommandErrorContext,
-  type CommandErrorInfo,
   type CommandErrorOptions,
 } from "./errors.js";
+export { errorFromInfo, toErrorInfo, type CommandErrorInfo } from "./error-info.js";

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { testBinding } from "@streamcmd/testing";
+import { testBinding, testService } from "@streamcmd/testing";
 import {
   clearRegistry,
   createStreamingService,
+  defineStreamingService,
   getStreamingService,
   InvalidArgumentError,
   isRegistered,
@@ -12,35 +13,45 @@ import {
   unregisterStreamingService,
 } from "./index.js";
 
-const hub = (name = "bots") => createStreamingService(testBinding, { name });
+const definition = (name: string) => defineStreamingService({ name, binding: testBinding });
+const hub = (name = "test") => createStreamingService(name === "test" ? testService : definition(name));
 
 afterEach(() => {
   clearRegistry();
 });
 
 describe("registry", () => {
-  it("registers a service and gets it back by name", () => {
+  it("registers a hub under its name and gets it back by its definition", () => {
     const bots = hub();
-    registerStreamingService("bots", bots);
-    expect(getStreamingService("bots")).toBe(bots);
+    registerStreamingService(bots);
+    expect(getStreamingService(testService)).toBe(bots);
+    expect(getStreamingService(bots)).toBe(bots);
   });
 
-  it("returns undefined for a name nobody registered", () => {
-    expect(getStreamingService("missing")).toBeUndefined();
+  it("returns undefined for a definition nobody registered", () => {
+    expect(getStreamingService(definition("missing"))).toBeUndefined();
   });
 
-  it("isRegistered follows register and unregister", () => {
-    expect(isRegistered("bots")).toBe(false);
-    registerStreamingService("bots", hub());
-    expect(isRegistered("bots")).toBe(true);
-    unregisterStreamingService("bots");
-    expect(isRegistered("bots")).toBe(false);
+  it("refuses to return a hub made from another definition under the same name", () => {
+    registerStreamingService(hub());
+    const lookalike = definition("test");
+    expect(() => getStreamingService(lookalike)).toThrow(InvalidArgumentError);
+    expect(() => getStreamingService(lookalike)).toThrow(/made from another definition/);
+  });
+
+  it("isRegistered follows register and unregister, by definition or by name", () => {
+    expect(isRegistered(testService)).toBe(false);
+    registerStreamingService(hub());
+    expect(isRegistered(testService)).toBe(true);
+    expect(isRegistered("test")).toBe(true);
+    unregisterStreamingService("test");
+    expect(isRegistered(testService)).toBe(false);
   });
 
   it("lists names in registration order", () => {
-    registerStreamingService("b", hub("b"));
-    registerStreamingService("a", hub("a"));
-    registerStreamingService("c", hub("c"));
+    registerStreamingService(hub("b"));
+    registerStreamingService(hub("a"));
+    registerStreamingService(hub("c"));
     expect(listStreamingServices()).toEqual(["b", "a", "c"]);
   });
 
@@ -50,110 +61,83 @@ describe("registry", () => {
 
   it("refuses a taken name with ServiceAlreadyRegisteredError and keeps the first", () => {
     const first = hub();
-    registerStreamingService("bots", first);
-    expect(() => registerStreamingService("bots", hub())).toThrow(ServiceAlreadyRegisteredError);
-    expect(() => registerStreamingService("bots", hub())).toThrow(/already registered; pass \{ replace: true \}/);
-    expect(getStreamingService("bots")).toBe(first);
+    registerStreamingService(first);
+    expect(() => registerStreamingService(hub())).toThrow(ServiceAlreadyRegisteredError);
+    expect(() => registerStreamingService(hub())).toThrow(/already registered; pass \{ replace: true \}/);
+    expect(getStreamingService(testService)).toBe(first);
   });
 
-  it("registering the same instance twice under one name is harmless", () => {
+  it("registering the same hub twice is harmless", () => {
     const bots = hub();
-    registerStreamingService("bots", bots);
-    expect(() => registerStreamingService("bots", bots)).not.toThrow();
-    expect(listStreamingServices()).toEqual(["bots"]);
+    registerStreamingService(bots);
+    expect(() => registerStreamingService(bots)).not.toThrow();
+    expect(listStreamingServices()).toEqual(["test"]);
   });
 
   it("replaces a taken name when asked", () => {
-    registerStreamingService("bots", hub());
+    registerStreamingService(hub());
     const second = hub();
-    registerStreamingService("bots", second, { replace: true });
-    expect(getStreamingService("bots")).toBe(second);
+    registerStreamingService(second, { replace: true });
+    expect(getStreamingService(testService)).toBe(second);
   });
 
   it("the cleanup returned by register unregisters", () => {
-    const cleanup = registerStreamingService("bots", hub());
+    const cleanup = registerStreamingService(hub());
     cleanup();
-    expect(isRegistered("bots")).toBe(false);
+    expect(isRegistered("test")).toBe(false);
   });
 
   it("a stale cleanup does not remove the replacement", () => {
-    const staleCleanup = registerStreamingService("bots", hub());
+    const staleCleanup = registerStreamingService(hub());
     const replacement = hub();
-    registerStreamingService("bots", replacement, { replace: true });
+    registerStreamingService(replacement, { replace: true });
     staleCleanup();
-    expect(getStreamingService("bots")).toBe(replacement);
+    expect(getStreamingService(testService)).toBe(replacement);
   });
 
   it("unregister says whether it removed something", () => {
-    registerStreamingService("bots", hub());
-    expect(unregisterStreamingService("bots")).toBe(true);
-    expect(unregisterStreamingService("bots")).toBe(false);
+    registerStreamingService(hub());
+    expect(unregisterStreamingService("test")).toBe(true);
+    expect(unregisterStreamingService("test")).toBe(false);
   });
 
-  it("unregister with an instance removes only that instance", () => {
+  it("unregister with a hub removes only that hub", () => {
     const bots = hub();
-    registerStreamingService("bots", bots);
-    expect(unregisterStreamingService("bots", hub())).toBe(false);
-    expect(unregisterStreamingService("bots", bots)).toBe(true);
+    registerStreamingService(bots);
+    expect(unregisterStreamingService(hub())).toBe(false);
+    expect(unregisterStreamingService(bots)).toBe(true);
   });
 
-  it("unregistering does not close the service", () => {
+  it("unregistering does not close the hub", () => {
     const bots = hub();
-    registerStreamingService("bots", bots);
-    unregisterStreamingService("bots");
+    registerStreamingService(bots);
+    unregisterStreamingService(bots);
     expect(bots.closed).toBe(false);
   });
 
   it("clearRegistry removes everything", () => {
-    registerStreamingService("a", hub("a"));
-    registerStreamingService("b", hub("b"));
+    registerStreamingService(hub("a"));
+    registerStreamingService(hub("b"));
     clearRegistry();
     expect(listStreamingServices()).toEqual([]);
   });
 
-  it.each([[""], ["  "], [" bots"], [42], [undefined]])("rejects the invalid name %o", (name) => {
-    expect(() => registerStreamingService(name as string, hub())).toThrow(InvalidArgumentError);
+  it.each([[""], ["  "], [" bots"], [42], [undefined]])("refuses to define a service named %o", (name) => {
+    expect(() => defineStreamingService({ name: name as string, binding: testBinding })).toThrow(InvalidArgumentError);
   });
 
   it("rejects something that is not a streaming service", () => {
-    expect(() => registerStreamingService("bots", {} as never)).toThrow(/not a streaming service/);
+    expect(() => registerStreamingService({} as never)).toThrow(/not a streaming service/);
+    expect(() => registerStreamingService(testService as never)).toThrow(/make one with createStreamingService/);
   });
 
   it("keeps names independent of each other", () => {
     const a = hub("a");
     const b = hub("b");
-    registerStreamingService("a", a);
-    registerStreamingService("b", b);
+    registerStreamingService(a);
+    registerStreamingService(b);
     unregisterStreamingService("a");
-    expect(getStreamingService("b")).toBe(b);
-  });
-
-  it("stays consistent under many concurrent registrations and lookups", async () => {
-    const names = Array.from({ length: 200 }, (_, i) => `svc-${i}`);
-    const attempt = async (name: string, yieldFirst: () => Promise<unknown>) => {
-      await yieldFirst();
-      try {
-        registerStreamingService(name, hub(name));
-        return "registered";
-      } catch (error) {
-        return error instanceof ServiceAlreadyRegisteredError ? "refused" : "other";
-      }
-    };
-    // Two tasks race for every name (one after a microtask, one after a macrotask): exactly one wins.
-    const outcomes = await Promise.all(
-      names.flatMap((name) => [
-        attempt(name, () => Promise.resolve()),
-        attempt(name, () => new Promise((resolve) => setTimeout(resolve, 0))),
-        (async () => {
-          await Promise.resolve();
-          return isRegistered(name) || getStreamingService(name) === undefined ? "looked" : "other";
-        })(),
-      ]),
-    );
-    expect(outcomes.filter((o) => o === "registered")).toHaveLength(200);
-    expect(outcomes.filter((o) => o === "refused")).toHaveLength(200);
-    expect(outcomes.filter((o) => o === "other")).toHaveLength(0);
-    expect(new Set(listStreamingServices())).toEqual(new Set(names));
+    expect(listStreamingServices()).toEqual(["b"]);
   });
 
   it("is shared by two copies of the module loaded side by side", async () => {
@@ -162,11 +146,11 @@ describe("registry", () => {
     const copy = (await import(/* @vite-ignore */ specifier)) as typeof import("./registry.js");
     expect(copy.registerStreamingService).not.toBe(registerStreamingService);
     const bots = hub();
-    registerStreamingService("bots", bots);
-    expect(copy.getStreamingService("bots")).toBe(bots);
-    copy.registerStreamingService("fleet", hub("fleet"));
-    expect(listStreamingServices()).toEqual(["bots", "fleet"]);
+    registerStreamingService(bots);
+    expect(copy.getStreamingService(testService)).toBe(bots);
+    copy.registerStreamingService(hub("fleet"));
+    expect(listStreamingServices()).toEqual(["test", "fleet"]);
     copy.clearRegistry();
-    expect(isRegistered("bots")).toBe(false);
+    expect(isRegistered("test")).toBe(false);
   });
 });

@@ -1,5 +1,10 @@
 import { InvalidArgumentError, ServiceAlreadyRegisteredError } from "./errors.js";
-import type { AnyStreamingService } from "./streaming-service.js";
+import type { ServiceKey } from "./service-definition.js";
+import type { CommandTarget, StreamingService } from "./streaming-service-types.js";
+import { checkName } from "./validate.js";
+
+/** Any hub, whatever its message types: what the registry holds. */
+export type RegisteredService = StreamingService<unknown, unknown, unknown, unknown>;
 
 /**
  * The process-wide table lives on `globalThis` under a registered symbol, so two copies of this
@@ -7,18 +12,14 @@ import type { AnyStreamingService } from "./streaming-service.js";
  */
 const registryKey = Symbol.for("streamcmd.registry.v1");
 
-interface RegistryState {
-  readonly services: Map<string, AnyStreamingService>;
-}
-
-function state(): RegistryState {
-  const holder = globalThis as { [registryKey]?: RegistryState };
-  let current = holder[registryKey];
-  if (current === undefined) {
-    current = { services: new Map() };
-    Object.defineProperty(globalThis, registryKey, { value: current, enumerable: false, configurable: true });
+function services(): Map<string, RegisteredService> {
+  const holder = globalThis as { [registryKey]?: { services: Map<string, RegisteredService> } };
+  let state = holder[registryKey];
+  if (state === undefined) {
+    state = { services: new Map() };
+    Object.defineProperty(globalThis, registryKey, { value: state, enumerable: false, configurable: true });
   }
-  return current;
+  return state.services;
 }
 
 /** Options of `registerStreamingService`. */
@@ -28,71 +29,70 @@ export interface RegisterOptions {
 }
 
 /**
- * Registers `service` under `name` for this whole process, so command clients created with the
- * name reach it directly (same-process mode). Throws `ServiceAlreadyRegisteredError` if the name is
- * taken, unless `replace` is set. Returns a cleanup that unregisters it, and only it: a cleanup
+ * Registers `service` under its name for this whole process, so command clients created with its
+ * definition reach it directly (same-process). Throws `ServiceAlreadyRegisteredError` if the name
+ * is taken, unless `replace` is set. Returns a cleanup that unregisters it, and only it: a cleanup
  * left over from a replaced registration does not remove the replacement.
  */
-export function registerStreamingService(
-  name: string,
-  service: AnyStreamingService,
-  options: RegisterOptions = {},
-): () => void {
-  checkName(name);
-  if (typeof service !== "object" || service === null || typeof service.send !== "function") {
-    throw new InvalidArgumentError(`registerStreamingService("${name}"): not a streaming service`);
+export function registerStreamingService(service: RegisteredService, options: RegisterOptions = {}): () => void {
+  if (typeof service !== "object" || service === null || typeof service.send !== "function" || typeof service.handleStream !== "function") {
+    throw new InvalidArgumentError("registerStreamingService: not a streaming service (make one with createStreamingService)");
   }
-  const { services } = state();
-  const existing = services.get(name);
+  const name = checkName("a streaming service name", service.name);
+  const table = services();
+  const existing = table.get(name);
   if (existing !== undefined && existing !== service && options.replace !== true) {
-    throw new ServiceAlreadyRegisteredError(
-      `a streaming service named "${name}" is already registered; pass { replace: true } to replace it`,
-      { service: name },
-    );
+    throw new ServiceAlreadyRegisteredError(`a streaming service named "${name}" is already registered; pass { replace: true } to replace it`, { service: name });
   }
-  services.set(name, service);
+  table.set(name, service);
   return () => {
-    unregisterStreamingService(name, service);
+    unregisterStreamingService(service);
   };
 }
 
-/** The service registered under `name`, or undefined. */
-export function getStreamingService<TCommand = unknown, TReply = unknown>(
-  name: string,
-): AnyStreamingService<TCommand, TReply> | undefined {
-  return state().services.get(name);
+/** Whether `hub` was made from `service` (or is it): the run-time proof behind the registry's types. */
+function isServiceOf<TCommand, TReply>(hub: RegisteredService, service: ServiceKey<TCommand, TReply>): hub is RegisteredService & CommandTarget<TCommand, TReply> {
+  return hub === service || hub.definition === service;
+}
+
+/**
+ * The hub registered in this process for `service` (a definition, or a hub), typed by it; undefined
+ * if none is registered under its name. Throws `InvalidArgumentError` if the hub registered under
+ * the name was made from another definition: its commands and replies would not be these types.
+ */
+export function getStreamingService<TCommand, TReply>(service: ServiceKey<TCommand, TReply>): CommandTarget<TCommand, TReply> | undefined {
+  const hub = services().get(service.name);
+  if (hub === undefined) return undefined;
+  if (isServiceOf(hub, service)) return hub;
+  throw new InvalidArgumentError(
+    `the streaming service registered as "${service.name}" was made from another definition than the one asked for; one name, one definition`,
+    { service: service.name },
+  );
 }
 
 /** The registered names, in registration order. */
 export function listStreamingServices(): string[] {
-  return [...state().services.keys()];
+  return [...services().keys()];
 }
 
 /**
- * Removes the service registered under `name`; with `service`, only if that is the one registered.
- * Returns whether something was removed. The service itself is not closed.
+ * Removes a registration: `service` (only if it is the one registered under its name), or whatever
+ * is registered under a name. Returns whether something was removed. The service is not closed.
  */
-export function unregisterStreamingService(name: string, service?: AnyStreamingService): boolean {
-  const { services } = state();
-  const existing = services.get(name);
-  if (existing === undefined || (service !== undefined && existing !== service)) return false;
-  return services.delete(name);
+export function unregisterStreamingService(service: RegisteredService | string): boolean {
+  const table = services();
+  const name = typeof service === "string" ? service : service.name;
+  const existing = table.get(name);
+  if (existing === undefined || (typeof service !== "string" && existing !== service)) return false;
+  return table.delete(name);
 }
 
-/** Whether a service is registered under `name`. */
-export function isRegistered(name: string): boolean {
-  return state().services.has(name);
+/** Whether a service is registered under the name (of `service`). */
+export function isRegistered(service: ServiceKey<unknown, unknown> | string): boolean {
+  return services().has(typeof service === "string" ? service : service.name);
 }
 
 /** Removes every registration (for tests and shutdown); the services are not closed. */
 export function clearRegistry(): void {
-  state().services.clear();
-}
-
-function checkName(name: unknown): asserts name is string {
-  if (typeof name !== "string" || name.trim() === "" || name !== name.trim()) {
-    throw new InvalidArgumentError(
-      `a streaming service name must be a non-empty string without surrounding spaces, got ${JSON.stringify(name)}`,
-    );
-  }
+  services().clear();
 }

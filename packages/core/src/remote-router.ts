@@ -1,12 +1,10 @@
-import type { ClientInfo } from "./streaming-service.js";
+import type { ServiceKey } from "./service-definition.js";
+import type { ClientInfo } from "./streaming-service-types.js";
 
-/** One command for a client connected to another process, as the command client hands it over. */
-export interface RemoteCommandRequest {
-  /** The streaming service's registered name in the server process. */
-  service: string;
+/** One command for a client connected to another process, as a command client hands it over. */
+export interface RemoteCommandRequest<TCommand> {
   clientId: string;
-  /** The command; the router implementation knows how to put it on the wire. */
-  command: unknown;
+  command: TCommand;
   /** Reply timeout in ms; the deadline travels with the call. */
   timeoutMs: number;
   /** How long the server waits for the client to connect, in ms; 0 fails fast. */
@@ -19,38 +17,36 @@ export interface RemoteCommandRequest {
  * The cross-process path, as the core sees it: something that reaches the CommandRouter of the
  * process holding the client. `@streamcmd/transport-connect` implements it over Connect; the
  * testing package has an in-memory one. Every method rejects with the same typed `CommandError`
- * classes a same-process call would.
+ * classes a same-process call would, and a service it cannot carry is refused before anything is
+ * sent.
  */
 export interface RemoteRouter {
   /** Sends the command and resolves with the client's reply. */
-  execute(request: RemoteCommandRequest, options?: { signal?: AbortSignal }): Promise<unknown>;
+  execute<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, request: RemoteCommandRequest<TCommand>, options?: { signal?: AbortSignal }): Promise<TReply>;
   /** Queues the command without waiting for a reply; resolves with the command id. */
-  post(request: Omit<RemoteCommandRequest, "timeoutMs" | "waitForConnectMs"> & { waitForConnectMs?: number }, options?: { signal?: AbortSignal }): Promise<string>;
+  post<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, request: Omit<RemoteCommandRequest<TCommand>, "timeoutMs">, options?: { signal?: AbortSignal }): Promise<string>;
   /** The clients connected to `service` now. */
-  listClients(service: string, options?: { signal?: AbortSignal }): Promise<ClientInfo[]>;
+  listClients(service: ServiceKey<unknown, unknown>, options?: { signal?: AbortSignal }): Promise<ClientInfo[]>;
 }
 
-/** Makes (or reuses) the router for a target URL; installed with `setRemoteRouterFactory`. */
-export type RemoteRouterFactory = (target: string) => RemoteRouter;
-
 // On globalThis for the same reason as the registry: one per process, whatever copies are loaded.
-const factoryKey = Symbol.for("streamcmd.remoteRouterFactory.v1");
+const routerKey = Symbol.for("streamcmd.remoteRouter.v1");
 
 /**
- * Installs the factory command clients use to reach `remoteTarget` when they were given no
- * `remote` router. A transport package provides one (e.g. transport-connect's
- * `connectRemoteRouterFactory`). Returns a cleanup that restores the previous factory.
+ * Installs the router command clients use when their service is not in this process and they
+ * were given no `router` of their own (transport-connect's `installRemoteRouter` calls this).
+ * Returns a cleanup that restores the router installed before.
  */
-export function setRemoteRouterFactory(factory: RemoteRouterFactory | undefined): () => void {
-  const holder = globalThis as { [factoryKey]?: RemoteRouterFactory };
-  const previous = holder[factoryKey];
-  holder[factoryKey] = factory;
+export function setRemoteRouter(router: RemoteRouter | undefined): () => void {
+  const holder = globalThis as { [routerKey]?: RemoteRouter };
+  const previous = holder[routerKey];
+  holder[routerKey] = router;
   return () => {
-    if (holder[factoryKey] === factory) holder[factoryKey] = previous;
+    if (holder[routerKey] === router) holder[routerKey] = previous;
   };
 }
 
-/** The installed factory, if any. */
-export function getRemoteRouterFactory(): RemoteRouterFactory | undefined {
-  return (globalThis as { [factoryKey]?: RemoteRouterFactory })[factoryKey];
+/** The installed router, if any. */
+export function getRemoteRouter(): RemoteRouter | undefined {
+  return (globalThis as { [routerKey]?: RemoteRouter })[routerKey];
 }

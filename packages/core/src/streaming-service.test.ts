@@ -8,6 +8,7 @@ import {
   replyMalformed,
   testBinding,
   testProtocol,
+  testService,
   type TestCommand,
 } from "@streamcmd/testing";
 import {
@@ -18,6 +19,7 @@ import {
   CommandFailedError,
   CommandTimeoutError,
   createStreamingService,
+  defineStreamingService,
   DuplicateClientError,
   HeartbeatTimeoutError,
   InvalidArgumentError,
@@ -34,7 +36,7 @@ const ping: TestCommand = { op: "ping" };
 const harnesses: { close(): Promise<void> }[] = [];
 
 function harness(serviceOptions: StreamingServiceOptions = {}) {
-  const h = createHarness(testProtocol, { serviceOptions: { name: "bots", ...serviceOptions } });
+  const h = createHarness(testProtocol, { serviceOptions });
   harnesses.push(h);
   return h;
 }
@@ -109,6 +111,40 @@ describe("streaming service: identity", () => {
   });
 });
 
+describe("streaming service: welcome and stacks", () => {
+  it("sends the binding's welcome first, once the client is admitted, before any command", async () => {
+    const h = harness();
+    const bot = await h.connect("bot-1");
+    await h.service.send("bot-1", ping);
+    expect(bot.stream.written[0]).toEqual({ kind: "welcome", clientId: "bot-1" });
+    expect(bot.stream.written[1]).toMatchObject({ kind: "command", command: ping });
+  });
+
+  it("sends no welcome to a stream it refuses", async () => {
+    const h = harness({ duplicatePolicy: "reject" });
+    await h.connect("bot-1");
+    const refused = h.openStream();
+    refused.incoming.push({ kind: "hello", clientId: "bot-1" });
+    expect((await refused.ended).error).toBeInstanceOf(DuplicateClientError);
+    expect(refused.written).toEqual([]);
+  });
+
+  it("an error raised later (a timeout) carries the caller's stack, not the timer's", async () => {
+    vi.useFakeTimers();
+    const h = harness();
+    await h.connect("bot-1", { behaviour: neverReply() });
+    function callerOfSend() {
+      return h.service.send("bot-1", ping, { timeoutMs: 10 });
+    }
+    const outcome = callerOfSend().catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10);
+    const error = (await outcome) as Error;
+    expect(error).toBeInstanceOf(CommandTimeoutError);
+    expect(error.stack).toMatch(/^CommandTimeoutError: client bot-1 did not reply/);
+    expect(error.stack).toContain("callerOfSend");
+  });
+});
+
 describe("streaming service: duplicate ids", () => {
   it("replaces the old connection by default and rejects its pending commands", async () => {
     const h = harness();
@@ -174,37 +210,44 @@ describe("streaming service: send", () => {
     expect(h.service.stats().repliesFailed).toBe(1);
   });
 
-  it("fails fast with ClientNotConnectedError for an unknown client", async () => {
+  it("fails fast with ClientNotConnectedError for an unknown client: no timer, no wait", async () => {
+    vi.useFakeTimers();
     const h = harness();
-    const started = Date.now();
-    await expect(h.service.send("ghost", ping)).rejects.toBeInstanceOf(ClientNotConnectedError);
-    expect(Date.now() - started).toBeLessThan(50);
+    const outcome = h.service.send("ghost", ping).catch((e: unknown) => e);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(await outcome).toBeInstanceOf(ClientNotConnectedError);
   });
 
   it("waits for a client to connect when waitForConnectMs is given", async () => {
     const h = harness();
     const reply = h.service.send("late-bot", ping, { waitForConnectMs: 2_000 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    await h.connect("late-bot");
+    expect(h.service.isConnected("late-bot")).toBe(false);
+    const bot = await h.connect("late-bot");
     expect(await reply).toEqual({ echo: ping });
+    expect(bot.received).toHaveLength(1);
   });
 
-  it("gives up waiting for a client after waitForConnectMs", async () => {
+  it("gives up waiting for a client after waitForConnectMs, not before", async () => {
+    vi.useFakeTimers();
     const h = harness();
-    await expect(h.service.send("ghost", ping, { waitForConnectMs: 30 })).rejects.toThrow(
-      /client ghost did not connect within 30 ms/,
-    );
+    let settled = false;
+    const outcome = h.service.send("ghost", ping, { waitForConnectMs: 30 }).catch((e: unknown) => e).finally(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(29);
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await outcome).toMatchObject({ name: "ClientNotConnectedError", message: "client ghost did not connect within 30 ms" });
   });
 
-  it("rejects with CommandTimeoutError within timeout + 50 ms when the client never replies", async () => {
+  it("rejects with CommandTimeoutError at the timeout, not before, when the client never replies", async () => {
+    vi.useFakeTimers();
     const h = harness();
     await h.connect("bot-1", { behaviour: neverReply() });
-    const started = performance.now();
-    const error = await h.service.send("bot-1", ping, { timeoutMs: 200 }).catch((e: unknown) => e);
-    const elapsed = performance.now() - started;
-    expect(error).toBeInstanceOf(CommandTimeoutError);
-    expect(elapsed).toBeGreaterThanOrEqual(195);
-    expect(elapsed).toBeLessThan(250);
+    let settled = false;
+    const outcome = h.service.send("bot-1", ping, { timeoutMs: 200 }).catch((e: unknown) => e).finally(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(199);
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await outcome).toBeInstanceOf(CommandTimeoutError);
     expect(h.service.stats()).toMatchObject({ pendingCommands: 0, timeouts: 1 });
   });
 
@@ -248,7 +291,7 @@ describe("streaming service: send", () => {
     const outcome = h.service.send("bot-1", ping, { timeoutMs: 2_000 });
     const command = await target.nextCommand();
     impostor.reply(command.commandId, "forged");
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await expect.poll(() => h.service.stats().unknownReplies).toBe(1);
     target.reply(command.commandId, "genuine");
     expect(await outcome).toBe("genuine");
   });
@@ -284,15 +327,17 @@ describe("streaming service: send", () => {
   });
 
   it("fails only the call when the binding cannot wrap the command", async () => {
-    const h = createHarness(testProtocol, {
-      service: createStreamingService({
+    const picky = defineStreamingService({
+      name: "picky",
+      binding: {
         ...testBinding,
-        wrapCommand(commandId, command) {
+        wrapCommand(commandId: string, command: TestCommand) {
           if (command.op === "bad") throw new Error("cannot encode");
           return testBinding.wrapCommand(commandId, command);
         },
-      }),
+      },
     });
+    const h = createHarness(testProtocol, { service: createStreamingService(picky) });
     harnesses.push(h);
     await h.connect("bot-1");
     await expect(h.service.send("bot-1", { op: "bad" })).rejects.toThrow(/could not wrap the command: cannot encode/);
@@ -310,7 +355,8 @@ describe("streaming service: disconnects", () => {
     expect(h.service.isConnected("bot-1")).toBe(false);
   });
 
-  it("rejects 100 pending commands within 50 ms of a disconnect and frees the queue", async () => {
+  it("rejects 100 pending commands at once on a disconnect (no timer has to fire) and frees the queue", async () => {
+    vi.useFakeTimers();
     const h = harness();
     const bot = await h.connect("bot-1", { behaviour: neverReply() });
     const outcomes = Array.from({ length: 100 }, () =>
@@ -319,12 +365,10 @@ describe("streaming service: disconnects", () => {
         (e: unknown) => e,
       ),
     );
-    await new Promise((resolve) => setTimeout(resolve, 10));
     expect(h.service.stats().pendingCommands).toBe(100);
-    const started = performance.now();
     bot.disconnect();
+    await vi.advanceTimersByTimeAsync(0);
     const errors = await Promise.all(outcomes);
-    expect(performance.now() - started).toBeLessThan(50);
     expect(errors.every((e) => e instanceof ClientDisconnectedError)).toBe(true);
     expect(h.service.stats()).toMatchObject({ pendingCommands: 0, queuedMessages: 0, disconnectRejections: 100 });
   });
@@ -422,7 +466,7 @@ describe("streaming service: queue", () => {
     bot.stream.pauseReading();
     // One message is taken by the paused reader; three more fill the queue.
     const accepted = Array.from({ length: 4 }, () => h.service.send("bot-1", ping, { timeoutMs: 5_000 }).catch(() => {}));
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await expect.poll(() => h.service.client("bot-1")?.queuedMessages).toBe(3);
     const error = await h.service.send("bot-1", ping).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QueueFullError);
     expect((error as Error).message).toMatch(/3 messages queued \(limit 3\)/);
@@ -436,22 +480,28 @@ describe("streaming service: queue", () => {
     bot.stream.pauseReading();
     const first = h.service.send("bot-1", { op: "1" });
     const second = h.service.send("bot-1", { op: "2" });
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await expect.poll(() => h.service.client("bot-1")?.queuedMessages).toBe(1);
     const third = h.service.send("bot-1", { op: "3" }, { queueTimeoutMs: 2_000 });
-    setTimeout(() => bot.stream.resumeReading(), 30);
+    expect(h.service.client("bot-1")?.queuedMessages).toBe(1); // the third waits for room
+    bot.stream.resumeReading();
     expect(await Promise.all([first, second, third])).toEqual([{ echo: { op: "1" } }, { echo: { op: "2" } }, { echo: { op: "3" } }]);
   });
 
-  it("gives up after queueTimeoutMs with QueueFullError", async () => {
+  it("gives up after queueTimeoutMs with QueueFullError, not before", async () => {
+    vi.useFakeTimers();
     const h = harness({ maxQueueSize: 1 });
     const bot = await h.connect("bot-1", { behaviour: neverReply() });
     bot.stream.pauseReading();
     void h.service.send("bot-1", ping).catch(() => {});
+    await vi.advanceTimersByTimeAsync(0); // the paused reader takes the first
     void h.service.send("bot-1", ping).catch(() => {});
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    const started = performance.now();
-    await expect(h.service.send("bot-1", ping, { queueTimeoutMs: 40 })).rejects.toThrow(/no room came within 40 ms/);
-    expect(performance.now() - started).toBeGreaterThanOrEqual(35);
+    expect(h.service.client("bot-1")?.queuedMessages).toBe(1);
+    let settled = false;
+    const outcome = h.service.send("bot-1", ping, { queueTimeoutMs: 40 }).catch((e: unknown) => e).finally(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(39);
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await outcome).toMatchObject({ name: "QueueFullError", message: expect.stringMatching(/no room came within 40 ms/) });
   });
 });
 
@@ -460,7 +510,7 @@ describe("streaming service: pending limit", () => {
     const h = harness({ maxPendingPerClient: 3 });
     await h.connect("sink", { behaviour: neverReply() });
     const held = Array.from({ length: 3 }, () => h.service.send("sink", ping, { timeoutMs: 60_000 }).catch((e: unknown) => e));
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(h.service.client("sink")?.pendingCommands).toBe(3);
     const error = await h.service.send("sink", ping).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QueueFullError);
     expect((error as Error).message).toMatch(/3 commands waiting for replies \(limit 3\)/);
@@ -585,7 +635,7 @@ describe("streaming service: close", () => {
   it("works with await using", async () => {
     let closedService;
     {
-      await using service = createStreamingService(testBinding);
+      await using service = createStreamingService(testService);
       closedService = service;
       expect(service.closed).toBe(false);
     }
@@ -600,16 +650,17 @@ describe("streaming service: options", () => {
     [{ heartbeatTimeoutMs: -1 }, /heartbeatTimeoutMs must not be negative/],
     [{ helloTimeoutMs: Number.NaN }, /helloTimeoutMs must be a whole number/],
     [{ defaultTimeoutMs: 1.5 }, /defaultTimeoutMs must be a whole number/],
-    [{ maxMessagesPerSecond: -3 }, /maxMessagesPerSecond must be a whole number/],
+    [{ maxMessagesPerSecond: -3 }, /maxMessagesPerSecond must be a whole number of at least 0/],
     [{ maxPendingPerClient: 0 }, /maxPendingPerClient must be a whole number of at least 1/],
     [{ helloTimeoutMs: 0 }, /helloTimeoutMs must be at least 1 ms/],
     [{ defaultTimeoutMs: 0 }, /defaultTimeoutMs must be at least 1 ms/],
   ])("rejects %o", (options, message) => {
-    expect(() => createStreamingService(testBinding, options as never)).toThrow(message);
+    expect(() => createStreamingService(testService, options as never)).toThrow(message);
   });
 
-  it("rejects a binding without its functions", () => {
-    expect(() => createStreamingService({ identify() {} } as never)).toThrow(/needs a function "wrapCommand"/);
+  it("rejects a binding without its functions, at definition and at creation", () => {
+    expect(() => defineStreamingService({ name: "x", binding: { identify() {} } } as never)).toThrow(/needs a function "wrapCommand"/);
+    expect(() => createStreamingService({ name: "x", binding: { identify() {} } } as never)).toThrow(/needs a function "wrapCommand"/);
   });
 });
 

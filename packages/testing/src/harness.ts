@@ -1,5 +1,5 @@
-import type { ClientIdentity, StreamingService, StreamingServiceOptions } from "@streamcmd/core";
-import { createStreamingService } from "@streamcmd/core";
+import { createStreamingService, type ClientIdentity, type StreamingService, type StreamingServiceOptions } from "@streamcmd/core";
+import { delay } from "@streamcmd/core/internal";
 import type { Protocol, ReceivedCommand } from "./protocol.js";
 import { createPushStream, type PushStream } from "./push-stream.js";
 
@@ -75,7 +75,7 @@ export interface ConnectFakeOptions<TCommand, TReply> {
 
 /** An in-memory hub plus fake clients: no sockets, real hub. */
 export interface Harness<TIn, TOut, TCommand, TReply> {
-  readonly service: StreamingService<TCommand, TReply, TIn, TOut>;
+  readonly service: StreamingService<TIn, TOut, TCommand, TReply>;
   readonly protocol: Protocol<TIn, TOut, TCommand, TReply>;
   /** Connects a fake client and resolves once the hub lists it; rejects with the hub's refusal. */
   connect(clientId: string, options?: ConnectFakeOptions<TCommand, TReply>): Promise<FakeClient<TIn, TOut, TCommand, TReply>>;
@@ -91,7 +91,7 @@ export interface Harness<TIn, TOut, TCommand, TReply> {
 /** Options of `createHarness`. */
 export interface HarnessOptions<TIn, TOut, TCommand, TReply> {
   /** Use this hub instead of creating one; it is not closed by the harness. */
-  service?: StreamingService<TCommand, TReply, TIn, TOut>;
+  service?: StreamingService<TIn, TOut, TCommand, TReply>;
   /** Options for the hub the harness creates. */
   serviceOptions?: StreamingServiceOptions;
 }
@@ -102,9 +102,9 @@ export function createHarness<TIn, TOut, TCommand, TReply>(
   options: HarnessOptions<TIn, TOut, TCommand, TReply> = {},
 ): Harness<TIn, TOut, TCommand, TReply> {
   const ownsService = options.service === undefined;
-  const service = options.service ?? createStreamingService(protocol.binding, options.serviceOptions);
+  const service = options.service ?? createStreamingService(protocol.definition, options.serviceOptions);
   const streams = new Set<RawStream<TIn, TOut>>();
-  const { codec } = protocol;
+  const { client } = protocol;
 
   function openStream(
     streamOptions: { identity?: ClientIdentity } = {},
@@ -171,17 +171,18 @@ export function createHarness<TIn, TOut, TCommand, TReply>(
 
     const perform = async (action: FakeAction<TReply>, command: ReceivedCommand<TCommand>): Promise<void> => {
       if ("delayMs" in action) {
-        await new Promise((resolve) => setTimeout(resolve, action.delayMs));
+        await delay(action.delayMs);
         return perform(action.then, command);
       }
-      if ("reply" in action) stream.incoming.push(codec.success(command.commandId, action.reply));
-      else if ("fail" in action) stream.incoming.push(codec.failure(command.commandId, action.fail.code, action.fail.message));
+      if ("reply" in action) stream.incoming.push(client.success(command.commandId, action.reply));
+      else if ("fail" in action) stream.incoming.push(client.failure(command.commandId, action.fail.code, action.fail.message));
       else if ("disconnect" in action) stream.incoming.end();
-      else if ("malformed" in action) stream.incoming.push(codec.malformed());
+      else if ("malformed" in action) stream.incoming.push(protocol.malformed());
     };
 
     const onMessage = (message: TOut): void => {
-      const command = codec.readCommand(message);
+      const command = client.readCommand(message);
+      if (command === undefined) return; // the welcome, or anything else that is not a command
       received.push(command);
       const taker = takers.shift();
       if (taker !== undefined) taker(command);
@@ -193,8 +194,8 @@ export function createHarness<TIn, TOut, TCommand, TReply>(
     // Subscribe before opening: with a transport identity the hub admits the client at once.
     let markConnected!: () => void;
     const connected = new Promise<void>((resolve) => (markConnected = resolve));
-    const unsubscribe = service.onConnect((client) => {
-      if (client.clientId === clientId) {
+    const unsubscribe = service.onConnect((connected) => {
+      if (connected.clientId === clientId) {
         unsubscribe();
         markConnected();
       }
@@ -204,7 +205,7 @@ export function createHarness<TIn, TOut, TCommand, TReply>(
     void ended.then(unsubscribe);
     if (connectOptions.skipHello !== true) {
       const identity: ClientIdentity = connectOptions.metadata ? { clientId, metadata: connectOptions.metadata } : { clientId };
-      stream.incoming.push(codec.hello(identity));
+      stream.incoming.push(client.hello(identity));
     }
     const outcome = await Promise.race([connected.then(() => undefined), ended.then((end) => end)]);
     if (outcome !== undefined) {
@@ -223,9 +224,9 @@ export function createHarness<TIn, TOut, TCommand, TReply>(
         if (first !== undefined) return Promise.resolve(first);
         return new Promise((resolve) => takers.push(resolve));
       },
-      reply: (commandId, reply) => stream.incoming.push(codec.success(commandId, reply)),
-      fail: (commandId, code, message) => stream.incoming.push(codec.failure(commandId, code, message)),
-      sendEvent: () => stream.incoming.push(codec.event()),
+      reply: (commandId, reply) => stream.incoming.push(client.success(commandId, reply)),
+      fail: (commandId, code, message) => stream.incoming.push(client.failure(commandId, code, message)),
+      sendEvent: () => stream.incoming.push(protocol.event()),
       send: (message) => stream.incoming.push(message),
       disconnect: () => stream.incoming.end(),
       breakStream: (error = new Error("connection reset")) => stream.incoming.fail(error),

@@ -26,12 +26,6 @@ export {
 } from "./harness.js";
 export { createLoopbackRouter, type LoopbackRouter } from "./loopback-router.js";
 export { createPushStream, type PushStream } from "./push-stream.js";
-export type { ClientCodec, Protocol, ReceivedCommand } from "./protocol.js";
-export {
-  testBinding,
-  testProtocol,
-  type TestClientMessage,
-  type TestCommand,
-  type TestServerMessage,
-} from "./test-protocol.js";
+export type { Protocol, ReceivedCommand } from "./protocol.js";
+export { testBinding, testProtocol, testService, type TestClientMessage, type TestCommand, type TestServerMessage } from "./test-protocol.js";
 export { demoBotProtocol } from "./demo-bot-protocol.js";

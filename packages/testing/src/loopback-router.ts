@@ -1,12 +1,14 @@
 import {
-  CommandError,
   errorFromInfo,
-  toErrorInfo,
+  isCommandError,
   ServiceNotFoundError,
+  toErrorInfo,
   type ClientInfo,
+  type CommandTarget,
+  type RegisteredService,
   type RemoteCommandRequest,
   type RemoteRouter,
-  type AnyStreamingService,
+  type ServiceKey,
 } from "@streamcmd/core";
 
 /** A `RemoteRouter` that reaches hubs in this process as if they were in another one. */
@@ -15,18 +17,25 @@ export interface LoopbackRouter extends RemoteRouter {
   readonly calls: { execute: number; post: number; listClients: number };
 }
 
+/** Whether `hub` serves `service` (the same definition, or the hub itself): what makes its replies `TReply`. */
+function serves<TCommand, TReply>(hub: RegisteredService, service: ServiceKey<TCommand, TReply>): hub is RegisteredService & CommandTarget<TCommand, TReply> {
+  return hub === service || hub.definition === service;
+}
+
 /**
  * The testing fake of the cross-process path: it calls the given hubs directly but passes every
  * value through a copy and every error through its wire form (`toErrorInfo` → JSON →
  * `errorFromInfo`), so a test sees what a caller in another process would: no shared objects,
  * the same typed error classes.
  */
-export function createLoopbackRouter(services: Record<string, AnyStreamingService>): LoopbackRouter {
+export function createLoopbackRouter(services: readonly RegisteredService[]): LoopbackRouter {
   const calls = { execute: 0, post: 0, listClients: 0 };
 
-  function hub(name: string): AnyStreamingService {
-    const found = Object.hasOwn(services, name) ? services[name] : undefined;
-    if (found === undefined) throw new ServiceNotFoundError(`no streaming service "${name}" on the server`, { service: name });
+  function hub<TCommand, TReply>(service: ServiceKey<TCommand, TReply>): CommandTarget<TCommand, TReply> {
+    const found = services.find((candidate) => candidate.name === service.name);
+    if (found === undefined || !serves(found, service)) {
+      throw new ServiceNotFoundError(`no streaming service "${service.name}" on the server`, { service: service.name });
+    }
     return found;
   }
 
@@ -35,37 +44,25 @@ export function createLoopbackRouter(services: Record<string, AnyStreamingServic
       return structuredClone(await call());
     } catch (error) {
       const info = JSON.parse(JSON.stringify(toErrorInfo(error))) as ReturnType<typeof toErrorInfo>;
-      const rebuilt = errorFromInfo(info, { cause: error instanceof CommandError ? undefined : error });
-      throw rebuilt;
+      throw errorFromInfo(info, { cause: isCommandError(error) ? undefined : error });
     }
   }
 
   return {
     calls,
-    execute(request: RemoteCommandRequest, options = {}) {
+    execute<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, request: RemoteCommandRequest<TCommand>, options: { signal?: AbortSignal } = {}) {
       calls.execute++;
       const command = structuredClone(request.command);
-      return overTheWire(() =>
-        hub(request.service).send(request.clientId, command, {
-          timeoutMs: request.timeoutMs,
-          queueTimeoutMs: request.queueTimeoutMs,
-          waitForConnectMs: request.waitForConnectMs,
-          ...(options.signal ? { signal: options.signal } : {}),
-        }),
-      );
+      const { timeoutMs, queueTimeoutMs, waitForConnectMs } = request;
+      return overTheWire(() => hub(service).send(request.clientId, command, { timeoutMs, queueTimeoutMs, waitForConnectMs, ...(options.signal ? { signal: options.signal } : {}) }));
     },
-    post(request, options = {}) {
+    post<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, request: Omit<RemoteCommandRequest<TCommand>, "timeoutMs">, options: { signal?: AbortSignal } = {}) {
       calls.post++;
       const command = structuredClone(request.command);
-      return overTheWire(() =>
-        hub(request.service).post(request.clientId, command, {
-          queueTimeoutMs: request.queueTimeoutMs,
-          waitForConnectMs: request.waitForConnectMs ?? 0,
-          ...(options.signal ? { signal: options.signal } : {}),
-        }),
-      );
+      const { queueTimeoutMs, waitForConnectMs } = request;
+      return overTheWire(() => hub(service).post(request.clientId, command, { queueTimeoutMs, waitForConnectMs, ...(options.signal ? { signal: options.signal } : {}) }));
     },
-    listClients(service: string): Promise<ClientInfo[]> {
+    listClients(service: ServiceKey<unknown, unknown>): Promise<ClientInfo[]> {
       calls.listClients++;
       return overTheWire(async () => hub(service).clients());
     },

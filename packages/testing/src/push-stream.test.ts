@@ -10,7 +10,7 @@ describe("push stream", () => {
       for await (const value of stream) seen.push(value);
     })();
     stream.push(2);
-    await new Promise((resolve) => setTimeout(resolve, 1));
+    await expect.poll(() => seen).toEqual([1, 2]); // the reader is now waiting for the next value
     stream.push(3);
     stream.end();
     await reading;

@@ -1,3 +1,5 @@
+import { PushQueue } from "@streamcmd/core/internal";
+
 /**
  * An async iterable a test pushes into: the in-memory stand-in for a transport's request stream.
  * Unbounded on purpose (it is test-only and the hub drains it as fast as it can).
@@ -5,67 +7,23 @@
 export interface PushStream<T> extends AsyncIterable<T> {
   /** Delivers `value` to the reader; ignored once ended. */
   push(value: T): void;
-  /** Ends the stream cleanly (the client hung up). */
+  /** Ends the stream cleanly (the client hung up) once what was pushed is read. */
   end(): void;
-  /** Ends the stream with `error` (the transport broke). */
+  /** Ends the stream with `error` (the transport broke) once what was pushed is read. */
   fail(error: unknown): void;
   readonly ended: boolean;
 }
 
-/** Creates a `PushStream`. */
+/** Creates a `PushStream` (over the workspace's one push queue). */
 export function createPushStream<T>(): PushStream<T> {
-  const buffered: T[] = [];
-  let waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
-  let ending: { error?: unknown } | undefined;
-
-  const settleWaiting = (): void => {
-    if (waiting === undefined) return;
-    const current = waiting;
-    if (buffered.length > 0) {
-      waiting = undefined;
-      current.resolve({ value: buffered.shift() as T, done: false });
-    } else if (ending !== undefined) {
-      waiting = undefined;
-      if (ending.error === undefined) current.resolve({ value: undefined, done: true });
-      else current.reject(ending.error);
-    }
-  };
-
-  const iterator: AsyncIterator<T> = {
-    next() {
-      if (buffered.length > 0) return Promise.resolve({ value: buffered.shift() as T, done: false });
-      if (ending !== undefined) {
-        return ending.error === undefined ? Promise.resolve({ value: undefined, done: true }) : Promise.reject(ending.error);
-      }
-      return new Promise((resolve, reject) => {
-        waiting = { resolve, reject };
-      });
-    },
-    return() {
-      ending ??= {};
-      buffered.length = 0;
-      settleWaiting();
-      return Promise.resolve({ value: undefined, done: true });
-    },
-  };
-
+  const queue = new PushQueue<T>();
   return {
-    push(value) {
-      if (ending !== undefined) return;
-      buffered.push(value);
-      settleWaiting();
-    },
-    end() {
-      ending ??= {};
-      settleWaiting();
-    },
-    fail(error) {
-      ending ??= { error };
-      settleWaiting();
-    },
+    push: (value) => void queue.tryPush(value),
+    end: () => queue.end(),
+    fail: (error) => queue.end(error),
     get ended() {
-      return ending !== undefined;
+      return queue.ended;
     },
-    [Symbol.asyncIterator]: () => iterator,
+    [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
   };
 }

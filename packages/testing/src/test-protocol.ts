@@ -1,4 +1,4 @@
-import { ProtocolError, type StreamBinding } from "@streamcmd/core";
+import { defineStreamingService, ProtocolError, type StreamBinding } from "@streamcmd/core";
 import type { Protocol } from "./protocol.js";
 
 /** A command of the plain-object test protocol. */
@@ -14,11 +14,8 @@ export type TestClientMessage =
   | { kind: "reply"; commandId: string; ok: false; code: string; message: string }
   | { kind: "event"; data: unknown };
 
-/** What the server sends a test client. */
-export interface TestServerMessage {
-  commandId: string;
-  command: TestCommand;
-}
+/** What the server sends a test client: a command, or the welcome. */
+export type TestServerMessage = { kind: "command"; commandId: string; command: TestCommand } | { kind: "welcome"; clientId: string };
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null;
@@ -31,34 +28,33 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export const testBinding: StreamBinding<TestClientMessage, TestServerMessage, TestCommand, unknown> = {
   identify(message) {
     if (!isObject(message) || message.kind !== "hello") return undefined;
-    return message.metadata === undefined
-      ? { clientId: message.clientId }
-      : { clientId: message.clientId, metadata: message.metadata };
+    return message.metadata === undefined ? { clientId: message.clientId } : { clientId: message.clientId, metadata: message.metadata };
   },
-  wrapCommand(commandId, command) {
-    return { commandId, command };
-  },
+  wrapCommand: (commandId, command) => ({ kind: "command", commandId, command }),
   readReply(message) {
-    if (!isObject(message) || typeof message.kind !== "string") {
-      throw new ProtocolError("a test message must be an object with a kind");
-    }
+    if (!isObject(message) || typeof message.kind !== "string") throw new ProtocolError("a test message must be an object with a kind");
     if (message.kind !== "reply") return undefined;
     return message.ok
       ? { commandId: message.commandId, ok: true, reply: message.value }
       : { commandId: message.commandId, ok: false, code: message.code, message: message.message };
   },
+  welcome: (client) => ({ kind: "welcome", clientId: client.clientId }),
 };
+
+/** The test protocol's streaming service, named "test". */
+export const testService = defineStreamingService({ name: "test", binding: testBinding });
 
 /** The plain-object protocol most core tests use: commands `{ op, payload }`, replies echo them. */
 export const testProtocol: Protocol<TestClientMessage, TestServerMessage, TestCommand, unknown> = {
-  binding: testBinding,
-  codec: {
+  definition: testService,
+  client: {
     hello: (identity) => ({ kind: "hello", ...identity }),
-    readCommand: (message) => ({ commandId: message.commandId, command: message.command }),
+    readCommand: (message) => (message.kind === "command" ? { commandId: message.commandId, command: message.command } : undefined),
+    isWelcome: (message) => message.kind === "welcome",
     success: (commandId, value) => ({ kind: "reply", commandId, ok: true, value }),
     failure: (commandId, code, message) => ({ kind: "reply", commandId, ok: false, code, message }),
-    event: () => ({ kind: "event", data: { at: Date.now() } }),
-    malformed: () => ({ garbage: true }) as unknown as TestClientMessage,
   },
+  event: () => ({ kind: "event", data: { at: Date.now() } }),
+  malformed: () => ({ garbage: true }) as unknown as TestClientMessage,
   defaultReply: (command) => ({ echo: command }),
 };

@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file demo/bot/v1/bot.proto.
  */
 export const file_demo_bot_v1_bot: GenFile = /*@__PURE__*/
-  fileDesc("ChVkZW1vL2JvdC92MS9ib3QucHJvdG8SC2RlbW8uYm90LnYxIs8BCg5Db25uZWN0UmVxdWVzdBIjCgVoZWxsbxgBIAEoCzISLmRlbW8uYm90LnYxLkhlbGxvSAASLAoGcmVzdWx0GAIgASgLMhouZGVtby5ib3QudjEuQ29tbWFuZFJlc3VsdEgAEisKCWhlYXJ0YmVhdBgDIAEoCzIWLmRlbW8uYm90LnYxLkhlYXJ0YmVhdEgAEjIKDXN0YXR1c19yZXBvcnQYBCABKAsyGS5kZW1vLmJvdC52MS5TdGF0dXNSZXBvcnRIAEIJCgdtZXNzYWdlIigKBUhlbGxvEg4KBmJvdF9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJIrYBCg1Db21tYW5kUmVzdWx0EhIKCmNvbW1hbmRfaWQYASABKAkSLgoHc3VjY2VzcxgCIAEoCzIbLmRlbW8uYm90LnYxLkNvbW1hbmRTdWNjZXNzSAASLgoHZmFpbHVyZRgDIAEoCzIbLmRlbW8uYm90LnYxLkNvbW1hbmRGYWlsdXJlSAASJgoGc3RhdHVzGAQgASgOMhYuZGVtby5ib3QudjEuQm90U3RhdHVzQgkKB291dGNvbWUiIAoOQ29tbWFuZFN1Y2Nlc3MSDgoGZGV0YWlsGAEgASgJIi8KDkNvbW1hbmRGYWlsdXJlEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSJgCglIZWFydGJlYXQSKwoHc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoGc3RhdHVzGAIgASgOMhYuZGVtby5ib3QudjEuQm90U3RhdHVzIkYKDFN0YXR1c1JlcG9ydBImCgZzdGF0dXMYASABKA4yFi5kZW1vLmJvdC52MS5Cb3RTdGF0dXMSDgoGZGV0YWlsGAIgASgJIs8BCg9Db25uZWN0UmVzcG9uc2USEgoKY29tbWFuZF9pZBgBIAEoCRIjCgVzdGFydBgCIAEoCzISLmRlbW8uYm90LnYxLlN0YXJ0SAASIQoEc3RvcBgDIAEoCzIRLmRlbW8uYm90LnYxLlN0b3BIABIyCg1jb25maWdfdXBkYXRlGAQgASgLMhkuZGVtby5ib3QudjEuQ29uZmlnVXBkYXRlSAASIQoEcGluZxgFIAEoCzIRLmRlbW8uYm90LnYxLlBpbmdIAEIJCgdjb21tYW5kIhcKBVN0YXJ0Eg4KBnJlYXNvbhgBIAEoCSIoCgRTdG9wEg4KBnJlYXNvbhgBIAEoCRIQCghncmFjZWZ1bBgCIAEoCCJdCgxDb25maWdVcGRhdGUSJwoGY29uZmlnGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIPCgdwYXJ0aWFsGAIgASgIEhMKC2ZpZWxkX3BhdGhzGAMgAygJIgYKBFBpbmcqnwEKCUJvdFN0YXR1cxIaChZCT1RfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSQk9UX1NUQVRVU19TVE9QUEVEEAESFwoTQk9UX1NUQVRVU19TVEFSVElORxACEhYKEkJPVF9TVEFUVVNfUlVOTklORxADEhcKE0JPVF9TVEFUVVNfU1RPUFBJTkcQBBIUChBCT1RfU1RBVFVTX0VSUk9SEAUyVgoKQm90U2VydmljZRJICgdDb25uZWN0EhsuZGVtby5ib3QudjEuQ29ubmVjdFJlcXVlc3QaHC5kZW1vLmJvdC52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChVkZW1vL2JvdC92MS9ib3QucHJvdG8SC2RlbW8uYm90LnYxIs8BCg5Db25uZWN0UmVxdWVzdBIjCgVoZWxsbxgBIAEoCzISLmRlbW8uYm90LnYxLkhlbGxvSAASLAoGcmVzdWx0GAIgASgLMhouZGVtby5ib3QudjEuQ29tbWFuZFJlc3VsdEgAEisKCWhlYXJ0YmVhdBgDIAEoCzIWLmRlbW8uYm90LnYxLkhlYXJ0YmVhdEgAEjIKDXN0YXR1c19yZXBvcnQYBCABKAsyGS5kZW1vLmJvdC52MS5TdGF0dXNSZXBvcnRIAEIJCgdtZXNzYWdlIigKBUhlbGxvEg4KBmJvdF9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJIrYBCg1Db21tYW5kUmVzdWx0EhIKCmNvbW1hbmRfaWQYASABKAkSLgoHc3VjY2VzcxgCIAEoCzIbLmRlbW8uYm90LnYxLkNvbW1hbmRTdWNjZXNzSAASLgoHZmFpbHVyZRgDIAEoCzIbLmRlbW8uYm90LnYxLkNvbW1hbmRGYWlsdXJlSAASJgoGc3RhdHVzGAQgASgOMhYuZGVtby5ib3QudjEuQm90U3RhdHVzQgkKB291dGNvbWUiIAoOQ29tbWFuZFN1Y2Nlc3MSDgoGZGV0YWlsGAEgASgJIi8KDkNvbW1hbmRGYWlsdXJlEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSJgCglIZWFydGJlYXQSKwoHc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoGc3RhdHVzGAIgASgOMhYuZGVtby5ib3QudjEuQm90U3RhdHVzIkYKDFN0YXR1c1JlcG9ydBImCgZzdGF0dXMYASABKA4yFi5kZW1vLmJvdC52MS5Cb3RTdGF0dXMSDgoGZGV0YWlsGAIgASgJIvgBCg9Db25uZWN0UmVzcG9uc2USEgoKY29tbWFuZF9pZBgBIAEoCRInCgd3ZWxjb21lGAYgASgLMhQuZGVtby5ib3QudjEuV2VsY29tZUgAEiMKBXN0YXJ0GAIgASgLMhIuZGVtby5ib3QudjEuU3RhcnRIABIhCgRzdG9wGAMgASgLMhEuZGVtby5ib3QudjEuU3RvcEgAEjIKDWNvbmZpZ191cGRhdGUYBCABKAsyGS5kZW1vLmJvdC52MS5Db25maWdVcGRhdGVIABIhCgRwaW5nGAUgASgLMhEuZGVtby5ib3QudjEuUGluZ0gAQgkKB2NvbW1hbmQiGQoHV2VsY29tZRIOCgZib3RfaWQYASABKAkiFwoFU3RhcnQSDgoGcmVhc29uGAEgASgJIigKBFN0b3ASDgoGcmVhc29uGAEgASgJEhAKCGdyYWNlZnVsGAIgASgIIl0KDENvbmZpZ1VwZGF0ZRInCgZjb25maWcYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg8KB3BhcnRpYWwYAiABKAgSEwoLZmllbGRfcGF0aHMYAyADKAkiBgoEUGluZyqfAQoJQm90U3RhdHVzEhoKFkJPVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJCT1RfU1RBVFVTX1NUT1BQRUQQARIXChNCT1RfU1RBVFVTX1NUQVJUSU5HEAISFgoSQk9UX1NUQVRVU19SVU5OSU5HEAMSFwoTQk9UX1NUQVRVU19TVE9QUElORxAEEhQKEEJPVF9TVEFUVVNfRVJST1IQBTJWCgpCb3RTZXJ2aWNlEkgKB0Nvbm5lY3QSGy5kZW1vLmJvdC52MS5Db25uZWN0UmVxdWVzdBocLmRlbW8uYm90LnYxLkNvbm5lY3RSZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * ConnectRequest is one message from the bot to the server.
@@ -251,13 +251,13 @@ export const StatusReportSchema: GenMessage<StatusReport> = /*@__PURE__*/
   messageDesc(file_demo_bot_v1_bot, 6);
 
 /**
- * ConnectResponse is one message from the server to the bot: a command.
+ * ConnectResponse is one message from the server to the bot: the welcome, then commands.
  *
  * @generated from message demo.bot.v1.ConnectResponse
  */
 export type ConnectResponse = Message<"demo.bot.v1.ConnectResponse"> & {
   /**
-   * The command's id; the bot echoes it in its CommandResult.
+   * The command's id; the bot echoes it in its CommandResult. Empty on the welcome.
    *
    * @generated from field: string command_id = 1;
    */
@@ -267,6 +267,14 @@ export type ConnectResponse = Message<"demo.bot.v1.ConnectResponse"> & {
    * @generated from oneof demo.bot.v1.ConnectResponse.command
    */
   command: {
+    /**
+     * Not a command: the server's first message once it has admitted the bot.
+     *
+     * @generated from field: demo.bot.v1.Welcome welcome = 6;
+     */
+    value: Welcome;
+    case: "welcome";
+  } | {
     /**
      * Start trading.
      *
@@ -309,6 +317,27 @@ export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
   messageDesc(file_demo_bot_v1_bot, 7);
 
 /**
+ * Welcome tells the bot the server took its hello: it is connected and may receive commands.
+ *
+ * @generated from message demo.bot.v1.Welcome
+ */
+export type Welcome = Message<"demo.bot.v1.Welcome"> & {
+  /**
+   * The id the server knows the bot by.
+   *
+   * @generated from field: string bot_id = 1;
+   */
+  botId: string;
+};
+
+/**
+ * Describes the message demo.bot.v1.Welcome.
+ * Use `create(WelcomeSchema)` to create a new message.
+ */
+export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
+  messageDesc(file_demo_bot_v1_bot, 8);
+
+/**
  * Start asks the bot to start.
  *
  * @generated from message demo.bot.v1.Start
@@ -327,7 +356,7 @@ export type Start = Message<"demo.bot.v1.Start"> & {
  * Use `create(StartSchema)` to create a new message.
  */
 export const StartSchema: GenMessage<Start> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 8);
+  messageDesc(file_demo_bot_v1_bot, 9);
 
 /**
  * Stop asks the bot to stop.
@@ -355,7 +384,7 @@ export type Stop = Message<"demo.bot.v1.Stop"> & {
  * Use `create(StopSchema)` to create a new message.
  */
 export const StopSchema: GenMessage<Stop> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 9);
+  messageDesc(file_demo_bot_v1_bot, 10);
 
 /**
  * ConfigUpdate replaces or patches the bot's configuration.
@@ -390,7 +419,7 @@ export type ConfigUpdate = Message<"demo.bot.v1.ConfigUpdate"> & {
  * Use `create(ConfigUpdateSchema)` to create a new message.
  */
 export const ConfigUpdateSchema: GenMessage<ConfigUpdate> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 10);
+  messageDesc(file_demo_bot_v1_bot, 11);
 
 /**
  * Ping asks for the bot's status.
@@ -405,7 +434,7 @@ export type Ping = Message<"demo.bot.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 11);
+  messageDesc(file_demo_bot_v1_bot, 12);
 
 /**
  * BotStatus is a bot's lifecycle state.

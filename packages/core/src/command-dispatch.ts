@@ -1,0 +1,204 @@
+import { captureCallSite, withCallSite } from "./call-site.js";
+import type { ClientConnection } from "./client-connection.js";
+import type { ClientDirectory } from "./client-directory.js";
+import {
+  ClientDisconnectedError,
+  ClientNotConnectedError,
+  CommandCancelledError,
+  CommandTimeoutError,
+  InternalError,
+  InvalidArgumentError,
+  isCommandError,
+  QueueFullError,
+  ServiceClosedError,
+  type CommandError,
+} from "./errors.js";
+import type { PendingCommands } from "./pending-commands.js";
+import type { ResolvedServiceOptions } from "./streaming-service-options.js";
+import type { BroadcastOptions, BroadcastOutcome, CallOptions, ClientInfo, PostOptions } from "./streaming-service-types.js";
+import { checkDuration, errorMessage } from "./validate.js";
+
+/** Internal: what the caller's side of a hub needs from the rest of it. */
+export interface DispatchContext<TOut, TCommand, TReply, C extends ClientConnection<TOut>> {
+  readonly name: string;
+  wrapCommand(commandId: string, command: TCommand): TOut;
+  readonly directory: ClientDirectory<C>;
+  readonly pending: PendingCommands<TReply>;
+  readonly counters: { commandsSent: number };
+  readonly settings: ResolvedServiceOptions;
+  isClosed(): boolean;
+  info(connection: C): ClientInfo;
+  disconnected(connection: C, commandId: string): ClientDisconnectedError;
+  serviceClosed(): ServiceClosedError;
+}
+
+interface Prepared<TOut, C> {
+  connection: C;
+  commandId: string;
+  message: TOut;
+}
+
+/**
+ * Internal: the caller's side of a hub — send, post, broadcast, waiting for a client. A command
+ * finds its client (or waits for it), gets a fresh id, is registered, queued (or waits for room)
+ * and armed with its deadline; on the common path (client connected, room in its queue) all of
+ * that is synchronous.
+ */
+export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientConnection<TOut>>(context: DispatchContext<TOut, TCommand, TReply, C>) {
+  const { name, directory, pending, settings } = context;
+  const where = (clientId?: string, commandId?: string) => ({ service: name, clientId, commandId });
+  // Unique across services and restarts, cheap per command: a random prefix and a counter.
+  const idPrefix = globalThis.crypto.randomUUID().slice(0, 8);
+  let idCounter = 0;
+
+  function checkCall(clientId: unknown, signal: AbortSignal | undefined): asserts clientId is string {
+    if (context.isClosed()) throw context.serviceClosed();
+    if (typeof clientId !== "string" || clientId === "") {
+      throw new InvalidArgumentError(`client id must be a non-empty string, got ${JSON.stringify(clientId)}`, where());
+    }
+    if (signal?.aborted) throw cancelled(signal.reason, clientId);
+  }
+
+  function cancelled(reason: unknown, clientId: string, commandId?: string): CommandCancelledError {
+    return new CommandCancelledError(`command to client ${clientId} was cancelled: ${errorMessage(reason)}`, { ...where(clientId, commandId), cause: reason });
+  }
+
+  function typed(error: unknown, clientId: string): CommandError {
+    return isCommandError(error) ? error : new InternalError(errorMessage(error), { ...where(clientId), cause: error });
+  }
+
+  async function waitForClient(clientId: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<ClientInfo> {
+    checkCall(clientId, options.signal);
+    const timeoutMs = checkDuration("timeoutMs", options.timeoutMs);
+    const connected = directory.get(clientId);
+    if (connected !== undefined) return context.info(connected);
+    await directory.waitFor(clientId, { timeoutMs, signal: options.signal }, {
+      timedOut: () => new ClientNotConnectedError(`client ${clientId} did not connect within ${timeoutMs} ms`, where(clientId)),
+      cancelled: () => cancelled(options.signal?.reason, clientId),
+    });
+    const connection = directory.get(clientId);
+    if (connection === undefined) throw new ClientNotConnectedError(`client ${clientId} disconnected again at once`, where(clientId));
+    return context.info(connection);
+  }
+
+  /** Finds (or waits for) the client and wraps the command with a fresh id. */
+  function prepare(clientId: unknown, command: TCommand, call: PostOptions): Prepared<TOut, C> | Promise<Prepared<TOut, C>> {
+    checkCall(clientId, call.signal);
+    const commandId = `${idPrefix}-${(idCounter++).toString(36)}`;
+    const connection = directory.get(clientId);
+    if (connection !== undefined) return { connection, commandId, message: wrap(clientId, commandId, command) };
+    const waitMs = call.waitForConnectMs === undefined ? 0 : checkDuration("waitForConnectMs", call.waitForConnectMs);
+    if (waitMs === 0) throw new ClientNotConnectedError(`client ${clientId} is not connected`, where(clientId));
+    return waitForClient(clientId, { timeoutMs: waitMs, ...(call.signal ? { signal: call.signal } : {}) }).then(() => {
+      const found = directory.get(clientId);
+      if (found === undefined) throw new ClientNotConnectedError(`client ${clientId} disconnected again at once`, where(clientId));
+      return { connection: found, commandId, message: wrap(clientId, commandId, command) };
+    });
+  }
+
+  /** The binding's wrapCommand; a binding that throws fails only this call, typed. */
+  function wrap(clientId: string, commandId: string, command: TCommand): TOut {
+    try {
+      return context.wrapCommand(commandId, command);
+    } catch (error) {
+      if (isCommandError(error)) throw error;
+      throw new InvalidArgumentError(`the binding could not wrap the command: ${errorMessage(error)}`, { ...where(clientId, commandId), cause: error });
+    }
+  }
+
+  /** Puts `message` in the client's queue, waiting for room up to the queue timeout. */
+  async function enqueue(connection: C, message: TOut, call: PostOptions, commandId: string): Promise<void> {
+    const queueTimeoutMs = call.queueTimeoutMs === undefined ? 0 : checkDuration("queueTimeoutMs", call.queueTimeoutMs);
+    const deadline = settings.now() + queueTimeoutMs;
+    const clientId = connection.clientId ?? "?";
+    const full = () =>
+      new QueueFullError(
+        `client ${clientId} has ${connection.queue.size} messages queued (limit ${settings.maxQueueSize})${queueTimeoutMs > 0 ? ` and no room came within ${queueTimeoutMs} ms` : ""}`,
+        where(clientId, commandId),
+      );
+    for (;;) {
+      if (connection.closed) throw context.disconnected(connection, commandId);
+      if (connection.queue.tryPush(message)) return;
+      const left = deadline - settings.now();
+      if (left <= 0) throw full();
+      try {
+        await connection.queue.waitForRoom(left, call.signal, full);
+      } catch (error) {
+        if (isCommandError(error)) throw error;
+        pending.counters.cancellations++;
+        throw cancelled(call.signal?.reason, clientId, commandId);
+      }
+    }
+  }
+
+  async function send(clientId: string, command: TCommand, call: CallOptions = {}): Promise<TReply> {
+    const site = captureCallSite(send);
+    try {
+      const timeoutMs = call.timeoutMs === undefined ? settings.defaultTimeoutMs : checkDuration("timeoutMs", call.timeoutMs, 1);
+      const prepared = prepare(clientId, command, call);
+      const { connection, commandId, message } = prepared instanceof Promise ? await prepared : prepared;
+      const waiting = pending.countFor(connection);
+      if (waiting >= settings.maxPendingPerClient) {
+        throw new QueueFullError(`client ${clientId} has ${waiting} commands waiting for replies (limit ${settings.maxPendingPerClient})`, where(clientId, commandId));
+      }
+      // Registered before it is queued: a fast client cannot answer an id the hub does not know yet.
+      const reply = pending.register(commandId, connection, site);
+      if (!connection.queue.tryPush(message)) {
+        try {
+          await enqueue(connection, message, call, commandId);
+        } catch (error) {
+          pending.settle(commandId, { error: typed(error, clientId) });
+          return await reply;
+        }
+      }
+      context.counters.commandsSent++;
+      pending.arm(commandId, { timeoutMs, signal: call.signal }, {
+        timedOut: () => new CommandTimeoutError(`client ${clientId} did not reply to command ${commandId} within ${timeoutMs} ms`, where(clientId, commandId)),
+        cancelled: (reason) => cancelled(reason, clientId, commandId),
+      });
+      return await reply;
+    } catch (error) {
+      throw withCallSite(typed(error, clientId), site);
+    }
+  }
+
+  async function post(clientId: string, command: TCommand, call: PostOptions = {}): Promise<string> {
+    const site = captureCallSite(post);
+    try {
+      const prepared = prepare(clientId, command, call);
+      const { connection, message, commandId } = prepared instanceof Promise ? await prepared : prepared;
+      // Remembered before it is queued, so even an instant reply is known to be expected.
+      pending.posted(commandId);
+      if (!connection.queue.tryPush(message)) {
+        try {
+          await enqueue(connection, message, call, commandId);
+        } catch (error) {
+          pending.forget(commandId);
+          throw error;
+        }
+      }
+      context.counters.commandsSent++;
+      return commandId;
+    } catch (error) {
+      throw withCallSite(typed(error, clientId), site);
+    }
+  }
+
+  async function broadcast(command: TCommand, options: BroadcastOptions = {}): Promise<BroadcastOutcome<TReply>[]> {
+    if (context.isClosed()) throw context.serviceClosed();
+    const { filter, ...call } = options;
+    const targets = [...directory.values()].filter((connection) => filter === undefined || filter(context.info(connection)));
+    return Promise.all(
+      targets.map(async (connection): Promise<BroadcastOutcome<TReply>> => {
+        const clientId = connection.clientId ?? "";
+        try {
+          return { clientId, ok: true, reply: await send(clientId, command, call) };
+        } catch (error) {
+          return { clientId, ok: false, error: typed(error, clientId) };
+        }
+      }),
+    );
+  }
+
+  return { send, post, broadcast, waitForClient };
+}
