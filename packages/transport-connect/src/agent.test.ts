@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
-import { InvalidArgumentError } from "@streamcmd/core";
+import { ClosedError, InvalidArgumentError } from "@streamcmd/core";
 import * as demoBot from "@streamcmd/demo-protocol";
-import { demoBotAgentBinding } from "@streamcmd/demo-protocol";
+import { demoBotClientBinding } from "@streamcmd/demo-protocol";
 import { connectAgent, type AgentEvents } from "./index.js";
 import { startBotServer, startCommand, testScope } from "./test-support/bot-server.js";
 
@@ -34,6 +34,29 @@ describe("agent runtime", () => {
     expect(events.slice(0, 3)).toEqual(["connected", "disconnected", "reconnecting"]);
     expect(events).toContain("connected");
     expect(events.lastIndexOf("connected")).toBeGreaterThan(0);
+  });
+
+  it("reports connected on the server's welcome: by then the hub has the client", async () => {
+    const bots = await server();
+    const bot = agent(bots.url, "bot-1");
+    expect(bot.state).toBe("connecting");
+    await bot.waitUntilConnected();
+    expect(bots.hub.isConnected("bot-1")).toBe(true);
+    expect(bot.state).toBe("connected");
+  });
+
+  it("never reports connected when the server refuses it before admitting it", async () => {
+    const bots = await server({ serviceOptions: { duplicatePolicy: "reject" } });
+    await agent(bots.url, "twin").waitUntilConnected();
+    const refused = agent(bots.url, "twin", { reconnect: { initialDelayMs: 10, maxDelayMs: 20, jitter: 0 } });
+    const seen: string[] = [];
+    refused.on("connected", () => seen.push("connected"));
+    refused.on("disconnected", () => seen.push("disconnected"));
+    const reasons: unknown[] = [];
+    refused.on("reconnecting", ({ error }) => reasons.push(error));
+    await expect.poll(() => reasons.length).toBeGreaterThanOrEqual(3);
+    expect(seen).toEqual([]);
+    expect((reasons[0] as Error).message).toMatch(/client twin is already connected/);
   });
 
   it("keeps trying while the server is down, with growing delays", async () => {
@@ -72,7 +95,7 @@ describe("agent runtime", () => {
     const bot = agent(bots.url, "bot-1");
     const report = create(demoBot.ConnectRequestSchema, { message: { case: "statusReport", value: { detail: "warming up" } } });
     expect(bot.send(report)).toBe(false);
-    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    await bot.waitUntilConnected();
     expect(bot.send(report)).toBe(true);
     await expect.poll(() => reports).toEqual(["warming up"]);
   });
@@ -123,7 +146,7 @@ describe("agent runtime", () => {
     controller.abort();
     await expect.poll(() => bot.state).toBe("closed");
     expect(states).toEqual(["closed"]);
-    await expect(bot.waitUntilConnected()).rejects.toThrow(/closed/);
+    await expect(bot.waitUntilConnected()).rejects.toBeInstanceOf(ClosedError);
   });
 
   it("notices a lost connection and closes even when every handler slot is stuck", async () => {
@@ -156,7 +179,7 @@ describe("agent runtime", () => {
     const logger = { debug() {}, info() {}, warn() {}, error: (_: unknown, message: string) => errors.push(message) };
     agent(bots.url, "bot-1", {
       heartbeatIntervalMs: 10,
-      binding: { ...demoBotAgentBinding, heartbeat: () => { throw new Error("no clock"); } },
+      binding: { ...demoBotClientBinding, heartbeat: () => { throw new Error("no clock"); } },
       logger,
     });
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
@@ -166,23 +189,30 @@ describe("agent runtime", () => {
 
     let calls = 0;
     const flaky = agent(bots.url, "bot-2", {
-      hello: () => {
-        if (++calls === 1) throw new Error("not ready yet");
-        return create(demoBot.ConnectRequestSchema, { message: { case: "hello", value: { botId: "bot-2" } } });
+      binding: {
+        ...demoBotClientBinding,
+        hello: (identity) => {
+          if (++calls === 1) throw new Error("not ready yet");
+          return demoBotClientBinding.hello(identity);
+        },
       },
     });
+    const attempts: unknown[] = [];
     const disconnects: unknown[] = [];
+    flaky.on("reconnecting", ({ error }) => attempts.push(error));
     flaky.on("disconnected", ({ error }) => disconnects.push(error));
     await bots.hub.waitForClient("bot-2", { timeoutMs: 5_000 });
-    expect(disconnects).toEqual([new Error("not ready yet")]);
+    // The failed attempt never connected: it is a reason to reconnect, not a disconnect.
+    expect(attempts).toEqual([new Error("not ready yet")]);
+    expect(disconnects).toEqual([]);
   });
 
   it("rejects bad options with InvalidArgumentError", () => {
     const base = {
       baseUrl: "http://127.0.0.1:1",
       method: demoBot.BotService.method.connect,
-      hello: create(demoBot.ConnectRequestSchema, {}),
-      binding: demoBotAgentBinding,
+      clientId: "bot-1",
+      binding: demoBotClientBinding,
       onCommand: () => create(demoBot.CommandResultSchema, {}),
     };
     expect(() => connectAgent({ ...base, maxConcurrentCommands: 0 })).toThrow(InvalidArgumentError);
@@ -191,5 +221,6 @@ describe("agent runtime", () => {
     expect(() => connectAgent({ ...base, method: {} as never })).toThrow(/needs a bidi streaming method/);
     expect(() => connectAgent({ ...base, baseUrl: undefined })).toThrow(/needs a baseUrl or a transport/);
     expect(() => connectAgent({ ...base, baseUrl: "not a url" })).toThrow(/baseUrl is not a URL/);
+    expect(() => connectAgent({ ...base, clientId: "" })).toThrow(/clientId must be a non-empty string/);
   });
 });

@@ -1,62 +1,34 @@
 import type { DescMessage, DescMethodBiDiStreaming, MessageShape } from "@bufbuild/protobuf";
-import { createClient, type Transport } from "@connectrpc/connect";
+import type { Transport } from "@connectrpc/connect";
 import type { Http2SessionOptions } from "@connectrpc/connect-node";
-import { CommandCancelledError, CommandFailedError, InvalidArgumentError, silentLogger, validateDuration, type Logger } from "@streamcmd/core";
+import { ClosedError, CommandCancelledError, InvalidArgumentError, silentLogger, type ClientBinding, type Logger } from "@streamcmd/core";
+import { checkCount, checkDuration, checkName, createListeners, delay, errorMessage, type Listeners } from "@streamcmd/core/internal";
+import { runSession, type CommandContext, type Session } from "./agent-session.js";
+import { createBackoff, type ReconnectOptions } from "./backoff.js";
 import { ownTransport } from "./grpc-connection.js";
-import { Mailbox } from "./mailbox.js";
 
-/**
- * The client side of a user's protocol: how an agent reads a command and writes its answers.
- * `TReq` is what the agent sends (client → server), `TRes` what it receives.
- */
-export interface AgentBinding<TReq, TRes, TCommand, TReply> {
-  /** The command inside a server message, or undefined for anything else (ignored). */
-  readCommand(message: TRes): { commandId: string; command: TCommand } | undefined;
-  /** The message answering `commandId` with success. */
-  success(commandId: string, reply: TReply): TReq;
-  /** The message answering `commandId` with a failure. */
-  failure(commandId: string, code: string, message: string): TReq;
-  /** A liveness message; without it no heartbeats are sent. */
-  heartbeat?(): TReq;
-}
-
-/** What a command handler gets besides the command. */
-export interface CommandContext {
-  commandId: string;
-  /** Aborted when the connection ends or the agent closes: stop working on the command. */
-  signal: AbortSignal;
-}
-
-/** Reconnection with exponential backoff. */
-export interface ReconnectOptions {
-  /** First delay after a lost connection, in ms. Default 100. */
-  initialDelayMs?: number;
-  /** The delay doubles up to this, in ms. Default 10000. */
-  maxDelayMs?: number;
-  /** Each delay is varied by up to ± this fraction, so a fleet does not reconnect in lockstep. Default 0.2. */
-  jitter?: number;
-}
+export type { CommandContext } from "./agent-session.js";
+export type { ReconnectOptions } from "./backoff.js";
 
 /** Options of `connectAgent`. */
 export interface AgentOptions<I extends DescMessage, O extends DescMessage, TCommand, TReply> {
   /**
    * The server's URL, e.g. `http://127.0.0.1:50051`. The agent then owns its HTTP/2 connection and
-   * reports `connected` only once that connection is really open.
+   * fails an attempt fast when the connection is refused.
    */
   baseUrl?: string;
   /** HTTP/2 keepalive and timeouts of the connection built from `baseUrl`. */
   http2?: Http2SessionOptions;
-  /**
-   * A transport of your own instead of `baseUrl` (TLS, interceptors; bidi needs HTTP/2, e.g.
-   * `createGrpcTransport`). The agent cannot see its connection, so `connected` then means the hello
-   * was handed to the stream.
-   */
+  /** A transport of your own instead of `baseUrl` (TLS, interceptors; bidi needs HTTP/2, e.g. `createGrpcTransport`). */
   transport?: Transport;
   /** The bidi method, e.g. `BotService.method.connect`. */
   method: DescMethodBiDiStreaming<I, O>;
-  /** The first message on every connection (the hello), or a function making it. */
-  hello: MessageShape<I> | (() => MessageShape<I>);
-  binding: AgentBinding<MessageShape<I>, MessageShape<O>, TCommand, TReply>;
+  /** Who this client is: its hello is `binding.hello({ clientId, metadata })`. */
+  clientId: string;
+  /** Sent in the hello (e.g. `{ version }`). */
+  metadata?: Record<string, string>;
+  /** The client side of the protocol (the same type fake clients in tests use). */
+  binding: ClientBinding<MessageShape<I>, MessageShape<O>, TCommand, TReply>;
   /**
    * Handles one command; may be async. Its return value is the success reply. A throw becomes a
    * failure reply (a `CommandFailedError` or any error with a string `code` keeps its code; others
@@ -81,9 +53,12 @@ export type AgentState = "connecting" | "connected" | "reconnecting" | "closed";
 
 /** The events an agent emits, with their payloads. */
 export interface AgentEvents {
+  /** The server admitted the client (its welcome arrived). */
   connected: { attempt: number };
+  /** A connection that was connected ended. */
   disconnected: { error?: unknown };
-  reconnecting: { attempt: number; delayMs: number };
+  /** The next attempt comes after `delayMs`; `error` is why the last one ended or failed. */
+  reconnecting: { attempt: number; delayMs: number; error?: unknown };
   closed: Record<string, never>;
 }
 
@@ -97,7 +72,7 @@ export interface Agent<TMessage = unknown> {
    * there is no connection now. Replies and heartbeats are sent for you.
    */
   send(message: TMessage): boolean;
-  /** Resolves when the agent is connected (at once if it is); rejects if it closes first. */
+  /** Resolves when the agent is connected (at once if it is); rejects with `ClosedError` if it closes first. */
   waitUntilConnected(options?: { signal?: AbortSignal }): Promise<void>;
   /** Ends the stream cleanly (the server sees the client leave), stops reconnecting. */
   close(): Promise<void>;
@@ -112,193 +87,76 @@ export interface Agent<TMessage = unknown> {
 export function connectAgent<I extends DescMessage, O extends DescMessage, TCommand, TReply>(
   options: AgentOptions<I, O, TCommand, TReply>,
 ): Agent<MessageShape<I>> {
-  const { binding, onCommand } = options;
   if (options.method?.methodKind !== "bidi_streaming") {
     throw new InvalidArgumentError("connectAgent needs a bidi streaming method, e.g. BotService.method.connect");
   }
-  const heartbeatIntervalMs = validateDuration("heartbeatIntervalMs", options.heartbeatIntervalMs ?? 10_000);
-  const maxConcurrent = options.maxConcurrentCommands ?? 16;
-  if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
-    throw new InvalidArgumentError(`maxConcurrentCommands must be a whole number of at least 1, got ${String(maxConcurrent)}`);
-  }
-  const reconnect = options.reconnect === false ? undefined : options.reconnect ?? {};
-  const initialDelayMs = validateDuration("reconnect.initialDelayMs", reconnect?.initialDelayMs ?? 100);
-  const maxDelayMs = validateDuration("reconnect.maxDelayMs", reconnect?.maxDelayMs ?? 10_000);
-  const jitter = reconnect?.jitter ?? 0.2;
-  if (!(jitter >= 0 && jitter <= 1)) throw new InvalidArgumentError(`reconnect.jitter must be between 0 and 1, got ${String(jitter)}`);
+  const clientId = checkName("clientId", options.clientId);
+  const heartbeatIntervalMs = checkDuration("heartbeatIntervalMs", options.heartbeatIntervalMs ?? 10_000);
+  const maxConcurrentCommands = checkCount("maxConcurrentCommands", options.maxConcurrentCommands ?? 16, 1);
+  const backoff = options.reconnect === false ? undefined : createBackoff(options.reconnect ?? {});
   const logger = options.logger ?? silentLogger;
-  /** A session that lasted this long (or got a message) resets the backoff. */
-  const stableAfterMs = 1_000;
-
   const { transport, sessionManager } = ownTransport("connectAgent", options);
-  const service = options.method.parent;
-  const client = createClient(service, transport) as unknown as Record<
-    string,
-    (requests: AsyncIterable<MessageShape<I>>, callOptions: { signal: AbortSignal; headers?: Record<string, string> }) => AsyncIterable<MessageShape<O>>
-  >;
-  const call = client[options.method.localName];
-  if (call === undefined) throw new InvalidArgumentError(`method ${options.method.name} not found on ${service.typeName}`);
+  const method = options.method;
+  // The transport's own typed stream call: what Connect's generated client method does inside.
+  async function* call(requests: AsyncIterable<MessageShape<I>>, callOptions: { signal: AbortSignal; headers?: Record<string, string> }): AsyncGenerator<MessageShape<O>> {
+    const response = await transport.stream(method, callOptions.signal, undefined, callOptions.headers, requests);
+    yield* response.message;
+  }
 
   const lifetime = new AbortController();
-  const listeners = new Map<keyof AgentEvents, Set<(payload: never) => void>>();
+  const events: { [E in keyof AgentEvents]: Listeners<[AgentEvents[E]]> } = {
+    connected: createListeners((err) => logger.error({ err, event: "connected" }, "agent event listener threw; ignored")),
+    disconnected: createListeners((err) => logger.error({ err, event: "disconnected" }, "agent event listener threw; ignored")),
+    reconnecting: createListeners((err) => logger.error({ err, event: "reconnecting" }, "agent event listener threw; ignored")),
+    closed: createListeners((err) => logger.error({ err, event: "closed" }, "agent event listener threw; ignored")),
+  };
   let state: AgentState = "connecting";
   let closing = false;
-  let currentOutbox: Mailbox<MessageShape<I>> | undefined;
-
-  function emit<E extends keyof AgentEvents>(event: E, payload: AgentEvents[E]): void {
-    for (const listener of listeners.get(event) ?? []) {
-      try {
-        (listener as (p: AgentEvents[E]) => void)(payload);
-      } catch (error) {
-        logger.error({ event, error }, "agent event listener threw; ignored");
-      }
-    }
-  }
-
-  function failureOf(error: unknown): { code: string; message: string } {
-    if (error instanceof CommandFailedError) return { code: error.clientErrorCode, message: error.clientErrorMessage };
-    const code = (error as { code?: unknown } | null)?.code;
-    const message = error instanceof Error ? error.message : String(error);
-    return { code: typeof code === "string" && code !== "" ? code : "handler_error", message };
-  }
-
-  /**
-   * One connection, from hello to its end. `stable` says whether it worked long enough (a message
-   * arrived, or it lasted a second) to start the backoff over: a server that takes the hello and
-   * then refuses the client must not get reconnects at the initial delay forever.
-   */
-  async function runSession(attempt: number): Promise<{ connected: boolean; stable: boolean; error?: unknown }> {
-    const session = new AbortController();
-    const stopSession = () => session.abort(lifetime.signal.reason);
-    lifetime.signal.addEventListener("abort", stopSession, { once: true });
-    const outbox = new Mailbox<MessageShape<I>>();
-    currentOutbox = outbox;
-    const openedAt = performance.now();
-    let connected = false;
-    let received = false;
-    let heartbeat: ReturnType<typeof setInterval> | undefined;
-
-    /** User code builds every outgoing message; one that throws is logged, never fatal. */
-    const push = (what: string, make: () => MessageShape<I>): void => {
-      if (session.signal.aborted) return;
-      try {
-        outbox.push(make());
-      } catch (error) {
-        logger.error({ error: error instanceof Error ? error.message : String(error) }, `agent binding failed to build the ${what}; not sent`);
-      }
-    };
-
-    // Connect pulls the first message once the HTTP/2 stream is open, and the second once the
-    // hello is written: from then on the connection is up.
-    outbox.onPull = () => {
-      if (outbox.pulls !== 2 || connected || session.signal.aborted) return;
-      connected = true;
-      state = "connected";
-      logger.info({ attempt }, "agent connected");
-      emit("connected", { attempt });
-      const makeHeartbeat = binding.heartbeat?.bind(binding);
-      if (heartbeatIntervalMs > 0 && makeHeartbeat !== undefined) {
-        heartbeat = setInterval(() => push("heartbeat", makeHeartbeat), heartbeatIntervalMs);
-        heartbeat.unref?.();
-      }
-    };
-
-    // At most maxConcurrent handlers run; the rest wait here while the stream keeps being read,
-    // so a lost connection is noticed even when every handler is busy.
-    let running = 0;
-    const waiting: ((go: boolean) => void)[] = [];
-    const release = (): void => {
-      const next = waiting.shift();
-      if (next === undefined) running--;
-      else next(true);
-    };
-    const acquire = (): Promise<boolean> => {
-      if (running < maxConcurrent) {
-        running++;
-        return Promise.resolve(true);
-      }
-      return new Promise((resolve) => waiting.push(resolve));
-    };
-    const handle = async (commandId: string, command: TCommand): Promise<void> => {
-      if (!(await acquire())) return;
-      try {
-        const reply = await onCommand(command, { commandId, signal: session.signal });
-        push("success reply", () => binding.success(commandId, reply));
-      } catch (error) {
-        const { code, message } = failureOf(error);
-        if (!session.signal.aborted) logger.warn({ commandId, code, message }, "command handler failed; answering with a failure");
-        push("failure reply", () => binding.failure(commandId, code, message));
-      } finally {
-        release();
-      }
-    };
-
-    try {
-      if (sessionManager !== undefined) {
-        // Open (or verify) the connection first, so "connected" below means a live connection.
-        if ((await sessionManager.connect()) === "error") throw sessionManager.error();
-      }
-      outbox.push(typeof options.hello === "function" ? (options.hello as () => MessageShape<I>)() : options.hello);
-      const headers = typeof options.headers === "function" ? options.headers() : options.headers;
-      const responses = call(outbox, headers === undefined ? { signal: session.signal } : { signal: session.signal, headers });
-      for await (const message of responses) {
-        received = true;
-        let command: { commandId: string; command: TCommand } | undefined;
-        try {
-          command = binding.readCommand(message);
-        } catch (error) {
-          logger.warn({ error: error instanceof Error ? error.message : String(error) }, "agent binding could not read a server message; ignored");
-          continue;
-        }
-        if (command !== undefined) void handle(command.commandId, command.command);
-      }
-      return { connected, stable: received || performance.now() - openedAt >= stableAfterMs };
-    } catch (error) {
-      return { connected, stable: received || performance.now() - openedAt >= stableAfterMs, error };
-    } finally {
-      outbox.onPull = undefined;
-      if (heartbeat !== undefined) clearInterval(heartbeat);
-      outbox.end();
-      // Handlers still running are told through their signal; their answers have nowhere to go,
-      // and one that ignores its signal must not hold up the reconnect.
-      session.abort();
-      for (const next of waiting.splice(0)) next(false);
-      lifetime.signal.removeEventListener("abort", stopSession);
-      currentOutbox = undefined;
-    }
-  }
-
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        lifetime.signal.removeEventListener("abort", done);
-        resolve();
-      }
-      lifetime.signal.addEventListener("abort", done, { once: true });
-    });
-  }
+  let current: Session<MessageShape<I>> | undefined;
 
   const finished = (async () => {
     let attempt = 0;
     while (!lifetime.signal.aborted) {
-      const outcome = await runSession(attempt);
-      if (outcome.stable) attempt = 0;
+      const session = runSession({
+        call,
+        hello: () => options.binding.hello(options.metadata === undefined ? { clientId } : { clientId, metadata: options.metadata }),
+        headers: typeof options.headers === "function" ? options.headers : () => options.headers as Record<string, string> | undefined,
+        sessionManager,
+        binding: options.binding,
+        onCommand: (command, context) => options.onCommand(command, context),
+        heartbeatIntervalMs,
+        maxConcurrentCommands,
+        logger,
+        lifetime: lifetime.signal,
+        onConnected: () => {
+          state = "connected";
+          logger.info({ clientId, attempt }, "agent connected");
+          events.connected.emit({ attempt });
+        },
+      });
+      current = session;
+      const outcome = await session.done;
+      current = undefined;
+      if (outcome.stable) backoff?.reset();
       if (lifetime.signal.aborted) break;
-      if (!closing) logger.warn({ error: outcome.error instanceof Error ? outcome.error.message : outcome.error }, "agent disconnected");
-      emit("disconnected", outcome.error === undefined ? {} : { error: outcome.error });
-      if (reconnect === undefined || closing) break;
-      const base = Math.min(maxDelayMs, initialDelayMs * 2 ** attempt);
-      const delayMs = Math.max(0, Math.round(base * (1 + jitter * (Math.random() * 2 - 1))));
+      const error = outcome.error;
+      if (outcome.connected) {
+        if (!closing) logger.warn({ clientId, err: error }, "agent disconnected");
+        events.disconnected.emit(error === undefined ? {} : { error });
+      } else if (!closing) {
+        // Never connected: one line, not a stack per attempt.
+        logger.warn({ clientId, attempt, reason: errorMessage(error ?? "the server ended the stream") }, "agent could not connect");
+      }
+      if (backoff === undefined || closing) break;
+      const delayMs = backoff.next();
       attempt++;
       state = "reconnecting";
-      emit("reconnecting", { attempt, delayMs });
-      await sleep(delayMs);
+      events.reconnecting.emit(error === undefined ? { attempt, delayMs } : { attempt, delayMs, error });
+      await delay(delayMs, lifetime.signal).catch(() => {});
     }
     state = "closed";
     sessionManager?.abort();
-    emit("closed", {});
+    events.closed.emit({});
   })();
 
   const onExternalAbort = () => void agent.close();
@@ -310,32 +168,19 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
       return state;
     },
     on(event, listener) {
-      let set = listeners.get(event);
-      if (set === undefined) {
-        set = new Set();
-        listeners.set(event, set);
-      }
-      set.add(listener as (payload: never) => void);
-      return () => set.delete(listener as (payload: never) => void);
+      return (events[event] as Listeners<[AgentEvents[typeof event]]>).add(listener);
     },
     send(message) {
-      if (state !== "connected" || currentOutbox === undefined) return false;
-      currentOutbox.push(message);
-      return true;
+      return state === "connected" && current !== undefined && current.send(message);
     },
     waitUntilConnected(waitOptions = {}) {
       if (state === "connected") return Promise.resolve();
-      if (state === "closed") return Promise.reject(new CommandCancelledError("the agent is closed"));
+      if (state === "closed") return Promise.reject(new ClosedError(`the agent ${clientId} is closed`));
       return new Promise<void>((resolve, reject) => {
-        const cleanup = () => {
-          offConnected();
-          offClosed();
-          waitOptions.signal?.removeEventListener("abort", onAbort);
-        };
+        const cleanup = () => (offConnected(), offClosed(), waitOptions.signal?.removeEventListener("abort", onAbort));
         const offConnected = agent.on("connected", () => (cleanup(), resolve()));
-        const offClosed = agent.on("closed", () => (cleanup(), reject(new CommandCancelledError("the agent closed before it connected"))));
-        const onAbort = () =>
-          (cleanup(), reject(new CommandCancelledError("stopped waiting for the agent to connect", { cause: waitOptions.signal?.reason })));
+        const offClosed = agent.on("closed", () => (cleanup(), reject(new ClosedError(`the agent ${clientId} closed before it connected`))));
+        const onAbort = () => (cleanup(), reject(new CommandCancelledError("stopped waiting for the agent to connect", { cause: waitOptions.signal?.reason })));
         waitOptions.signal?.addEventListener("abort", onAbort, { once: true });
       });
     },
@@ -343,11 +188,11 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
       if (!lifetime.signal.aborted) {
         closing = true;
         options.signal?.removeEventListener("abort", onExternalAbort);
-        // Half-close first so the server sees a clean goodbye; then stop whatever is left.
-        currentOutbox?.end();
-        const grace = new Promise((resolve) => setTimeout(resolve, 1_000).unref());
-        await Promise.race([finishedSession(), grace]);
-        lifetime.abort(new Error("agent closed"));
+        // Half-close first so the server sees a clean goodbye (up to a second); then stop whatever is left.
+        const session = current;
+        session?.end();
+        if (session !== undefined) await Promise.race([session.done, delay(1_000, undefined, { ref: false })]);
+        lifetime.abort(new ClosedError(`the agent ${clientId} was closed`));
       }
       await finished;
     },
@@ -355,14 +200,5 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
       return agent.close();
     },
   };
-
-  /** Resolves when the current connection has ended (the server answered the half-close). */
-  function finishedSession(): Promise<void> {
-    if (state !== "connected") return Promise.resolve();
-    return new Promise((resolve) => {
-      const off = agent.on("disconnected", () => (off(), resolve()));
-    });
-  }
-
   return agent;
 }

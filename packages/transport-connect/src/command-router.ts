@@ -1,16 +1,16 @@
-import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
+import { isMessage, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyIs, anyPack, anyUnpack, timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
   CommandCancelledError,
-  CommandError,
-  getStreamingService,
-  InternalError,
-  QueueFullError,
   InvalidArgumentError,
+  isCommandError,
+  QueueFullError,
   ServiceNotFoundError,
-  type AnyStreamingService,
+  type CommandError,
+  type RegisteredService,
 } from "@streamcmd/core";
+import { checkCount, PushQueue } from "@streamcmd/core/internal";
 import { packReply, toConnectError, toErrorDetail } from "./error-mapping.js";
 import {
   CommandRouterService,
@@ -18,56 +18,53 @@ import {
   type ExecuteStreamCall,
   type ExecuteStreamResultSchema,
 } from "./gen/streamcmd/v1/command_router_pb.js";
-import { Mailbox } from "./mailbox.js";
+import { schemasOf } from "./protobuf-schemas.js";
 
 /** Options of `createCommandRouter`. */
 export interface CommandRouterOptions {
+  /**
+   * The hubs it serves, each under its name. Each must be made from a definition with protobuf
+   * `schemas` (checked here, so a missing one fails at start-up, not at the first call).
+   */
+  services: readonly RegisteredService[];
   /** Calls one `ExecuteStream` may have in flight; one more is refused with `QueueFullError`. Default 4096. */
   maxCallsPerStream?: number;
-  /** The services it serves, by name. Default: whatever is in the process registry at call time. */
-  services?: Record<string, AnyStreamingService>;
   /** The largest packed command accepted, in bytes. Default 1 MiB. */
   maxCommandBytes?: number;
 }
 
-const defaultMaxCommandBytes = 1024 * 1024;
 /** Most calls (or answers) one ExecuteStream message carries. */
 export const streamBatchSize = 256;
 
+/** Internal: one served hub and the message types of its commands and replies. */
+interface Routed {
+  readonly hub: RegisteredService;
+  readonly command: DescMessage;
+  readonly reply: DescMessage;
+}
+
 /**
  * The server side of `streamcmd.v1.CommandRouterService`: `router.service(CommandRouterService,
- * createCommandRouter())`. `Execute` unpacks the command with the streaming service's schema
- * (`binding.schemas`), sends it, and packs the reply; every failure is a status with a
- * `CommandErrorDetail`, so the remote caller rebuilds the same typed error.
+ * createCommandRouter({ services: [hub] }))`. `Execute` unpacks the command with the service's
+ * schema, sends it, and packs the reply; every failure is a status with a `CommandErrorDetail`, so
+ * the remote caller rebuilds the same typed error.
  */
-export function createCommandRouter(options: CommandRouterOptions = {}): ServiceImpl<typeof CommandRouterService> {
-  const maxCommandBytes = options.maxCommandBytes ?? defaultMaxCommandBytes;
-  const maxCallsPerStream = options.maxCallsPerStream ?? 4096;
-  if (!Number.isInteger(maxCallsPerStream) || maxCallsPerStream < 1) {
-    throw new InvalidArgumentError(`maxCallsPerStream must be a positive whole number, got ${String(maxCallsPerStream)}`);
-  }
-  if (!Number.isInteger(maxCommandBytes) || maxCommandBytes < 1) {
-    throw new InvalidArgumentError(`maxCommandBytes must be a positive whole number, got ${String(maxCommandBytes)}`);
+export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<typeof CommandRouterService> {
+  const maxCommandBytes = checkCount("maxCommandBytes", options.maxCommandBytes ?? 1024 * 1024, 1);
+  const maxCallsPerStream = checkCount("maxCallsPerStream", options.maxCallsPerStream ?? 4096, 1);
+  if (!Array.isArray(options.services)) throw new InvalidArgumentError("createCommandRouter needs { services: [hub, …] }");
+  const routed = new Map<string, Routed>();
+  for (const hub of options.services) {
+    if (routed.has(hub.name)) throw new InvalidArgumentError(`two services named "${hub.name}" given to createCommandRouter`, { service: hub.name });
+    const { command, reply } = schemasOf(hub.definition);
+    routed.set(hub.name, { hub, command, reply });
   }
 
-  function findHub(name: string): AnyStreamingService {
+  function lookup(name: string): Routed {
     if (name === "") throw new InvalidArgumentError("service is required");
-    const { services } = options;
-    const hub = services !== undefined ? (Object.hasOwn(services, name) ? services[name] : undefined) : getStreamingService(name);
-    if (hub === undefined) throw new ServiceNotFoundError(`no streaming service "${name}" on this server`, { service: name });
-    return hub;
-  }
-
-  function lookup(name: string): { hub: AnyStreamingService; command: DescMessage; reply: DescMessage } {
-    const hub = findHub(name);
-    const schemas = hub.binding.schemas as { command?: DescMessage; reply?: DescMessage } | undefined;
-    if (schemas?.command?.kind !== "message" || schemas.reply?.kind !== "message") {
-      throw new InternalError(
-        `streaming service "${name}" has no protobuf schemas: set binding.schemas = { command, reply } to reach it across processes`,
-        { service: name },
-      );
-    }
-    return { hub, command: schemas.command, reply: schemas.reply };
+    const found = routed.get(name);
+    if (found === undefined) throw new ServiceNotFoundError(`no streaming service "${name}" on this server`, { service: name });
+    return found;
   }
 
   function unpackCommand(any: Any | undefined, schema: DescMessage, service: string, clientId: string): unknown {
@@ -77,9 +74,7 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
     if (any.value.byteLength > maxCommandBytes) {
       throw new InvalidArgumentError(`command is ${any.value.byteLength} bytes, over the limit of ${maxCommandBytes}`, where);
     }
-    if (!anyIs(any, schema)) {
-      throw new InvalidArgumentError(`command must be a ${schema.typeName}, got "${any.typeUrl}"`, where);
-    }
+    if (!anyIs(any, schema)) throw new InvalidArgumentError(`command must be a ${schema.typeName}, got "${any.typeUrl}"`, where);
     try {
       return anyUnpack(any, schema);
     } catch (cause) {
@@ -109,7 +104,10 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
         queueTimeoutMs: request.queueTimeoutMs,
         signal,
       });
-      return { ok: true, reply: anyPack(reply, result as never) };
+      if (!isMessage(result, reply)) {
+        throw new InvalidArgumentError(`the binding of "${request.service}" replied with something that is not a ${reply.typeName}`, { service: request.service });
+      }
+      return { ok: true, reply: anyPack(reply, result) };
     } catch (error) {
       return { ok: false, error, replySchema };
     }
@@ -123,7 +121,7 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
     },
 
     async *executeStream(requests, context) {
-      const results = new Mailbox<MessageInitShape<typeof ExecuteStreamResultSchema>>();
+      const results = new PushQueue<MessageInitShape<typeof ExecuteStreamResultSchema>>();
       const calls = new Map<bigint, AbortController>();
       let streamError: CommandError | undefined;
       let reading = true;
@@ -131,10 +129,10 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
         if (!reading && calls.size === 0) results.end();
       };
       const fail = (callId: bigint, error: unknown, replySchema?: DescMessage): void => {
-        results.push({
+        results.tryPush({
           callId,
           outcome: { case: "error", value: toErrorDetail(error, (value) => packReply(replySchema, value)) },
-          message: error instanceof CommandError ? error.message : "internal error",
+          message: isCommandError(error) ? error.message : "internal error",
         });
       };
       const start = (call: ExecuteStreamCall): void => {
@@ -158,7 +156,7 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
           calls.delete(callId);
           // A call the caller cancelled gets no answer: it stopped listening.
           if (!controller.signal.aborted) {
-            if (outcome.ok) results.push({ callId, outcome: { case: "reply", value: { reply: outcome.reply } } });
+            if (outcome.ok) results.tryPush({ callId, outcome: { case: "reply", value: { reply: outcome.reply } } });
             else fail(callId, outcome.error, outcome.replySchema);
           }
           finishIfDone();
@@ -220,7 +218,7 @@ export function createCommandRouter(options: CommandRouterOptions = {}): Service
 
     async listClients(request) {
       try {
-        const hub = findHub(request.service);
+        const { hub } = lookup(request.service);
         return {
           clients: hub.clients().map((client) => ({
             id: client.clientId,

@@ -1,25 +1,28 @@
-import type { MessageInitShape, Registry } from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { CommandCancelledError, CommandTimeoutError, InternalError, RouterUnavailableError, type CommandError } from "@streamcmd/core";
+import { ClosedError, CommandCancelledError, CommandTimeoutError, InternalError, RouterUnavailableError, type CommandError } from "@streamcmd/core";
+import { createLimiter, PushQueue, watchDeadline } from "@streamcmd/core/internal";
 import { streamBatchSize } from "./command-router.js";
-import { fromConnectError, fromErrorDetail } from "./error-mapping.js";
+import { connectCodeOf, fromConnectError, fromErrorDetail } from "./error-mapping.js";
 import type { CommandRouterService, ExecuteRequestSchema, ExecuteResponse, ExecuteStreamCallSchema } from "./gen/streamcmd/v1/command_router_pb.js";
-import { Mailbox } from "./mailbox.js";
 
 type Call = MessageInitShape<typeof ExecuteStreamCallSchema>;
+/** How a call on the stream can fail: typed, or "this server has no stream" (the router then falls back to unary). */
+type CallFailure = CommandError | StreamUnsupportedError;
 
 interface PendingCall {
-  /** The execute message, while it may still be waiting in the mailbox (then a give-up just removes it). */
+  /** The execute message, while it may still be waiting in the queue (then a give-up just takes it back). */
   readonly message: Call;
+  readonly replySchema: DescMessage;
   resolve(response: ExecuteResponse): void;
-  reject(error: CommandError): void;
+  reject(error: CallFailure): void;
 }
 
 interface OpenStream {
-  readonly requests: Mailbox<Call>;
+  readonly requests: PushQueue<Call>;
   readonly pending: Map<bigint, PendingCall>;
   readonly controller: AbortController;
-  idleTimer: ReturnType<typeof setTimeout> | undefined;
+  stopIdleTimer: (() => void) | undefined;
 }
 
 /** Internal: the server has no ExecuteStream (an older deploy); the router falls back to unary calls. */
@@ -35,6 +38,15 @@ const idleCloseMs = 2_000;
 /** Stream failures that say nothing about the calls themselves: the router is (for now) unreachable. */
 const brokenCodes: ReadonlySet<Code> = new Set([Code.Unavailable, Code.Canceled, Code.Unknown, Code.Internal, Code.Aborted, Code.DeadlineExceeded]);
 
+/** What one call on the stream needs besides the request. */
+export interface StreamCallOptions {
+  signal?: AbortSignal | undefined;
+  /** The caller gives up after this long (the server's wait plus a margin). */
+  deadlineMs?: number | undefined;
+  /** Decodes the reply carried by a failure. */
+  replySchema: DescMessage;
+}
+
 /**
  * Internal: the caller's side of `ExecuteStream` — many Execute calls multiplexed on one stream,
  * matched by call id, several per message under load. Opened on first use, closed after a quiet
@@ -46,110 +58,92 @@ export class CommandStream {
   private stream: OpenStream | undefined;
   private nextCallId = 1n;
   private closed = false;
-  /** Calls over `maxInFlight`, in order, until a slot frees. */
-  private readonly waiting: (() => void)[] = [];
+  private readonly slots = createLimiter(maxInFlight);
 
-  constructor(
-    private readonly client: Client<typeof CommandRouterService>,
-    private readonly registry: Registry,
-  ) {}
+  constructor(private readonly client: Client<typeof CommandRouterService>) {}
 
-  execute(
-    request: MessageInitShape<typeof ExecuteRequestSchema>,
-    options: { signal?: AbortSignal | undefined; deadlineMs?: number | undefined },
-  ): Promise<ExecuteResponse> {
-    const { signal, deadlineMs } = options;
+  execute(request: MessageInitShape<typeof ExecuteRequestSchema>, options: StreamCallOptions): Promise<ExecuteResponse> {
+    const { signal, deadlineMs, replySchema } = options;
     const where = { service: request.service ?? "", clientId: request.clientId ?? "" };
-    if (this.closed) return Promise.reject(new CommandCancelledError("the remote router is closed", where));
+    if (this.closed) return Promise.reject(new ClosedError("the remote router is closed", where));
     if (signal?.aborted) return Promise.reject(new CommandCancelledError("the call was cancelled before it started", { ...where, cause: signal.reason }));
     return new Promise<ExecuteResponse>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let stream: OpenStream | undefined;
-      let queuedForSlot: (() => void) | undefined;
       const callId = this.nextCallId++;
       const message: Call = { callId, kind: { case: "execute", value: request } };
-      const done = (): void => {
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        if (queuedForSlot !== undefined) {
-          const index = this.waiting.indexOf(queuedForSlot);
-          if (index >= 0) this.waiting.splice(index, 1);
-        }
+      let stream: OpenStream | undefined;
+      let release: (() => void) | undefined;
+      let slotWait: AbortController | undefined;
+      const finish = (): void => {
+        stopWatching();
+        slotWait?.abort();
         if (stream !== undefined && stream.pending.delete(callId)) this.afterCall(stream);
+        release?.();
+        release = undefined;
       };
-      const giveUp = (error: CommandError): void => {
+      const giveUp = (error: CallFailure): void => {
         const current = stream;
         if (current !== undefined && current.pending.has(callId)) {
           // Not sent yet: take it back. Sent: tell the server to drop it.
-          if (!current.requests.remove((item) => item === message)) current.requests.push({ callId, kind: { case: "cancel", value: {} } });
+          if (!current.requests.remove((item) => item === message)) current.requests.tryPush({ callId, kind: { case: "cancel", value: {} } });
         }
-        done();
+        finish();
         reject(error);
       };
-      const onAbort = (): void => giveUp(new CommandCancelledError("the call was cancelled", { ...where, cause: signal?.reason }));
-      const send = (): void => {
-        queuedForSlot = undefined;
+      const stopWatching = watchDeadline({ timeoutMs: deadlineMs, signal }, (cause) =>
+        giveUp(
+          cause === "timeout"
+            ? new CommandTimeoutError(`no answer from the command router within ${deadlineMs} ms`, where)
+            : new CommandCancelledError("the call was cancelled", { ...where, cause: signal?.reason }),
+        ),
+      );
+      const send = (slot: () => void): void => {
+        release = slot;
+        slotWait = undefined;
         stream = this.stream ??= this.open();
-        if (stream.idleTimer !== undefined) clearTimeout(stream.idleTimer);
-        stream.idleTimer = undefined;
+        stream.stopIdleTimer?.();
+        stream.stopIdleTimer = undefined;
         stream.pending.set(callId, {
           message,
-          resolve: (response) => (done(), resolve(response)),
-          reject: (error) => (done(), reject(error)),
+          replySchema,
+          resolve: (response) => (finish(), resolve(response)),
+          reject: (error) => (finish(), reject(error)),
         });
-        stream.requests.push(message);
+        stream.requests.tryPush(message);
       };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      if (deadlineMs !== undefined) {
-        timer = setTimeout(() => giveUp(new CommandTimeoutError(`no answer from the command router within ${deadlineMs} ms`, where)), deadlineMs);
-      }
-      if ((this.stream?.pending.size ?? 0) < maxInFlight && this.waiting.length === 0) send();
-      else {
-        queuedForSlot = send;
-        this.waiting.push(send);
-      }
+      const slot = this.slots.tryAcquire();
+      if (slot !== undefined) return send(slot);
+      slotWait = new AbortController();
+      this.slots.acquire(slotWait.signal).then(send, () => {}); // refused only when the call gave up first
     });
   }
 
-  /** Ends the stream; calls in flight fail with `CommandCancelledError`, and so does any later call. */
+  /** Ends the stream; calls in flight fail with `CommandCancelledError` (cause `ClosedError`), later calls with `ClosedError`. */
   close(): void {
     this.closed = true;
+    const closedError = new ClosedError("the remote router was closed");
+    this.slots.clear(closedError);
     const stream = this.stream;
     this.stream = undefined;
-    for (const wake of this.waiting.splice(0)) wake(); // they find the stream gone and fail below
     if (stream === undefined) return;
-    this.failAll(stream, new CommandCancelledError("the remote router was closed"));
+    this.failAll(stream, new CommandCancelledError("the remote router was closed", { cause: closedError }));
     stream.controller.abort();
   }
 
-  /** A call on `stream` ended: let a waiting call in, or close the stream once it has been idle a while. */
+  /** A call on `stream` ended: close the stream once it has been idle a while. */
   private afterCall(stream: OpenStream): void {
-    const next = this.waiting.shift();
-    if (next !== undefined) {
-      next();
-      return;
-    }
-    if (stream.pending.size === 0 && stream.idleTimer === undefined && this.stream === stream) {
-      stream.idleTimer = setTimeout(() => {
-        stream.idleTimer = undefined;
-        if (stream.pending.size > 0 || this.stream !== stream) return;
-        this.stream = undefined;
-        stream.requests.end(); // a clean half-close: the server ends the stream once its calls drained (none)
-      }, idleCloseMs);
-      stream.idleTimer.unref?.();
-    }
+    if (stream.pending.size > 0 || stream.stopIdleTimer !== undefined || this.stream !== stream) return;
+    stream.stopIdleTimer = watchDeadline({ timeoutMs: idleCloseMs, ref: false }, () => {
+      stream.stopIdleTimer = undefined;
+      if (stream.pending.size > 0 || this.stream !== stream) return;
+      this.stream = undefined;
+      stream.requests.end(); // a clean half-close: the server ends the stream once its calls drained (none)
+    });
   }
 
   private open(): OpenStream {
-    if (this.closed) {
-      // close() woke a waiting call: give it a stream that is already over.
-      const over: OpenStream = { requests: new Mailbox(), pending: new Map(), controller: new AbortController(), idleTimer: undefined };
-      queueMicrotask(() => this.failAll(over, new CommandCancelledError("the remote router was closed")));
-      return over;
-    }
-    const stream: OpenStream = { requests: new Mailbox(), pending: new Map(), controller: new AbortController(), idleTimer: undefined };
+    const stream: OpenStream = { requests: new PushQueue(), pending: new Map(), controller: new AbortController(), stopIdleTimer: undefined };
     void (async () => {
-      let failure: Error | undefined;
+      let failure: CallFailure | undefined;
       try {
         const requests = stream.requests.batches(streamBatchSize, (calls) => ({ calls }));
         for await (const response of this.client.executeStream(requests, { signal: stream.controller.signal })) {
@@ -158,14 +152,17 @@ export class CommandStream {
             if (call === undefined) continue; // cancelled or timed out here: nobody is listening
             if (result.outcome.case === "reply") call.resolve(result.outcome.value);
             else if (result.outcome.case === "error") {
-              call.reject(fromErrorDetail(result.outcome.value, result.message, this.registry) ?? new InternalError(result.message));
+              const detail = result.outcome.value;
+              // The cause is the status as it came off the wire, as on the unary path.
+              const cause = new ConnectError(result.message, connectCodeOf[detail.code as keyof typeof connectCodeOf] ?? Code.Unknown);
+              call.reject(fromErrorDetail(detail, result.message, call.replySchema, cause) ?? new InternalError(result.message, { cause }));
             } else call.reject(new InternalError("the command router answered a call with neither a reply nor an error"));
           }
         }
       } catch (error) {
         failure = this.streamFailure(error);
       }
-      if (stream.idleTimer !== undefined) clearTimeout(stream.idleTimer);
+      stream.stopIdleTimer?.();
       // The stream is over: the next call opens a new one; these cannot be answered any more.
       if (this.stream === stream) this.stream = undefined;
       stream.requests.end();
@@ -175,16 +172,16 @@ export class CommandStream {
   }
 
   /** What the calls riding a failed stream are told. */
-  private streamFailure(error: unknown): Error {
+  private streamFailure(error: unknown): CallFailure {
     const connectError = ConnectError.from(error);
     if (connectError.code === Code.Unimplemented) return new StreamUnsupportedError(connectError.rawMessage);
     // A status that is about the caller (unauthenticated, permission denied, …) keeps its class;
     // a stream that just broke (reset, server gone) means the router is unavailable.
-    if (!brokenCodes.has(connectError.code)) return fromConnectError(connectError, this.registry);
+    if (!brokenCodes.has(connectError.code)) return fromConnectError(connectError);
     return new RouterUnavailableError(`the command router is unavailable: ${connectError.rawMessage}`, { cause: error });
   }
 
-  private failAll(stream: OpenStream, error: Error): void {
-    for (const call of [...stream.pending.values()]) call.reject(error as CommandError);
+  private failAll(stream: OpenStream, error: CallFailure): void {
+    for (const call of [...stream.pending.values()]) call.reject(error);
   }
 }

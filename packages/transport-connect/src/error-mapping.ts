@@ -1,9 +1,7 @@
-import { create, type Registry } from "@bufbuild/protobuf";
+import { create, type DescMessage } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
-  CommandError,
-  CommandFailedError,
   CommandCancelledError,
   CommandTimeoutError,
   InternalError,
@@ -12,9 +10,12 @@ import {
   PermissionDeniedError,
   InvalidArgumentError,
   errorFromInfo,
+  isCommandError,
   isCommandErrorCode,
   toErrorInfo,
+  type CommandError,
   type CommandErrorCode,
+  type CommandFailedError,
 } from "@streamcmd/core";
 import { CommandErrorDetailSchema, type CommandErrorDetail } from "./gen/streamcmd/v1/command_router_pb.js";
 
@@ -38,6 +39,7 @@ export const connectCodeOf: Readonly<Record<CommandErrorCode, Code>> = Object.fr
   client_replaced: Code.Aborted,
   rate_limited: Code.ResourceExhausted,
   router_unavailable: Code.Unavailable,
+  closed: Code.FailedPrecondition,
   internal: Code.Internal,
 });
 
@@ -48,7 +50,7 @@ export const connectCodeOf: Readonly<Record<CommandErrorCode, Code>> = Object.fr
  */
 export function toConnectError(error: unknown, replyOf?: (reply: unknown) => Any | undefined): ConnectError {
   if (error instanceof ConnectError) return error;
-  if (!(error instanceof CommandError)) {
+  if (!isCommandError(error)) {
     return new ConnectError("internal error", Code.Internal, undefined, undefined, error);
   }
   const detail = toErrorDetail(error, replyOf);
@@ -57,7 +59,7 @@ export function toConnectError(error: unknown, replyOf?: (reply: unknown) => Any
 
 /** The `CommandErrorDetail` describing `error` (anything not a streamcmd error is `internal`, its message withheld). */
 export function toErrorDetail(error: unknown, replyOf?: (reply: unknown) => Any | undefined): CommandErrorDetail {
-  const info = error instanceof CommandError ? toErrorInfo(error) : { code: "internal" as const, message: "internal error" };
+  const info = isCommandError(error) ? toErrorInfo(error) : { code: "internal" as const, message: "internal error" };
   const detail = create(CommandErrorDetailSchema, {
     code: info.code,
     service: info.service ?? "",
@@ -66,18 +68,21 @@ export function toErrorDetail(error: unknown, replyOf?: (reply: unknown) => Any 
     clientErrorCode: info.clientErrorCode ?? "",
     clientErrorMessage: info.clientErrorMessage ?? "",
   });
-  if (error instanceof CommandFailedError && replyOf !== undefined) {
-    const reply = replyOf(error.reply);
+  if (isCommandError(error, "command_failed") && replyOf !== undefined) {
+    const reply = replyOf((error as CommandFailedError).reply);
     if (reply !== undefined) detail.reply = reply;
   }
   return detail;
 }
 
-/** Rebuilds the typed error a `CommandErrorDetail` describes; undefined for a code this version does not know. */
-export function fromErrorDetail(detail: CommandErrorDetail, message: string, registry?: Registry, cause?: unknown): CommandError | undefined {
+/**
+ * Rebuilds the typed error a `CommandErrorDetail` describes (a failure's reply decoded with
+ * `replySchema`); undefined for a code this version does not know.
+ */
+export function fromErrorDetail(detail: CommandErrorDetail, message: string, replySchema?: DescMessage, cause?: unknown): CommandError | undefined {
   if (!isCommandErrorCode(detail.code)) return undefined;
   const extra: { cause: unknown; reply?: unknown } = { cause };
-  if (detail.reply !== undefined && registry !== undefined) extra.reply = anyUnpack(detail.reply, registry);
+  if (detail.reply !== undefined && replySchema !== undefined) extra.reply = anyUnpack(detail.reply, replySchema);
   return errorFromInfo(
     {
       code: detail.code,
@@ -97,11 +102,11 @@ export function fromErrorDetail(detail: CommandErrorDetail, message: string, reg
  * it has one (the same class the server threw), otherwise from the status code (the router could
  * not be reached, the deadline passed on the way, the call was cancelled, …).
  */
-export function fromConnectError(error: unknown, registry?: Registry): CommandError {
-  if (error instanceof CommandError) return error;
+export function fromConnectError(error: unknown, replySchema?: DescMessage): CommandError {
+  if (isCommandError(error)) return error;
   const connectError = ConnectError.from(error);
   const [detail] = connectError.findDetails(CommandErrorDetailSchema);
-  const typed = detail === undefined ? undefined : fromErrorDetail(detail, connectError.rawMessage, registry, connectError);
+  const typed = detail === undefined ? undefined : fromErrorDetail(detail, connectError.rawMessage, replySchema, connectError);
   if (typed !== undefined) return typed;
   const options = { cause: connectError };
   const message = connectError.rawMessage;

@@ -2,28 +2,25 @@
  * @streamcmd/transport-connect — streamcmd over Connect/gRPC (HTTP/2):
  *
  * - `createStreamHandler(hub)`: the server side of your own bidi method;
- * - `createCommandRouter()`: the cross-process `streamcmd.v1.CommandRouterService`;
+ * - `createCommandRouter({ services })`: the cross-process `streamcmd.v1.CommandRouterService`;
  * - `createRemoteRouter()` / `installRemoteRouter()`: the caller side of it, one HTTP/2 session per target;
  * - `connectAgent()`: the client (bot, agent, device) side, with heartbeats and reconnects;
  * - `startServer()`: plaintext HTTP/2 (+ HTTP/1.1 for unary) on 127.0.0.1 for demos and tests;
  * - `toConnectError` / `fromConnectError`: typed errors on the wire and back.
+ *
+ * Commands and replies cross processes packed with the protobuf `schemas` of the service's
+ * definition: `defineStreamingService({ name, binding, schemas: { command, reply } })`.
  *
  * @packageDocumentation
  */
 
 export { createStreamHandler, type StreamHandlerOptions } from "./stream-handler.js";
 export { createCommandRouter, type CommandRouterOptions } from "./command-router.js";
-export {
-  connectRemoteRouterFactory,
-  createRemoteRouter,
-  installRemoteRouter,
-  type ConnectRemoteRouter,
-  type RemoteRouterOptions,
-} from "./remote-router.js";
+export { createRemoteRouter, installRemoteRouter, type ConnectRemoteRouter, type RemoteRouterOptions } from "./remote-router.js";
+export { hasSchemas, schemaRegistry, type ProtobufSchemas, type ProtobufServiceKey } from "./protobuf-schemas.js";
 export {
   connectAgent,
   type Agent,
-  type AgentBinding,
   type AgentEvents,
   type AgentOptions,
   type AgentState,

@@ -44,6 +44,7 @@ describe("interoperability: an agent written with @grpc/grpc-js", () => {
     bot.call.write(hello("grpc-bot"));
     await bots.hub.waitForClient("grpc-bot", { timeoutMs: 5_000 });
     expect(bots.hub.client("grpc-bot")?.metadata).toEqual({ version: "grpc-js" });
+    await expect.poll(() => bot.welcome?.command).toEqual({ case: "welcome", value: expect.objectContaining({ botId: "grpc-bot" }) });
     const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => bots.hub.send("grpc-bot", startCommand(String(i)))));
     expect(replies.map((r) => r.outcome.value && "detail" in r.outcome.value ? r.outcome.value.detail : "")).toEqual(
       Array(20).fill("grpc-js did start"),

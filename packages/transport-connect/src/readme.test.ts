@@ -3,7 +3,9 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { clearRegistry, unregisterStreamingService } from "@streamcmd/core";
 import * as demoBot from "@streamcmd/demo-protocol";
+import { createHarness, demoBotProtocol } from "@streamcmd/testing";
 import { runBot } from "./examples/readme-agent.js";
+import { startBot7, startHub } from "./examples/readme-core.js";
 import { startFromAnotherProcess } from "./examples/readme-caller.js";
 import { startBotServer } from "./examples/readme-server.js";
 
@@ -15,9 +17,25 @@ afterEach(async () => {
 });
 
 describe("README examples", () => {
-  it.each(["readme-server.ts", "readme-agent.ts", "readme-caller.ts"])("README shows %s exactly as it is compiled here", (file) => {
-    const source = readFileSync(fileURLToPath(new URL(`./examples/${file}`, import.meta.url)), "utf8").trimEnd();
+  it.each([
+    "./examples/readme-core.ts",
+    "./examples/readme-server.ts",
+    "./examples/readme-agent.ts",
+    "./examples/readme-caller.ts",
+    "../../demo-protocol/src/bot-service.ts",
+  ])("README shows %s exactly as it is compiled here", (file) => {
+    const source = readFileSync(fileURLToPath(new URL(file, import.meta.url)), "utf8").trimEnd();
     expect(readme).toContain(source);
+  });
+
+  it("the README's core example: a registered hub, and a command client that finds it by its definition", async () => {
+    const { bots, unregister } = startHub();
+    closers.push(async () => unregister(), () => bots.close());
+    const fakes = createHarness(demoBotProtocol, { service: bots });
+    await fakes.connect("bot-7");
+    const { mode, result } = await startBot7();
+    expect(mode).toBe("same-process");
+    expect(result.outcome).toEqual({ case: "success", value: expect.objectContaining({ detail: "done: start" }) });
   });
 
   it("the README's server, agent and caller work together", async () => {
@@ -25,9 +43,11 @@ describe("README examples", () => {
     closers.push(() => server.close({ graceMs: 0 }), () => bots.close());
     const agent = runBot(server.url, "bot-7");
     closers.push(() => agent.close());
-    await bots.waitForClient("bot-7", { timeoutMs: 5_000 });
-    // In the server's own process the service is registered: no network needed.
-    unregisterStreamingService("bots");
+    await agent.waitUntilConnected();
+    // The welcome means the hub has it: no polling needed.
+    expect(bots.isConnected("bot-7")).toBe(true);
+    // In the server's own process the service is registered: no network needed. Unregister it to go across.
+    unregisterStreamingService(bots);
     const result = await startFromAnotherProcess(server.url, "bot-7");
     expect(result).toMatchObject({ mode: "cross-process", status: demoBot.BotStatus.RUNNING, outcome: { case: "success", value: { detail: "bot-7 did start" } } });
   });

@@ -13,29 +13,28 @@ import {
   QueueFullError,
   createCommandClient,
   createStreamingService,
-  InternalError,
   InvalidArgumentError,
-  maxDurationMs,
   RouterUnavailableError,
   ServiceNotFoundError,
   UnauthenticatedError,
 } from "@streamcmd/core";
-import { createHarness, demoBotProtocol, neverReply, testBinding } from "@streamcmd/testing";
+import { maxDurationMs } from "@streamcmd/core/internal";
+import { createHarness, demoBotProtocol, neverReply, testService } from "@streamcmd/testing";
 import * as demoBot from "@streamcmd/demo-protocol";
+import { botService } from "@streamcmd/demo-protocol";
 import { createCommandRouter, createRemoteRouter, CommandRouterService, startServer, type ConnectRemoteRouter } from "./index.js";
 import type { ExecuteStreamRequestSchema } from "./gen/streamcmd/v1/command_router_pb.js";
 
 const run = promisify(execFile);
 import { startCommand, testScope, type BotServer } from "./test-support/bot-server.js";
 
-const schemas = [demoBot.ConnectResponseSchema, demoBot.CommandResultSchema];
 const scope = testScope();
 afterEach(() => scope.closeAll());
 const agentOn = scope.agent;
 
 async function setup(options: Parameters<typeof scope.server>[0] = {}): Promise<{ bots: BotServer; router: ConnectRemoteRouter }> {
   const bots = await scope.server(options);
-  const router = createRemoteRouter({ baseUrl: bots.url, schemas });
+  const router = createRemoteRouter({ baseUrl: bots.url });
   scope.defer(() => router.close());
   return { bots, router };
 }
@@ -46,7 +45,7 @@ describe("remote router over real HTTP/2", () => {
     agentOn(bots.url, "bot-1");
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
     const sessionsBefore = bots.server.sessionsAccepted; // the agent's own connection
-    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient(botService, { clientId: "bot-1", router });
     for (let batch = 0; batch < 10; batch++) {
       const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => client.send(startCommand(`${batch}-${i}`))));
       expect(replies.every((r) => r.outcome.case === "success")).toBe(true);
@@ -59,7 +58,7 @@ describe("remote router over real HTTP/2", () => {
     const { bots, router } = await setup();
     agentOn(bots.url, "bot-1", { onCommand: () => new Promise(() => {}) });
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
-    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient(botService, { clientId: "bot-1", router });
     const controller = new AbortController();
     const outcome = client.send(startCommand("abort me"), { signal: controller.signal, timeoutMs: 30_000 }).catch((e: unknown) => e);
     await expect.poll(() => bots.hub.stats().pendingCommands).toBe(1);
@@ -78,59 +77,75 @@ describe("remote router over real HTTP/2", () => {
       },
     });
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
-    const listed = await router.listClients("bots");
+    const listed = await router.listClients(botService);
     expect(listed).toMatchObject([{ clientId: "bot-1", metadata: { version: "test" }, pendingCommands: 0 }]);
     expect(listed[0]!.connectedAt).toBeInstanceOf(Date);
-    const commandId = await router.post({ service: "bots", clientId: "bot-1", command: startCommand("posted"), queueTimeoutMs: 0 });
+    const commandId = await router.post(botService, { clientId: "bot-1", command: startCommand("posted"), queueTimeoutMs: 0, waitForConnectMs: 0 });
     await expect.poll(() => seen).toContain(commandId);
-    await expect(router.listClients("nope")).rejects.toBeInstanceOf(ServiceNotFoundError);
+    await expect(router.listClients({ ...botService, name: "nope" })).rejects.toBeInstanceOf(ServiceNotFoundError);
   });
 
-  it("refuses bad requests with InvalidArgumentError and keeps serving", async () => {
+  it("the server refuses bad requests with InvalidArgumentError, and keeps serving", async () => {
     const { bots, router } = await setup({ routerOptions: { maxCommandBytes: 512 } });
     agentOn(bots.url, "bot-1");
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
-    const request = { service: "bots", clientId: "bot-1", timeoutMs: 1_000, waitForConnectMs: 0, queueTimeoutMs: 0 };
-    await expect(router.execute({ ...request, clientId: "" , command: startCommand("x") })).rejects.toThrow(/client_id is required/);
-    await expect(router.execute({ ...request, service: "", command: startCommand("x") })).rejects.toThrow(/service is required/);
-    const huge = create(demoBot.ConnectResponseSchema, {
-      command: { case: "configUpdate", value: { config: { blob: "x".repeat(2_000) } } },
-    });
-    const error = await router.execute({ ...request, command: huge }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(InvalidArgumentError);
-    expect((error as Error).message).toMatch(/over the limit of 512/);
-    // A type the router does not know is refused before anything is sent.
-    await expect(router.execute({ ...request, command: { not: "a message" } })).rejects.toThrow(/must be a protobuf message/);
-    await expect(router.execute({ ...request, command: create(demoBot.HelloSchema, {}) })).rejects.toThrow(
-      /demo.bot.v1.Hello is not among the remote router's schemas/,
+    // A raw client, so nothing is checked before the server sees it.
+    const raw = createClient(CommandRouterService, createGrpcTransport({ baseUrl: bots.url }));
+    const command = anyPack(demoBot.ConnectResponseSchema, startCommand("x"));
+    const refusal = (request: Parameters<typeof raw.execute>[0]) =>
+      raw.execute(request).then(
+        () => "accepted",
+        (e: unknown) => `${Code[ConnectError.from(e).code]}: ${ConnectError.from(e).rawMessage}`,
+      );
+    expect(await refusal({ service: "bots", clientId: "", command })).toBe("InvalidArgument: client_id is required");
+    expect(await refusal({ service: "", clientId: "bot-1", command })).toBe("InvalidArgument: service is required");
+    expect(await refusal({ service: "bots", clientId: "bot-1" })).toBe("InvalidArgument: command is required");
+    expect(await refusal({ service: "bots", clientId: "bot-1", command: anyPack(demoBot.HelloSchema, create(demoBot.HelloSchema, {})) })).toBe(
+      'InvalidArgument: command must be a demo.bot.v1.ConnectResponse, got "type.googleapis.com/demo.bot.v1.Hello"',
     );
+    const huge = create(demoBot.ConnectResponseSchema, { command: { case: "configUpdate", value: { config: { blob: "x".repeat(2_000) } } } });
+    expect(await refusal({ service: "bots", clientId: "bot-1", command: anyPack(demoBot.ConnectResponseSchema, huge) })).toMatch(/over the limit of 512/);
     expect(bots.hub.stats().commandsSent).toBe(0);
-    expect((await router.execute({ ...request, command: startCommand("still fine") })) as demoBot.CommandResult).toMatchObject({
-      outcome: { case: "success" },
-    });
+    const request = { clientId: "bot-1", timeoutMs: 1_000, waitForConnectMs: 0, queueTimeoutMs: 0 };
+    expect(await router.execute(botService, { ...request, command: startCommand("still fine") })).toMatchObject({ outcome: { case: "success" } });
   });
 
-  it("says a service without protobuf schemas cannot be reached across processes", async () => {
-    const plain = createStreamingService(testBinding, { name: "plain" });
+  it("the caller refuses a command of the wrong type before anything is sent", async () => {
+    const { bots, router } = await setup();
+    agentOn(bots.url, "bot-1");
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const request = { clientId: "bot-1", timeoutMs: 1_000, waitForConnectMs: 0, queueTimeoutMs: 0 };
+    const notAMessage = { not: "a message" } as unknown as demoBot.ConnectResponse;
+    await expect(router.execute(botService, { ...request, command: notAMessage })).rejects.toThrow(/must be a demo.bot.v1.ConnectResponse, got something that is not a protobuf message/);
+    const hello = create(demoBot.HelloSchema, {}) as unknown as demoBot.ConnectResponse;
+    await expect(router.execute(botService, { ...request, command: hello })).rejects.toThrow(/must be a demo.bot.v1.ConnectResponse, got a demo.bot.v1.Hello/);
+    expect(bots.hub.stats().commandsSent).toBe(0);
+  });
+
+  it("a service without protobuf schemas is refused when the router is made and before a remote call is sent", async () => {
+    const plain = createStreamingService(testService);
     scope.defer(() => plain.close());
-    const server = await startServer({ routes: (r) => r.service(CommandRouterService, createCommandRouter({ services: { plain } })) });
-    scope.defer(() => server.close({ graceMs: 0 }));
-    const router = createRemoteRouter({ baseUrl: server.url, schemas });
-    scope.defer(() => router.close());
+    expect(() => createCommandRouter({ services: [plain] })).toThrow(/"test" has no protobuf schemas, so it cannot be reached across processes/);
+    const { router } = await setup();
     const error = await router
-      .execute({ service: "plain", clientId: "a", command: startCommand("x"), timeoutMs: 100, waitForConnectMs: 0, queueTimeoutMs: 0 })
+      .execute(testService, { clientId: "a", command: { op: "x" }, timeoutMs: 100, waitForConnectMs: 0, queueTimeoutMs: 0 })
       .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(InternalError);
-    expect((error as Error).message).toMatch(/has no protobuf schemas/);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toMatch(/define it with defineStreamingService\(\{ name, binding, schemas/);
+  });
+
+  it("refuses two services of one name", async () => {
+    const bots = await scope.server();
+    expect(() => createCommandRouter({ services: [bots.hub, bots.hub] })).toThrow(/two services named "bots"/);
   });
 
   it("a router that cannot be reached fails with RouterUnavailableError", async () => {
     const server = await startServer({ routes: () => {} });
     const url = server.url;
     await server.close({ graceMs: 0 });
-    const router = createRemoteRouter({ baseUrl: url, schemas, http2: { connectTimeoutMs: 2_000 } });
+    const router = createRemoteRouter({ baseUrl: url, http2: { connectTimeoutMs: 2_000 } });
     scope.defer(() => router.close());
-    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient(botService, { clientId: "bot-1", router });
     const error = await client.send(startCommand("x")).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RouterUnavailableError);
     expect((error as Error).message).toMatch(/command router is unavailable/);
@@ -138,17 +153,17 @@ describe("remote router over real HTTP/2", () => {
 
   it("waits for a client to connect when asked, across the network", async () => {
     const { bots, router } = await setup();
-    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "late", service: "bots", remote: router, config: { waitForConnectMs: 5_000 } });
+    const client = createCommandClient(botService, { clientId: "late", router, waitForConnectMs: 5_000 });
     const reply = client.send(startCommand("when you arrive"));
     setTimeout(() => agentOn(bots.url, "late"), 50);
     expect((await reply).outcome.case).toBe("success");
-    const impatient = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "never", service: "bots", remote: router });
+    const impatient = createCommandClient(botService, { clientId: "never", router });
     await expect(impatient.send(startCommand("x"))).rejects.toBeInstanceOf(ClientNotConnectedError);
   });
 
   it("post waits for a client to connect when asked, across the network", async () => {
     const { bots, router } = await setup();
-    const posting = router.post({ service: "bots", clientId: "late", command: startCommand("hi"), queueTimeoutMs: 0, waitForConnectMs: 5_000 });
+    const posting = router.post(botService, { clientId: "late", command: startCommand("hi"), queueTimeoutMs: 0, waitForConnectMs: 5_000 });
     setTimeout(() => agentOn(bots.url, "late"), 50);
     expect(typeof (await posting)).toBe("string");
   });
@@ -157,31 +172,31 @@ describe("remote router over real HTTP/2", () => {
     const { bots, router } = await setup();
     agentOn(bots.url, "bot-1");
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
-    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient(botService, { clientId: "bot-1", router });
     expect((await client.send(startCommand("patient"), { timeoutMs: maxDurationMs })).outcome.case).toBe("success");
   });
 
   it("unary mode (executeVia: unary) gives the same replies and the same typed errors", async () => {
     const { bots } = await setup();
-    const router = createRemoteRouter({ baseUrl: bots.url, schemas, executeVia: "unary" });
+    const router = createRemoteRouter({ baseUrl: bots.url, executeVia: "unary" });
     scope.defer(() => router.close());
     agentOn(bots.url, "bot-1");
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
-    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient(botService, { clientId: "bot-1", router });
     expect((await client.send(startCommand("unary"))).outcome.case).toBe("success");
-    const ghost = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "ghost", service: "bots", remote: router });
+    const ghost = createCommandClient(botService, { clientId: "ghost", router });
     await expect(ghost.send(startCommand("x"))).rejects.toBeInstanceOf(ClientNotConnectedError);
-    expect(() => createRemoteRouter({ baseUrl: bots.url, schemas, executeVia: "carrier-pigeon" as never })).toThrow(InvalidArgumentError);
+    expect(() => createRemoteRouter({ baseUrl: bots.url, executeVia: "carrier-pigeon" as never })).toThrow(/executeVia must be "stream" or "unary"/);
   });
 
   it("the command stream survives a server restart: calls in flight fail, the next call reopens it", async () => {
     const first = await scope.server();
     const port = first.server.port;
-    const router = createRemoteRouter({ baseUrl: first.url, schemas });
+    const router = createRemoteRouter({ baseUrl: first.url });
     scope.defer(() => router.close());
     agentOn(first.url, "bot-1", { onCommand: () => new Promise(() => {}) });
     await first.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
-    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient(botService, { clientId: "bot-1", router });
     const inFlight = client.send(startCommand("lost"), { timeoutMs: 30_000 }).catch((e: unknown) => e);
     await expect.poll(() => first.hub.stats().pendingCommands).toBe(1);
     await first.server.close({ graceMs: 0 });
@@ -190,7 +205,7 @@ describe("remote router over real HTTP/2", () => {
     const second = await scope.server({ port });
     agentOn(second.url, "bot-2");
     await second.hub.waitForClient("bot-2", { timeoutMs: 5_000 });
-    const again = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-2", service: "bots", remote: router });
+    const again = createCommandClient(botService, { clientId: "bot-2", router });
     expect((await again.send(startCommand("reopened"))).outcome.case).toBe("success");
   });
 
@@ -198,7 +213,7 @@ describe("remote router over real HTTP/2", () => {
     const { bots, router } = await setup({ routerOptions: { maxCallsPerStream: 2 } });
     agentOn(bots.url, "bot-1", { onCommand: () => new Promise(() => {}) });
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
-    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient(botService, { clientId: "bot-1", router });
     const held = [client.send(startCommand("1"), { timeoutMs: 60_000 }).catch(() => {}), client.send(startCommand("2"), { timeoutMs: 60_000 }).catch(() => {})];
     await expect.poll(() => bots.hub.stats().pendingCommands).toBe(2);
     await expect(client.send(startCommand("3"))).rejects.toBeInstanceOf(QueueFullError);
@@ -208,12 +223,12 @@ describe("remote router over real HTTP/2", () => {
   it("a caller-side deadline gives up with CommandTimeoutError and cancels the call on the server", async () => {
     const { bots } = await setup();
     // No margin: the caller's own deadline fires together with the bot's silence.
-    const router = createRemoteRouter({ baseUrl: bots.url, schemas, deadlineMarginMs: 0 });
+    const router = createRemoteRouter({ baseUrl: bots.url, deadlineMarginMs: 0 });
     scope.defer(() => router.close());
     agentOn(bots.url, "bot-1", { onCommand: () => new Promise(() => {}) });
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
     const error = await router
-      .execute({ service: "bots", clientId: "bot-1", command: startCommand("x"), timeoutMs: 100, waitForConnectMs: 0, queueTimeoutMs: 0 })
+      .execute(botService, { clientId: "bot-1", command: startCommand("x"), timeoutMs: 100, waitForConnectMs: 0, queueTimeoutMs: 0 })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CommandTimeoutError);
     await expect.poll(() => bots.hub.stats().pendingCommands).toBe(0);
@@ -275,7 +290,7 @@ describe("remote router over real HTTP/2", () => {
     const second = await collect(
       (async function* () {
         yield { calls: [{ callId: 7n, kind: slow }] };
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await expect.poll(() => bots.hub.client("slow")?.pendingCommands).toBe(1); // call 7 is in flight
         yield { calls: [{ callId: 7n, kind: slow }] };
       })(),
     );
@@ -286,23 +301,23 @@ describe("remote router over real HTTP/2", () => {
 
   it("falls back to unary Execute against a server without ExecuteStream", async () => {
     const bots = await scope.server();
-    const full = createCommandRouter({ services: { bots: bots.hub as never } });
+    const full = createCommandRouter({ services: [bots.hub] });
     const older = await startServer({
-      routes: (r) => r.service(CommandRouterService, { execute: full.execute, post: full.post, listClients: full.listClients } as never),
+      routes: (r) => r.service(CommandRouterService, { execute: full.execute, post: full.post, listClients: full.listClients }),
     });
     scope.defer(() => older.close({ graceMs: 0 }));
-    const router = createRemoteRouter({ baseUrl: older.url, schemas });
+    const router = createRemoteRouter({ baseUrl: older.url });
     scope.defer(() => router.close());
     agentOn(bots.url, "bot-1");
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
-    const client = createCommandClient<demoBot.ConnectResponse, demoBot.CommandResult>({ clientId: "bot-1", service: "bots", remote: router });
+    const client = createCommandClient(botService, { clientId: "bot-1", router });
     expect((await Promise.all([client.send(startCommand("a")), client.send(startCommand("b"))])).map((r) => r.outcome.case)).toEqual(["success", "success"]);
     expect((await client.send(startCommand("c"))).outcome.case).toBe("success");
   });
 
   it("a stream-level refusal keeps its class (unauthenticated), unlike a broken stream", async () => {
     const bots = await scope.server();
-    const full = createCommandRouter({ services: { bots: bots.hub as never } });
+    const full = createCommandRouter({ services: [bots.hub] });
     const guarded = await startServer({
       routes: (r) =>
         r.service(CommandRouterService, {
@@ -313,10 +328,10 @@ describe("remote router over real HTTP/2", () => {
         }),
     });
     scope.defer(() => guarded.close({ graceMs: 0 }));
-    const router = createRemoteRouter({ baseUrl: guarded.url, schemas });
+    const router = createRemoteRouter({ baseUrl: guarded.url });
     scope.defer(() => router.close());
     const error = await router
-      .execute({ service: "bots", clientId: "bot-1", command: startCommand("x"), timeoutMs: 1_000, waitForConnectMs: 0, queueTimeoutMs: 0 })
+      .execute(botService, { clientId: "bot-1", command: startCommand("x"), timeoutMs: 1_000, waitForConnectMs: 0, queueTimeoutMs: 0 })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnauthenticatedError);
   });
@@ -328,9 +343,9 @@ describe("remote router over real HTTP/2", () => {
     const script = `
       import { installRemoteRouter } from "@streamcmd/transport-connect";
       import { createCommandClient } from "@streamcmd/core";
-      import { botCommands, CommandResultSchema, ConnectResponseSchema } from "@streamcmd/demo-protocol";
-      installRemoteRouter({ schemas: [ConnectResponseSchema, CommandResultSchema] });
-      const reply = await createCommandClient({ clientId: "bot-1", service: "bots" }).send(botCommands.ping());
+      import { botCommands, botService } from "@streamcmd/demo-protocol";
+      installRemoteRouter({ baseUrl: process.env.STREAMCMD_URL });
+      const reply = await createCommandClient(botService, { clientId: "bot-1" }).send(botCommands.ping());
       console.log(reply.$typeName); // and no cleanup at all
     `;
     const started = performance.now();

@@ -1,21 +1,22 @@
-import { createRegistry, type DescMessage, type Message, type Registry } from "@bufbuild/protobuf";
+import { isMessage } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack, timestampDate } from "@bufbuild/protobuf/wkt";
 import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { Http2SessionOptions } from "@connectrpc/connect-node";
 import {
   InternalError,
   InvalidArgumentError,
-  maxDurationMs,
-  setRemoteRouterFactory,
+  setRemoteRouter,
   type ClientInfo,
   type RemoteCommandRequest,
   type RemoteRouter,
-  type RemoteRouterFactory,
+  type ServiceKey,
 } from "@streamcmd/core";
-import { fromConnectError } from "./error-mapping.js";
+import { checkDuration, checkOneOf, maxDurationMs } from "@streamcmd/core/internal";
 import { CommandStream, StreamUnsupportedError } from "./command-stream.js";
-import { ownTransport } from "./grpc-connection.js";
+import { fromConnectError } from "./error-mapping.js";
 import { CommandRouterService, type ExecuteResponse } from "./gen/streamcmd/v1/command_router_pb.js";
+import { ownTransport } from "./grpc-connection.js";
+import { schemasOf, type ProtobufSchemas } from "./protobuf-schemas.js";
 
 /** Options of `createRemoteRouter`. */
 export interface RemoteRouterOptions {
@@ -23,15 +24,13 @@ export interface RemoteRouterOptions {
   baseUrl?: string;
   /** A transport of your own instead of `baseUrl` (TLS options, interceptors, a test transport). */
   transport?: Transport;
-  /** The command and reply message types this router may carry (e.g. `[ConnectResponseSchema, CommandResultSchema]`). */
-  schemas: readonly DescMessage[] | Registry;
   /** Interceptors for the transport built from `baseUrl` (e.g. one that adds an authorization header). */
   interceptors?: Interceptor[];
   /** HTTP/2 keepalive and timeouts of the connection built from `baseUrl`. */
   http2?: Http2SessionOptions;
   /**
-   * How much longer than the reply timeout the call's own deadline is, in ms, so the server's
-   * typed timeout arrives before the transport gives up. Default 1000.
+   * How much longer than the server's whole wait the call's own deadline is, in ms, so the
+   * server's typed timeout arrives before the transport gives up. Default 1000.
    */
   deadlineMarginMs?: number;
   /**
@@ -45,7 +44,7 @@ export interface RemoteRouterOptions {
 export interface ConnectRemoteRouter extends RemoteRouter {
   /** The server's URL, when built from one. */
   readonly baseUrl: string | undefined;
-  /** Closes the HTTP/2 connection it opened (not a transport passed in). */
+  /** Closes the HTTP/2 connection it opened (not a transport passed in); calls in flight are cancelled. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -53,106 +52,87 @@ export interface ConnectRemoteRouter extends RemoteRouter {
 /**
  * The cross-process path over Connect: implements core's `RemoteRouter` against
  * `streamcmd.v1.CommandRouterService` on one reused HTTP/2 session (never a connection per
- * command). Commands travel multiplexed on one long-lived `ExecuteStream` (or, with
+ * command). Commands and replies are packed with the protobuf `schemas` of the service's
+ * definition; a service without them, or a command of the wrong type, is refused before anything
+ * is sent. Commands travel multiplexed on one long-lived `ExecuteStream` (or, with
  * `executeVia: "unary"`, one `Execute` call each). Each call has a deadline; an `AbortSignal`
  * cancels it on the server too. Errors arrive as the same typed classes a same-process caller gets.
  */
 export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteRouter {
-  const registry = isRegistry(options.schemas) ? options.schemas : createRegistry(...options.schemas);
-  const marginMs = options.deadlineMarginMs ?? 1_000;
+  const marginMs = checkDuration("deadlineMarginMs", options.deadlineMarginMs ?? 1_000);
+  const executeVia = checkOneOf("executeVia", options.executeVia ?? "stream", ["stream", "unary"]);
   const { transport, sessionManager } = ownTransport("createRemoteRouter", options);
   const client = createClient(CommandRouterService, transport);
-  const executeVia = options.executeVia ?? "stream";
-  if (executeVia !== "stream" && executeVia !== "unary") {
-    throw new InvalidArgumentError(`executeVia must be "stream" or "unary", got ${JSON.stringify(executeVia)}`);
-  }
-  let stream = executeVia === "stream" ? new CommandStream(client, registry) : undefined;
+  let stream = executeVia === "stream" ? new CommandStream(client) : undefined;
 
   /** The whole wait the server may take plus a margin for the way back; none if past setTimeout's range. */
-  function deadline(serverWaitMs: number): { timeoutMs?: number } {
+  function deadline(serverWaitMs: number): number | undefined {
     const total = serverWaitMs + marginMs;
-    return total <= maxDurationMs ? { timeoutMs: total } : {};
+    return total <= maxDurationMs ? total : undefined;
   }
 
-  function pack(command: unknown) {
-    const typeName = (command as Partial<Message> | null)?.$typeName;
-    const schema = typeName === undefined ? undefined : registry.getMessage(typeName);
-    if (schema === undefined) {
+  /** The service's schemas and the command packed with them; refuses before anything is sent. */
+  function pack<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, command: TCommand) {
+    const schemas = schemasOf(service);
+    if (!isMessage(command, schemas.command)) {
+      const got = (command as { $typeName?: unknown } | null)?.$typeName;
       throw new InvalidArgumentError(
-        typeName === undefined
-          ? "a cross-process command must be a protobuf message"
-          : `${typeName} is not among the remote router's schemas; add it to createRemoteRouter({ schemas })`,
+        `a command of "${service.name}" must be a ${schemas.command.typeName}${typeof got === "string" ? `, got a ${got}` : ", got something that is not a protobuf message"}`,
+        { service: service.name },
       );
     }
-    return anyPack(schema, command as never);
+    return { schemas, any: anyPack(schemas.command, command) };
   }
 
-  async function call<T>(run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      throw fromConnectError(error, registry);
-    }
-  }
-
-  async function execute(request: RemoteCommandRequest, callOptions: { signal?: AbortSignal } = {}): Promise<unknown> {
-    const command = pack(request.command);
-    const body = {
-      service: request.service,
-      clientId: request.clientId,
-      command,
-      timeoutMs: request.timeoutMs,
-      waitForConnectMs: request.waitForConnectMs,
-      queueTimeoutMs: request.queueTimeoutMs,
-    };
-    // The whole wait the server may take, plus a margin for the way back.
-    const { timeoutMs: deadlineMs } = deadline(request.timeoutMs + request.waitForConnectMs + request.queueTimeoutMs);
-    const unary = () =>
-      call(() => client.execute(body, { ...(deadlineMs === undefined ? {} : { timeoutMs: deadlineMs }), ...(callOptions.signal ? { signal: callOptions.signal } : {}) }));
-    let response: ExecuteResponse;
-    if (stream === undefined) response = await unary();
-    else {
-      try {
-        response = await stream.execute(body, { signal: callOptions.signal, deadlineMs });
-      } catch (error) {
-        if (!(error instanceof StreamUnsupportedError)) throw error;
-        // A server without ExecuteStream (an older deploy): nothing was sent; use unary from now on.
-        stream = undefined;
-        response = await unary();
-      }
-    }
-    if (response.reply === undefined) throw new InternalError("the router answered without a reply", { service: request.service, clientId: request.clientId });
-    const reply = anyUnpack(response.reply, registry);
-    if (reply === undefined) {
-      throw new InternalError(`the reply type ${response.reply.typeUrl} is not among the remote router's schemas`, {
-        service: request.service,
-        clientId: request.clientId,
-      });
-    }
+  function unpackReply<TCommand, TReply>(schemas: ProtobufSchemas<TCommand, TReply>, response: ExecuteResponse, where: { service: string; clientId: string }): TReply {
+    if (response.reply === undefined) throw new InternalError("the router answered without a reply", where);
+    const reply = anyUnpack(response.reply, schemas.reply);
+    if (reply === undefined) throw new InternalError(`the router answered with a ${response.reply.typeUrl}, not a ${schemas.reply.typeName}`, where);
     return reply;
   }
 
-  const router: ConnectRemoteRouter = {
-    baseUrl: options.baseUrl,
-    execute,
-    async post(request, callOptions = {}) {
-      const command = pack(request.command);
-      const response = await call(() =>
-        client.post(
-          {
-            service: request.service,
-            clientId: request.clientId,
-            command,
-            queueTimeoutMs: request.queueTimeoutMs,
-            waitForConnectMs: request.waitForConnectMs ?? 0,
-          },
-          { ...deadline(request.queueTimeoutMs + (request.waitForConnectMs ?? 0)), ...(callOptions.signal ? { signal: callOptions.signal } : {}) },
-        ),
+  async function execute<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, request: RemoteCommandRequest<TCommand>, callOptions: { signal?: AbortSignal } = {}): Promise<TReply> {
+    const { schemas, any } = pack(service, request.command);
+    const { clientId, timeoutMs, waitForConnectMs, queueTimeoutMs } = request;
+    const body = { service: service.name, clientId, command: any, timeoutMs, waitForConnectMs, queueTimeoutMs };
+    const deadlineMs = deadline(timeoutMs + waitForConnectMs + queueTimeoutMs);
+    const where = { service: service.name, clientId };
+    const unary = async () => {
+      try {
+        return await client.execute(body, { ...(deadlineMs === undefined ? {} : { timeoutMs: deadlineMs }), ...(callOptions.signal ? { signal: callOptions.signal } : {}) });
+      } catch (error) {
+        throw fromConnectError(error, schemas.reply);
+      }
+    };
+    if (stream === undefined) return unpackReply(schemas, await unary(), where);
+    try {
+      return unpackReply(schemas, await stream.execute(body, { signal: callOptions.signal, deadlineMs, replySchema: schemas.reply }), where);
+    } catch (error) {
+      if (!(error instanceof StreamUnsupportedError)) throw error;
+      // A server without ExecuteStream (an older deploy): nothing was sent; use unary from now on.
+      stream = undefined;
+      return unpackReply(schemas, await unary(), where);
+    }
+  }
+
+  async function post<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, request: Omit<RemoteCommandRequest<TCommand>, "timeoutMs">, callOptions: { signal?: AbortSignal } = {}): Promise<string> {
+    const { schemas, any } = pack(service, request.command);
+    const { clientId, queueTimeoutMs, waitForConnectMs } = request;
+    const deadlineMs = deadline(queueTimeoutMs + waitForConnectMs);
+    try {
+      const response = await client.post(
+        { service: service.name, clientId, command: any, queueTimeoutMs, waitForConnectMs },
+        { ...(deadlineMs === undefined ? {} : { timeoutMs: deadlineMs }), ...(callOptions.signal ? { signal: callOptions.signal } : {}) },
       );
       return response.commandId;
-    },
-    async listClients(service, callOptions = {}): Promise<ClientInfo[]> {
-      const response = await call(() => client.listClients({ service }, callOptions.signal ? { signal: callOptions.signal } : {}));
+    } catch (error) {
+      throw fromConnectError(error, schemas.reply);
+    }
+  }
+
+  async function listClients(service: ServiceKey<unknown, unknown>, callOptions: { signal?: AbortSignal } = {}): Promise<ClientInfo[]> {
+    try {
+      const response = await client.listClients({ service: service.name }, callOptions.signal ? { signal: callOptions.signal } : {});
       return response.clients.map((c) => ({
         clientId: c.id,
         connectedAt: c.connectedAt ? timestampDate(c.connectedAt) : new Date(0),
@@ -161,7 +141,16 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
         pendingCommands: c.pendingCommands,
         queuedMessages: 0,
       }));
-    },
+    } catch (error) {
+      throw fromConnectError(error);
+    }
+  }
+
+  const router: ConnectRemoteRouter = {
+    baseUrl: options.baseUrl,
+    execute,
+    post,
+    listClients,
     async close() {
       stream?.close();
       sessionManager?.abort();
@@ -174,42 +163,15 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
 }
 
 /**
- * A factory for `setRemoteRouterFactory`: one router (one HTTP/2 connection) per target URL,
- * reused by every command client that names that target.
+ * Creates a remote router to `options.baseUrl` and installs it for this process (core's
+ * `setRemoteRouter`): command clients whose service is not in this process use it unless given a
+ * router of their own. Returns a cleanup that uninstalls it and closes its connection.
  */
-export function connectRemoteRouterFactory(options: Omit<RemoteRouterOptions, "baseUrl" | "transport">): RemoteRouterFactory & {
-  close(): Promise<void>;
-} {
-  const routers = new Map<string, ConnectRemoteRouter>();
-  const factory = (target: string): RemoteRouter => {
-    let router = routers.get(target);
-    if (router === undefined) {
-      router = createRemoteRouter({ ...options, baseUrl: target });
-      routers.set(target, router);
-    }
-    return router;
-  };
-  factory.close = async () => {
-    await Promise.all([...routers.values()].map((router) => router.close()));
-    routers.clear();
-  };
-  return factory;
-}
-
-/**
- * Makes command clients in this process reach `config.remoteTarget` / `STREAMCMD_URL` over
- * Connect when the service is not registered locally. Returns a cleanup that uninstalls the
- * factory and closes its connections.
- */
-export function installRemoteRouter(options: Omit<RemoteRouterOptions, "baseUrl" | "transport">): () => Promise<void> {
-  const factory = connectRemoteRouterFactory(options);
-  const uninstall = setRemoteRouterFactory(factory);
+export function installRemoteRouter(options: RemoteRouterOptions): () => Promise<void> {
+  const router = createRemoteRouter(options);
+  const uninstall = setRemoteRouter(router);
   return async () => {
     uninstall();
-    await factory.close();
+    await router.close();
   };
-}
-
-function isRegistry(value: readonly DescMessage[] | Registry): value is Registry {
-  return typeof (value as Registry).getMessage === "function";
 }

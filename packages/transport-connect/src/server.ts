@@ -3,6 +3,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import { watchDeadline } from "@streamcmd/core/internal";
 
 /** Options of `startServer`. */
 export interface StartServerOptions {
@@ -125,10 +126,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       if (graceMs === 0) {
         for (const socket of sockets) socket.destroy();
       } else if (sockets.size > 0) {
-        setTimeout(() => {
+        watchDeadline({ timeoutMs: graceMs, ref: false }, () => {
           for (const session of sessions) session.destroy();
           for (const socket of sockets) socket.destroy();
-        }, graceMs).unref();
+        });
       }
     });
     return closing;

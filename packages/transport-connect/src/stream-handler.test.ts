@@ -46,10 +46,16 @@ describe("stream handler over real HTTP/2", () => {
     const { hub, url } = await server();
     const disconnects: DisconnectEvent[] = [];
     hub.onDisconnect((event) => disconnects.push(event));
-    const bot = agent(url, "bot-1", { onCommand: () => new Promise(() => {}) });
-    await hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    let handed = false;
+    const bot = agent(url, "bot-1", {
+      onCommand: () => {
+        handed = true;
+        return new Promise(() => {});
+      },
+    });
+    await bot.waitUntilConnected();
     const pending = hub.send("bot-1", startCommand("never answered")).catch((e: unknown) => e);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await expect.poll(() => handed).toBe(true); // the bot has it and is working on it
     await bot.close();
     expect(bot.state).toBe("closed");
     expect(await pending).toBeInstanceOf(ClientDisconnectedError);

@@ -1,6 +1,6 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { CommandError, UnauthenticatedError, type AnyStreamingService, type ClientIdentity } from "@streamcmd/core";
+import { isCommandError, UnauthenticatedError, type ClientIdentity, type StreamEndpoint } from "@streamcmd/core";
 import { toConnectError } from "./error-mapping.js";
 
 /** Options of `createStreamHandler`. */
@@ -15,8 +15,9 @@ export interface StreamHandlerOptions {
 
 /**
  * The implementation of a user's bidi method: feeds Connect's request stream, abort signal and
- * authenticated identity into `hub.handleStream`, and writes out what the hub sends. Use it as
- * `router.service(BotService, { connect: createStreamHandler(hub) })`.
+ * authenticated identity into the hub's `handleStream`, and writes out what the hub sends. Use it
+ * as `router.service(BotService, { connect: createStreamHandler(hub) })`; its type is the hub's
+ * message types, so a hub wired to another method does not compile.
  *
  * Cancellation from either side cleans up at once: the client going away aborts the handler's
  * signal, which drops the connection in the hub (its pending commands are rejected, its queue
@@ -24,7 +25,7 @@ export interface StreamHandlerOptions {
  * the stream ends with the matching status code and a `CommandErrorDetail`.
  */
 export function createStreamHandler<TIn, TOut>(
-  hub: AnyStreamingService,
+  hub: StreamEndpoint<TIn, TOut>,
   options: StreamHandlerOptions = {},
 ): (requests: AsyncIterable<TIn>, context: HandlerContext) => AsyncIterable<TOut> {
   const { authenticate } = options;
@@ -34,23 +35,16 @@ export function createStreamHandler<TIn, TOut>(
       try {
         identity = await authenticate(context);
       } catch (error) {
-        throw toConnectError(
-          error instanceof CommandError ? error : new UnauthenticatedError("authentication failed", { service: hub.name, cause: error }),
-        );
+        throw toConnectError(isCommandError(error) ? error : new UnauthenticatedError("authentication failed", { service: hub.name, cause: error }));
       }
-      if (identity === undefined) {
-        throw toConnectError(new UnauthenticatedError("missing or invalid credentials", { service: hub.name }));
-      }
+      if (identity === undefined) throw toConnectError(new UnauthenticatedError("missing or invalid credentials", { service: hub.name }));
     }
-    const outgoing = hub.handleStream(requests, identity === undefined ? { signal: context.signal } : { signal: context.signal, identity });
     try {
-      yield* outgoing as AsyncIterable<TOut>;
+      yield* hub.handleStream(requests, identity === undefined ? { signal: context.signal } : { signal: context.signal, identity });
     } catch (error) {
       // An oversized message keeps Connect's ResourceExhausted; other unreadable input is the
       // client's fault (Connect itself would call a parse failure Internal): InvalidArgument.
-      if (error instanceof CommandError && error.cause instanceof ConnectError && error.cause.code === Code.ResourceExhausted) {
-        throw error.cause;
-      }
+      if (isCommandError(error) && error.cause instanceof ConnectError && error.cause.code === Code.ResourceExhausted) throw error.cause;
       throw toConnectError(error);
     }
   };

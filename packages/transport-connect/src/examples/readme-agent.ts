@@ -1,20 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { connectAgent } from "@streamcmd/transport-connect";
-import { BotService, BotStatus, CommandResultSchema, ConnectRequestSchema, type CommandResult } from "@streamcmd/demo-protocol";
+import { BotService, BotStatus, CommandResultSchema, demoBotClientBinding } from "@streamcmd/demo-protocol";
 
 export function runBot(baseUrl: string, botId: string) {
   return connectAgent({
     baseUrl,
     method: BotService.method.connect,
-    hello: create(ConnectRequestSchema, { message: { case: "hello", value: { botId, version: "1.0.0" } } }),
-    binding: {
-      readCommand: (message) => ({ commandId: message.commandId, command: message }),
-      success: (commandId, result: CommandResult) =>
-        create(ConnectRequestSchema, { message: { case: "result", value: { ...result, commandId } } }),
-      failure: (commandId, code, message) =>
-        create(ConnectRequestSchema, { message: { case: "result", value: { commandId, outcome: { case: "failure", value: { code, message } } } } }),
-      heartbeat: () => create(ConnectRequestSchema, { message: { case: "heartbeat", value: { status: BotStatus.RUNNING } } }),
-    },
+    clientId: botId,
+    metadata: { version: "1.0.0" },
+    binding: demoBotClientBinding, // the bot side of the protocol: hello, welcome, results, heartbeats
     onCommand: async (command) =>
       create(CommandResultSchema, { outcome: { case: "success", value: { detail: `${botId} did ${command.command.case}` } }, status: BotStatus.RUNNING }),
     heartbeatIntervalMs: 5_000,

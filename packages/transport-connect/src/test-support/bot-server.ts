@@ -1,13 +1,8 @@
 // Internal test support (not built, not exported): a demo bot server and agents over real HTTP/2.
 import { create } from "@bufbuild/protobuf";
-import {
-  createStreamingService,
-  type AnyStreamingService,
-  type StreamingService,
-  type StreamingServiceOptions,
-} from "@streamcmd/core";
+import { createStreamingService, type StreamingServiceOf, type StreamingServiceOptions } from "@streamcmd/core";
 import * as demoBot from "@streamcmd/demo-protocol";
-import { demoBotAgentBinding, demoBotBinding } from "@streamcmd/demo-protocol";
+import { botService, demoBotClientBinding } from "@streamcmd/demo-protocol";
 import {
   connectAgent,
   createCommandRouter,
@@ -20,7 +15,7 @@ import {
   type RunningServer,
 } from "../index.js";
 
-type BotHub = StreamingService<demoBot.ConnectResponse, demoBot.CommandResult, demoBot.ConnectRequest, demoBot.ConnectResponse>;
+type BotHub = StreamingServiceOf<typeof botService>;
 
 export interface BotServer {
   hub: BotHub;
@@ -33,18 +28,18 @@ export async function startBotServer(
   options: {
     hub?: BotHub;
     serviceOptions?: StreamingServiceOptions;
-    routerOptions?: CommandRouterOptions;
+    routerOptions?: Omit<CommandRouterOptions, "services">;
     readMaxBytes?: number;
     port?: number;
   } = {},
 ): Promise<BotServer> {
-  const hub = options.hub ?? createStreamingService(demoBotBinding, { name: "bots", ...options.serviceOptions });
+  const hub = options.hub ?? createStreamingService(botService, options.serviceOptions);
   const server = await startServer({
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.readMaxBytes !== undefined ? { readMaxBytes: options.readMaxBytes } : {}),
     routes(router) {
       router.service(demoBot.BotService, { connect: createStreamHandler(hub) });
-      router.service(CommandRouterService, createCommandRouter({ services: { bots: hub as AnyStreamingService }, ...options.routerOptions }));
+      router.service(CommandRouterService, createCommandRouter({ ...options.routerOptions, services: [hub] }));
     },
   });
   return {
@@ -80,8 +75,9 @@ export function startAgent(
   return connectAgent({
     baseUrl: url,
     method: demoBot.BotService.method.connect,
-    hello: create(demoBot.ConnectRequestSchema, { message: { case: "hello", value: { botId, version: "test" } } }),
-    binding: demoBotAgentBinding,
+    clientId: botId,
+    metadata: { version: "test" },
+    binding: demoBotClientBinding,
     onCommand: (command) => resultFor(command, botId),
     heartbeatIntervalMs: 0,
     reconnect: { initialDelayMs: 20, maxDelayMs: 200, jitter: 0.1 },

@@ -6,6 +6,9 @@ import * as demoBot from "@streamcmd/demo-protocol";
 
 export interface GrpcJsBot {
   call: grpc.ClientDuplexStream<demoBot.ConnectRequest, demoBot.ConnectResponse>;
+  /** The server's welcome, once it came (always the first message). */
+  welcome: demoBot.ConnectResponse | undefined;
+  /** Every command received (the welcome is not one). */
   received: demoBot.ConnectResponse[];
   /** How the call ended: the status code and message the server sent. */
   ended: Promise<{ code: grpc.status; details: string }>;
@@ -26,18 +29,14 @@ export function grpcJsBot(
     options.serialize ?? ((message: demoBot.ConnectRequest) => Buffer.from(toBinary(demoBot.ConnectRequestSchema, message))),
     (bytes: Buffer) => fromBinary(demoBot.ConnectResponseSchema, bytes),
   );
-  const received: demoBot.ConnectResponse[] = [];
-  call.on("data", (command: demoBot.ConnectResponse) => {
-    received.push(command);
-    const reply = options.answer?.(command);
-    if (reply !== undefined) call.write(reply);
-  });
   const ended = new Promise<{ code: grpc.status; details: string }>((resolve) => {
     call.on("status", (status: grpc.StatusObject) => resolve({ code: status.code, details: status.details }));
   });
   call.on("error", () => {}); // the status above carries it
-  return {
+  const received: demoBot.ConnectResponse[] = [];
+  const bot: GrpcJsBot = {
     call,
+    welcome: undefined,
     received,
     ended,
     close() {
@@ -45,6 +44,16 @@ export function grpcJsBot(
       client.close();
     },
   };
+  call.on("data", (command: demoBot.ConnectResponse) => {
+    if (command.command.case === "welcome") {
+      if (bot.welcome === undefined && received.length === 0) bot.welcome = command;
+      return;
+    }
+    received.push(command);
+    const reply = options.answer?.(command);
+    if (reply !== undefined) call.write(reply);
+  });
+  return bot;
 }
 
 export function hello(botId: string): demoBot.ConnectRequest {

@@ -1,0 +1,163 @@
+import type { Http2SessionManager } from "@connectrpc/connect-node";
+import { isCommandError, type ClientBinding, type CommandFailedError, type Logger } from "@streamcmd/core";
+import { createLimiter, errorMessage, PushQueue } from "@streamcmd/core/internal";
+
+/** What a command handler gets besides the command. */
+export interface CommandContext {
+  commandId: string;
+  /** Aborted when the connection ends or the agent closes: stop working on the command. */
+  signal: AbortSignal;
+}
+
+/** Internal: what one session needs from the agent. */
+export interface SessionOptions<TIn, TOut, TCommand, TReply> {
+  /** Opens the bidi call (Connect's client method). */
+  call: (requests: AsyncIterable<TIn>, options: { signal: AbortSignal; headers?: Record<string, string> }) => AsyncIterable<TOut>;
+  /** Builds the hello (user code: may throw, which ends the attempt). */
+  hello: () => TIn;
+  headers: (() => Record<string, string> | undefined) | undefined;
+  /** The agent's own HTTP/2 connection, when it owns one: opened (or checked) before the call. */
+  sessionManager: Http2SessionManager | undefined;
+  binding: ClientBinding<TIn, TOut, TCommand, TReply>;
+  onCommand: (command: TCommand, context: CommandContext) => TReply | Promise<TReply>;
+  heartbeatIntervalMs: number;
+  maxConcurrentCommands: number;
+  logger: Logger;
+  /** Aborted when the agent closes. */
+  lifetime: AbortSignal;
+  /** Called once, when the session counts as connected (see `runSession`). */
+  onConnected: () => void;
+}
+
+/** Internal: how a session ended. */
+export interface SessionOutcome {
+  /** Whether it ever counted as connected. */
+  connected: boolean;
+  /** Whether it worked long enough (a message arrived, or it lasted a second) to start the backoff over. */
+  stable: boolean;
+  error?: unknown;
+}
+
+/** Internal: one connection, from hello to its end. */
+export interface Session<TIn> {
+  /** Puts a message of the app's own on the stream; false once the session is over. */
+  send(message: TIn): boolean;
+  /** Half-closes the request stream: the server sees the client leave. */
+  end(): void;
+  readonly done: Promise<SessionOutcome>;
+}
+
+/** A session that lasted this long (or got a message) resets the backoff. */
+const stableAfterMs = 1_000;
+
+/**
+ * Internal: runs one connection. It counts as connected when the server's welcome arrives (the
+ * binding's `isWelcome`: proof that the hub admitted the client); with a binding that has no
+ * welcome, as soon as the connection is open and the hello handed over, which is all the agent
+ * can know then. Commands go to `onCommand`, at most `maxConcurrentCommands` at once, while the
+ * stream keeps being read, so a lost connection is noticed even when every handler is busy.
+ */
+export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<TIn, TOut, TCommand, TReply>): Session<TIn> {
+  const { binding, logger } = options;
+  const controller = new AbortController();
+  const stop = (): void => controller.abort(options.lifetime.reason);
+  options.lifetime.addEventListener("abort", stop, { once: true });
+  const outbox = new PushQueue<TIn>();
+  const slots = createLimiter(options.maxConcurrentCommands, "maxConcurrentCommands");
+  const openedAt = performance.now();
+  let connected = false;
+  let received = false;
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+
+  /** User code builds every outgoing message; one that throws is logged, never fatal. */
+  const push = (what: string, make: () => TIn): void => {
+    if (controller.signal.aborted) return;
+    try {
+      outbox.tryPush(make());
+    } catch (err) {
+      logger.error({ err }, `agent binding failed to build the ${what}; not sent`);
+    }
+  };
+
+  const markConnected = (): void => {
+    if (connected || controller.signal.aborted) return;
+    connected = true;
+    options.onConnected();
+    const makeHeartbeat = binding.heartbeat?.bind(binding);
+    if (options.heartbeatIntervalMs > 0 && makeHeartbeat !== undefined) {
+      heartbeat = setInterval(() => push("heartbeat", makeHeartbeat), options.heartbeatIntervalMs);
+      heartbeat.unref?.();
+    }
+  };
+
+  const failureOf = (error: unknown): { code: string; message: string } => {
+    if (isCommandError(error, "command_failed")) {
+      const failed = error as CommandFailedError;
+      return { code: failed.clientErrorCode, message: failed.clientErrorMessage };
+    }
+    const code = (error as { code?: unknown } | null)?.code;
+    return { code: typeof code === "string" && code !== "" ? code : "handler_error", message: errorMessage(error) };
+  };
+
+  const handle = async (commandId: string, command: TCommand): Promise<void> => {
+    let release: () => void;
+    try {
+      release = await slots.acquire();
+    } catch {
+      return; // the session ended while it waited: its answer would have nowhere to go
+    }
+    try {
+      const reply = await options.onCommand(command, { commandId, signal: controller.signal });
+      push("success reply", () => binding.success(commandId, reply));
+    } catch (error) {
+      const { code, message } = failureOf(error);
+      if (!controller.signal.aborted) logger.warn({ commandId, code, message }, "command handler failed; answering with a failure");
+      push("failure reply", () => binding.failure(commandId, code, message));
+    } finally {
+      release();
+    }
+  };
+
+  const done = (async (): Promise<SessionOutcome> => {
+    const outcome = (error?: unknown): SessionOutcome => ({ connected, stable: received || performance.now() - openedAt >= stableAfterMs, ...(error === undefined ? {} : { error }) });
+    try {
+      // Open (or verify) the connection first, so a refused connection fails here, fast.
+      if (options.sessionManager !== undefined && (await options.sessionManager.connect()) === "error") throw options.sessionManager.error();
+      outbox.tryPush(options.hello());
+      const headers = options.headers?.();
+      const responses = options.call(outbox, headers === undefined ? { signal: controller.signal } : { signal: controller.signal, headers });
+      if (binding.isWelcome === undefined) markConnected();
+      for await (const message of responses) {
+        received = true;
+        let command: { commandId: string; command: TCommand } | undefined;
+        try {
+          if (binding.isWelcome?.(message) === true) {
+            markConnected();
+            continue;
+          }
+          command = binding.readCommand(message);
+        } catch (err) {
+          logger.warn({ err }, "agent binding could not read a server message; ignored");
+          continue;
+        }
+        if (command !== undefined) void handle(command.commandId, command.command);
+      }
+      return outcome();
+    } catch (error) {
+      return outcome(error);
+    } finally {
+      if (heartbeat !== undefined) clearInterval(heartbeat);
+      outbox.end();
+      // Handlers still running are told through their signal; those still waiting never start.
+      controller.abort();
+      slots.clear(new Error("the session ended"));
+      options.lifetime.removeEventListener("abort", stop);
+    }
+  })();
+
+  return {
+    send: (message) => !controller.signal.aborted && outbox.tryPush(message),
+    end: () => outbox.end(),
+    done,
+  };
+}
