@@ -11,10 +11,10 @@ import {
   InvalidArgumentError,
   RouterUnavailableError,
 } from "@streamcmd/core";
-import { CommandResultSchema, ConnectResponseSchema, statusName } from "@streamcmd/demo-protocol";
+import { botService, statusName, type CommandResult } from "@streamcmd/demo-protocol";
 import { createBotCommandClient, createSqliteBotStore, type BotCommandClient, type BotStore } from "@streamcmd/examples";
 import { createRemoteRouter, type ConnectRemoteRouter } from "@streamcmd/transport-connect";
-import { parseMs, parseUrl } from "./cli-options.js";
+import { isJsonObject, messageOf, parseMs, parseUrl } from "./cli-options.js";
 import { defaults, defaultUrl } from "./defaults.js";
 
 interface GlobalOptions {
@@ -54,9 +54,9 @@ async function withContext<T>(run: (context: { router: ConnectRemoteRouter; stor
   const options = program.opts<GlobalOptions>();
   let router: ConnectRemoteRouter;
   try {
-    router = createRemoteRouter({ baseUrl: options.url, schemas: [ConnectResponseSchema, CommandResultSchema], http2: { connectTimeoutMs: 3_000 } });
+    router = createRemoteRouter({ baseUrl: options.url, http2: { connectTimeoutMs: 3_000 } });
   } catch (error) {
-    throw new BotctlError(`invalid --url ${JSON.stringify(options.url)}: ${(error as Error).message}`, exit.usage);
+    throw new BotctlError(`invalid --url ${JSON.stringify(options.url)}: ${messageOf(error)}`, exit.usage);
   }
   // Never create a database here: a mistyped --db would quietly record into a file nobody reads.
   let store: BotStore;
@@ -64,7 +64,7 @@ async function withContext<T>(run: (context: { router: ConnectRemoteRouter; stor
     store = createSqliteBotStore(options.db, { mustExist: true });
   } catch (error) {
     await router.close();
-    throw new BotctlError(`${(error as Error).message}; start the server first, or pass --db`, exit.usage);
+    throw new BotctlError(`${messageOf(error)}; start the server first, or pass --db`, exit.usage);
   }
   try {
     return await run({ router, store, options });
@@ -77,19 +77,19 @@ async function withContext<T>(run: (context: { router: ConnectRemoteRouter; stor
 /** A client for a bot that exists (recorded or connected); a clear error otherwise. */
 async function botClient(botId: string, context: { router: ConnectRemoteRouter; store: BotStore; options: GlobalOptions }): Promise<BotCommandClient> {
   const { router, store, options } = context;
-  const connected = (await router.listClients("bots")).some((client) => client.clientId === botId);
+  const connected = (await router.listClients(botService)).some((client) => client.clientId === botId);
   if (!connected && (await store.get(botId)) === undefined) {
     throw new BotctlError(`unknown bot "${botId}": it is not connected and not in ${options.db}`, exit.usage);
   }
-  return createBotCommandClient({ botId, store, remote: router, config: { replyTimeoutMs: options.timeout } });
+  return createBotCommandClient({ botId, store, router, defaultTimeoutMs: options.timeout });
 }
 
 function print(value: unknown, table: () => string): void {
   console.log(program.opts<GlobalOptions>().json ? JSON.stringify(value, null, 2) : table());
 }
 
-function printOutcome(action: string, outcome: { botId: string; previousStatus?: number; status?: number; reply: { outcome: { value?: unknown } }; roundTripMs: number; config?: JsonObject }): void {
-  const detail = (outcome.reply.outcome.value as { detail?: string } | undefined)?.detail ?? "";
+function printOutcome(action: string, outcome: { botId: string; previousStatus?: number; status?: number; reply: CommandResult; roundTripMs: number; config?: JsonObject }): void {
+  const detail = outcome.reply.outcome.case === "success" ? outcome.reply.outcome.value.detail : "";
   const summary = {
     bot: outcome.botId,
     action,
@@ -114,7 +114,7 @@ program
   .description("the bots the server's database knows and whether each is connected")
   .action(() =>
     withContext(async ({ router, store }) => {
-      const connected = new Map((await router.listClients("bots")).map((client) => [client.clientId, client]));
+      const connected = new Map((await router.listClients(botService)).map((client) => [client.clientId, client]));
       const records = await store.list();
       const ids = [...new Set([...records.map((r) => r.id), ...connected.keys()])].sort();
       const rows = ids.map((id) => {
@@ -202,12 +202,12 @@ program
       try {
         config = JSON.parse(json);
       } catch (error) {
-        throw new BotctlError(`the config is not valid JSON: ${(error as Error).message}`, exit.usage);
+        throw new BotctlError(`the config is not valid JSON: ${messageOf(error)}`, exit.usage);
       }
-      if (typeof config !== "object" || config === null || Array.isArray(config)) throw new BotctlError("the config must be a JSON object", exit.usage);
+      if (!isJsonObject(config)) throw new BotctlError("the config must be a JSON object", exit.usage);
       const fields = options.fields?.split(",").map((field) => field.trim());
       const bot = await botClient(botId, context);
-      printOutcome("config", await bot.updateConfig(config as JsonObject, fields ? { fields } : {}));
+      printOutcome("config", await bot.updateConfig(config, fields ? { fields } : {}));
     }),
   );
 

@@ -1,3 +1,4 @@
+import type { JsonObject } from "@bufbuild/protobuf";
 import { Option, InvalidArgumentError as CommanderArgumentError, type Command } from "commander";
 import { defaults } from "./defaults.js";
 
@@ -32,6 +33,16 @@ export function parseUrl(value: string): string {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new CommanderArgumentError("the URL must start with http:// or https://");
   return value;
+}
+
+/** The message of anything thrown. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Whether a parsed JSON value is an object (not an array, not null). */
+export function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** The log levels pino knows. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `pnpm demo:fleet`: a simulated fleet alone, connecting to a server elsewhere (--url).
 import { Command, Option } from "commander";
-import { logLevels, onShutdownSignal, parseCount, parseUrl } from "./cli-options.js";
+import { logLevels, messageOf, onShutdownSignal, parseCount, parseUrl } from "./cli-options.js";
 import { defaults, defaultUrl } from "./defaults.js";
 import { parseFailure, startFleet } from "./fleet.js";
 import { createLogger } from "./logger.js";
@@ -20,7 +20,7 @@ let failures;
 try {
   failures = (options.fail ?? []).map(parseFailure);
 } catch (error) {
-  program.error(`demo:fleet: ${(error as Error).message}`);
+  program.error(`demo:fleet: ${messageOf(error)}`);
 }
 const logger = createLogger(options.logLevel, "fleet");
 const botIds = Array.from({ length: options.bots }, (_, i) => `${options.prefix}${i + 1}`);

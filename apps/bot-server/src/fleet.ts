@@ -1,5 +1,5 @@
 import type { Logger } from "@streamcmd/core";
-import { BotService, ConnectRequestSchema, demoBotAgentBinding, helloMessage, statusName, type ConnectRequest } from "@streamcmd/demo-protocol";
+import { BotService, ConnectRequestSchema, demoBotClientBinding, statusName, type ConnectRequest } from "@streamcmd/demo-protocol";
 import { createSimulatedBot, type SimulatedBot, type SimulatedCommand, type SimulatedTiming } from "@streamcmd/examples";
 import { connectAgent, type Agent } from "@streamcmd/transport-connect";
 import { create } from "@bufbuild/protobuf";
@@ -14,11 +14,12 @@ export interface InjectedFailure {
 /** Reads a `--fail BOT:COMMAND[:CODE]` value; throws a message fit for the command line. */
 export function parseFailure(spec: string): InjectedFailure {
   const [botId, command, code = "injected_failure"] = spec.split(":");
-  const commands: readonly string[] = ["start", "stop", "configUpdate", "ping"];
-  if (!botId || !command || !commands.includes(command)) {
+  const commands: readonly SimulatedCommand[] = ["start", "stop", "configUpdate", "ping"];
+  const known = commands.find((candidate) => candidate === command);
+  if (!botId || known === undefined) {
     throw new Error(`--fail takes BOT:COMMAND[:CODE] with COMMAND one of ${commands.join(", ")}, got ${JSON.stringify(spec)}`);
   }
-  return { botId, command: command as SimulatedCommand, code };
+  return { botId, command: known, code };
 }
 
 /** A running simulated fleet: the bots' state machines and their agents. */
@@ -51,8 +52,9 @@ export function startFleet(options: {
     const agent = connectAgent({
       baseUrl: options.url,
       method: BotService.method.connect,
-      hello: helloMessage(botId, "demo-1.0"),
-      binding: { ...demoBotAgentBinding, heartbeat: () => demoBotAgentBinding.heartbeat(bot.status) },
+      clientId: botId,
+      metadata: { version: "demo-1.0" },
+      binding: { ...demoBotClientBinding, heartbeat: () => demoBotClientBinding.heartbeat(bot.status) },
       onCommand: (command, { signal }) => bot.handle(command, signal),
       heartbeatIntervalMs: 5_000,
       reconnect: { initialDelayMs: 200, maxDelayMs: 5_000, jitter: 0.2 },

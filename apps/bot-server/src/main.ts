@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `pnpm demo`: the bot server, a simulated fleet connected to it over HTTP/2, and a guided tour.
 import { Command } from "commander";
-import { onShutdownSignal, parseCount, serverOptions } from "./cli-options.js";
+import { messageOf, onShutdownSignal, parseCount, serverOptions } from "./cli-options.js";
 import { defaults } from "./defaults.js";
 import { parseFailure, startFleet } from "./fleet.js";
 import { createLogger } from "./logger.js";
@@ -31,10 +31,10 @@ let failures;
 try {
   failures = (options.fail ?? []).map(parseFailure);
 } catch (error) {
-  program.error(`demo: ${(error as Error).message}`);
+  program.error(`demo: ${messageOf(error)}`);
 }
 const server = await startDemoServer({ host: options.host, port: options.port, dbPath: options.db, logger }).catch((error: unknown) => {
-  process.stderr.write(`demo: cannot start the server on ${options.host}:${options.port}: ${(error as Error).message}\n`);
+  process.stderr.write(`demo: cannot start the server on ${options.host}:${options.port}: ${messageOf(error)}\n`);
   process.exit(2);
 });
 const botIds = Array.from({ length: options.bots }, (_, i) => `bot-${i + 1}`);

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BotStatus } from "@streamcmd/demo-protocol";
 import { createSqliteBotStore } from "@streamcmd/examples";
 
@@ -49,12 +49,11 @@ beforeAll(async () => {
   url = server.match[1]!;
   await start("fleet-main.js", ["--url", url, "--bots", "2", "--fail", "bot-2:start:exchange_unreachable", "--log-level", "warn"], /simulated bots/);
   // Wait until both bots are connected, as botctl sees them.
-  for (let i = 0; i < 100; i++) {
+  const connected = async () => {
     const listed = await botctl(url, "list", "--json");
-    if (listed.code === 0 && (JSON.parse(listed.stdout) as { connected: boolean }[]).filter((b) => b.connected).length === 2) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error("the fleet did not connect");
+    return listed.code === 0 ? (JSON.parse(listed.stdout) as { connected: boolean }[]).filter((b) => b.connected).length : 0;
+  };
+  await vi.waitFor(async () => expect(await connected()).toBe(2), { timeout: 20_000, interval: 100 });
 }, 60_000);
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `pnpm demo:server`: the bot server alone; bots (`pnpm demo:fleet`) and botctl connect to it.
 import { Command } from "commander";
-import { onShutdownSignal, serverOptions } from "./cli-options.js";
+import { messageOf, onShutdownSignal, serverOptions } from "./cli-options.js";
 import { createLogger } from "./logger.js";
 import { startDemoServer } from "./server.js";
 
@@ -14,7 +14,7 @@ const options = serverOptions(
 
 const logger = createLogger(options.logLevel, "bot-server");
 const server = await startDemoServer({ host: options.host, port: options.port, dbPath: options.db, logger }).catch((error: unknown) => {
-  process.stderr.write(`demo:server: cannot start on ${options.host}:${options.port}: ${(error as Error).message}\n`);
+  process.stderr.write(`demo:server: cannot start on ${options.host}:${options.port}: ${messageOf(error)}\n`);
   process.exit(2);
 });
 onShutdownSignal(() => server.close(), () => 0);

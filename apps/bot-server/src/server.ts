@@ -1,26 +1,16 @@
-import {
-  createStreamingService,
-  registerStreamingService,
-  unregisterStreamingService,
-  type Logger,
-  type StreamingService,
-} from "@streamcmd/core";
-import { createRegistry } from "@bufbuild/protobuf";
-import {
-  botCommands,
-  BotService,
-  CommandResultSchema,
-  ConnectResponseSchema,
-  demoBotBinding,
-  statusName,
-  type CommandResult,
-  type ConnectRequest,
-  type ConnectResponse,
-} from "@streamcmd/demo-protocol";
+import { createStreamingService, registerStreamingService, type Logger, type StreamingServiceOf } from "@streamcmd/core";
+import { botCommands, BotService, botService, statusName } from "@streamcmd/demo-protocol";
 import { createSqliteBotStore, type BotStore } from "@streamcmd/examples";
-import { CommandRouterService, createCommandRouter, createStreamHandler, startServer, type RunningServer } from "@streamcmd/transport-connect";
+import {
+  CommandRouterService,
+  createCommandRouter,
+  createStreamHandler,
+  schemaRegistry,
+  startServer,
+  type RunningServer,
+} from "@streamcmd/transport-connect";
 
-export type BotHub = StreamingService<ConnectResponse, CommandResult, ConnectRequest, ConnectResponse>;
+export type BotHub = StreamingServiceOf<typeof botService>;
 
 export interface DemoServer {
   hub: BotHub;
@@ -38,31 +28,31 @@ export interface DemoServer {
 export async function startDemoServer(options: { host: string; port: number; dbPath: string; logger: Logger }): Promise<DemoServer> {
   const { logger } = options;
   const store = createSqliteBotStore(options.dbPath);
-  const hub: BotHub = createStreamingService(demoBotBinding, { name: "bots", heartbeatTimeoutMs: 15_000, maxMessagesPerSecond: 200, logger });
-  const unregister = registerStreamingService("bots", hub);
+  const hub = createStreamingService(botService, { heartbeatTimeoutMs: 15_000, maxMessagesPerSecond: 200, logger });
+  const unregister = registerStreamingService(hub);
 
   hub.onConnect((client) => {
     // The database is the source of truth for config: a bot that (re)connects gets it back.
     void (async () => {
       const record = await store.ensure(client.clientId);
       if (Object.keys(record.config).length > 0) await hub.send(client.clientId, botCommands.configUpdate(record.config));
-    })().catch((error: unknown) => logger.warn({ error: (error as Error).message, clientId: client.clientId }, "could not restore the bot's config"));
+    })().catch((err: unknown) => logger.warn({ err, clientId: client.clientId }, "could not restore the bot's config"));
   });
   hub.onMessage((clientId, message) => {
     if (message.message.case !== "statusReport") return;
     const { status, detail } = message.message.value;
     logger.info({ clientId, status: statusName(status), detail }, "bot reported its status");
-    void store.setStatus(clientId, status, detail).catch((error: unknown) => logger.error({ error, clientId }, "could not store status"));
+    void store.setStatus(clientId, status, detail).catch((err: unknown) => logger.error({ err, clientId }, "could not store status"));
   });
 
   const server = await startServer({
     host: options.host,
     port: options.port,
     // So the router's JSON form (curl) can read and write the Any-packed command and reply.
-    adapter: { jsonOptions: { registry: createRegistry(ConnectResponseSchema, CommandResultSchema) } },
+    adapter: { jsonOptions: { registry: schemaRegistry(botService) } },
     routes(router) {
       router.service(BotService, { connect: createStreamHandler(hub) });
-      router.service(CommandRouterService, createCommandRouter({ services: { bots: hub } }));
+      router.service(CommandRouterService, createCommandRouter({ services: [hub] }));
     },
   });
   logger.info({ url: server.url, db: options.dbPath }, "bot server listening");
@@ -78,7 +68,6 @@ export async function startDemoServer(options: { host: string; port: number; dbP
         const deadline = Date.now() + drainMs;
         while (hub.stats().pendingCommands > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
         unregister();
-        unregisterStreamingService("bots", hub);
         await hub.close();
         await server.close({ graceMs: 1_000 });
         await store.close();

@@ -1,5 +1,5 @@
-import { CommandError } from "@streamcmd/core";
-import { statusName } from "@streamcmd/demo-protocol";
+import { isCommandError } from "@streamcmd/core";
+import { botService, statusName, type CommandResult } from "@streamcmd/demo-protocol";
 import { createBotCommandClient, type BotStore } from "@streamcmd/examples";
 import type { BotHub } from "./server.js";
 
@@ -12,12 +12,12 @@ export interface TourStep {
 }
 
 const describeError = (error: unknown): string =>
-  error instanceof CommandError ? `${error.name}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  isCommandError(error) ? `${error.name}: ${error.message}` : error instanceof Error ? error.message : String(error);
 
 /**
  * The guided tour: list the bots, start one, update its config, restart it, stop it gracefully,
  * force-stop another. Each step is printed with its round-trip time as it completes. The commands
- * go through the "bots" service by name, as any code in the server process would send them.
+ * go through `botService`, found registered in this process, as any code in the server process would send them.
  */
 export async function runTour(options: { hub: BotHub; store: BotStore; botIds: readonly string[]; print: (line: string) => void }): Promise<TourStep[]> {
   const { hub, store, print } = options;
@@ -47,7 +47,7 @@ export async function runTour(options: { hub: BotHub; store: BotStore; botIds: r
       .join(", ");
   });
   if (first === undefined) return steps;
-  const bot = createBotCommandClient({ botId: first, store, service: "bots", config: { replyTimeoutMs: 10_000 } });
+  const bot = createBotCommandClient({ botId: first, store, service: botService, defaultTimeoutMs: 10_000 });
   await step(`start ${first}`, async () => {
     const outcome = await bot.start("tour: market open");
     return `${statusName(outcome.previousStatus)} → ${statusName(outcome.status)}: ${detailOf(outcome.reply)}`;
@@ -68,7 +68,7 @@ export async function runTour(options: { hub: BotHub; store: BotStore; botIds: r
     print("  (force-stopping another bot needs --bots 2 or more; skipped)");
     return steps;
   }
-  const other = createBotCommandClient({ botId: second, store, service: "bots", config: { replyTimeoutMs: 10_000 } });
+  const other = createBotCommandClient({ botId: second, store, service: botService, defaultTimeoutMs: 10_000 });
   await step(`start ${second}`, async () => detailOf((await other.start("tour: second bot")).reply));
   await step(`force-stop ${second}`, async () => {
     const outcome = await other.stop("tour: emergency", { graceful: false });
@@ -79,7 +79,6 @@ export async function runTour(options: { hub: BotHub; store: BotStore; botIds: r
   return steps;
 }
 
-function detailOf(reply: { outcome: { case: string | undefined; value?: unknown } }): string {
-  const value = reply.outcome.value as { detail?: string } | undefined;
-  return value?.detail ?? "";
+function detailOf(reply: CommandResult): string {
+  return reply.outcome.case === "success" ? reply.outcome.value.detail : "";
 }

@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { delay } from "@streamcmd/core/internal";
 import { startWorker, type Worker } from "./ipc.js";
 import { summarize, type LatencySummary, type ThroughputSummary } from "./measure.js";
 import { payloadSizes } from "./payload.js";
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
   const connectCaller = await worker("connect-caller", { url: connect.info["url"] });
   await streamcmd.worker.call("waitClients", { count: 1 });
   for (const w of [connect, grpcjs, socketio]) {
-    while (((await w.worker.call("clients")) as number) < 1) await new Promise((r) => setTimeout(r, 20));
+    while (((await w.worker.call("clients")) as number) < 1) await delay(20);
   }
 
   const initiators: Record<Contender, Worker> = {
@@ -94,7 +95,7 @@ async function main(): Promise<void> {
   await worker("socketio-bots", clientsArgs(socketio.info));
   await streamcmd.worker.call("waitClients", { count: settings.throughputClients + 1 });
   for (const w of [connect, grpcjs, socketio]) {
-    while (((await w.worker.call("clients")) as number) < settings.throughputClients + 1) await new Promise((r) => setTimeout(r, 50));
+    while (((await w.worker.call("clients")) as number) < settings.throughputClients + 1) await delay(50);
   }
   const targets = Array.from({ length: settings.throughputClients }, (_, i) => `tp-${i}`);
   // c and d are the floors under a and b: the same traffic on bare Connect.

@@ -8,13 +8,14 @@ import { createClient, type HandlerContext, type ServiceImpl } from "@connectrpc
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { createCommandClient, createStreamingService, type StreamingCommandClient } from "@streamcmd/core";
+import { createLimiter, delay, PushQueue } from "@streamcmd/core/internal";
 import {
   BotService,
+  botService,
   CommandResultSchema,
   ConnectRequestSchema,
   ConnectResponseSchema,
-  demoBotAgentBinding,
-  demoBotBinding,
+  demoBotClientBinding,
   helloMessage,
   type CommandResult,
   type ConnectRequest,
@@ -66,23 +67,19 @@ function loops(send: Send, extra: Record<string, (a: Record<string, unknown>) =>
 /** Connects `count` clients with at most `parallel` handshakes at once; resolves with the time it took. */
 async function connectAll(count: number, parallel: number, connectOne: (i: number) => Promise<void>): Promise<number> {
   const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(parallel, count) }, async () => {
-      while (next < count) await connectOne(next++);
-    }),
-  );
+  const limit = createLimiter(parallel);
+  await Promise.all(Array.from({ length: count }, (_, i) => limit.run(() => connectOne(i))));
   return performance.now() - started;
 }
 
 const roles: Record<string, () => Promise<void>> = {
   // a: streamcmd same-process (caller in the server process) and the server for b.
   async "streamcmd-server"() {
-    const hub = createStreamingService(demoBotBinding, { name: "bots", heartbeatTimeoutMs: 0, maxQueueSize: 1024 });
+    const hub = createStreamingService(botService, { heartbeatTimeoutMs: 0, maxQueueSize: 1024 });
     const server = await startServer({
       routes(router) {
         router.service(BotService, { connect: createStreamHandler(hub) });
-        router.service(CommandRouterService, createCommandRouter({ services: { bots: hub } }));
+        router.service(CommandRouterService, createCommandRouter({ services: [hub] }));
       },
     });
     const command = benchCommand();
@@ -90,7 +87,7 @@ const roles: Record<string, () => Promise<void>> = {
     const send: Send = (target) => {
       let client = clients.get(target);
       if (client === undefined) {
-        client = createCommandClient({ clientId: target, service: hub });
+        client = createCommandClient(hub, { clientId: target });
         clients.set(target, client);
       }
       return client.send(command);
@@ -101,7 +98,7 @@ const roles: Record<string, () => Promise<void>> = {
         clients: async () => hub.clients().length,
         waitClients: async (a) => {
           const deadline = Date.now() + Number(a["timeoutMs"] ?? 120_000);
-          while (hub.clients().length < Number(a["count"]) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+          while (hub.clients().length < Number(a["count"]) && Date.now() < deadline) await delay(50);
           return hub.clients().length;
         },
         broadcast: async () => {
@@ -121,8 +118,9 @@ const roles: Record<string, () => Promise<void>> = {
       const agent = connectAgent({
         baseUrl: str("url"),
         method: BotService.method.connect,
-        hello: helloMessage(botId, "bench"),
-        binding: demoBotAgentBinding,
+        clientId: botId,
+        metadata: { version: "bench" },
+        binding: demoBotClientBinding,
         onCommand: (command) => benchReply(command.commandId),
         heartbeatIntervalMs: 0,
         maxConcurrentCommands: 64,
@@ -135,13 +133,13 @@ const roles: Record<string, () => Promise<void>> = {
 
   // b: a caller in a third process, through the CommandRouter.
   async "streamcmd-caller"() {
-    const router = createRemoteRouter({ baseUrl: str("url"), schemas: [ConnectResponseSchema, CommandResultSchema] });
+    const router = createRemoteRouter({ baseUrl: str("url") });
     const command = benchCommand();
     const clients = new Map<string, StreamingCommandClient<ConnectResponse, CommandResult>>();
     const send: Send = (target) => {
       let client = clients.get(target);
       if (client === undefined) {
-        client = createCommandClient({ clientId: target, service: "bots", remote: router });
+        client = createCommandClient(botService, { clientId: target, router });
         clients.set(target, client);
       }
       return client.send(command);
@@ -163,8 +161,8 @@ const roles: Record<string, () => Promise<void>> = {
                 else if (request.message.case === "result") stream.resolve(request.message.value);
               }
             })();
-            context.signal.addEventListener("abort", () => stream.end());
-            yield* stream;
+            context.signal.addEventListener("abort", () => stream.outgoing.end());
+            yield* stream.outgoing;
           },
         });
         // Only Execute: the floor under a naive cross-process design (Connect answers the rest Unimplemented).
@@ -172,11 +170,12 @@ const roles: Record<string, () => Promise<void>> = {
           async execute(request) {
             const stream = streams.get(request.clientId);
             if (stream === undefined || request.command === undefined) throw new Error("no such bot");
-            const command = anyUnpack(request.command, ConnectResponseSchema) as ConnectResponse;
+            const command = anyUnpack(request.command, ConnectResponseSchema);
+            if (command === undefined) throw new Error("not a bot command");
             return { reply: anyPack(CommandResultSchema, await stream.send(command)) };
           },
         };
-        router.service(CommandRouterService, floor as ServiceImpl<typeof CommandRouterService>);
+        router.service(CommandRouterService, floor);
       },
     });
     const command = benchCommand();
@@ -191,11 +190,11 @@ const roles: Record<string, () => Promise<void>> = {
     const connectMs = await connectAll(num("count"), 100, async (i) => {
       const botId = `${str("prefix")}${i}`;
       const client = createClient(BotService, createGrpcTransport({ baseUrl: str("url") }));
-      const outbox = new Pushable<ConnectRequest>();
-      outbox.push(helloMessage(botId, "bench"));
+      const outbox = new PushQueue<ConnectRequest>();
+      outbox.tryPush(helloMessage(botId, "bench"));
       void (async () => {
         for await (const command of client.connect(outbox)) {
-          outbox.push(create(ConnectRequestSchema, { message: { case: "result", value: benchReply(command.commandId) } }));
+          outbox.tryPush(create(ConnectRequestSchema, { message: { case: "result", value: benchReply(command.commandId) } }));
         }
       })().catch(() => {}); // the stream ends when the bench stops the server
     });
@@ -310,53 +309,22 @@ const roles: Record<string, () => Promise<void>> = {
     const before = gcMemory();
     const harness = createHarness(demoBotProtocol, { serviceOptions: { heartbeatTimeoutMs: 0 } });
     for (let i = 0; i < count; i++) harness.openStream().incoming.push(helloMessage(`bot-${i}`, "bench"));
-    while (harness.service.clients().length < count) await new Promise((r) => setTimeout(r, 10));
+    while (harness.service.clients().length < count) await delay(10);
     const after = gcMemory();
     serveWorker({ heapPerClient: (after.heapUsed - before.heapUsed) / count, rssPerClient: (after.rss - before.rss) / count }, {});
   },
 };
 
-/** Internal: a pushable async iterable (the outbound side of a raw bidi stream). */
-class Pushable<T> implements AsyncIterable<T> {
-  private items: T[] = [];
-  private waiting: ((r: IteratorResult<T>) => void) | undefined;
-  private ended = false;
-  push(item: T): void {
-    const waiting = this.waiting;
-    if (waiting) {
-      this.waiting = undefined;
-      waiting({ value: item, done: false });
-    } else this.items.push(item);
-  }
-  end(): void {
-    this.ended = true;
-    this.waiting?.({ value: undefined, done: true });
-    this.waiting = undefined;
-  }
-  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
-    for (;;) {
-      const item = this.items.shift();
-      if (item !== undefined) {
-        yield item;
-        continue;
-      }
-      if (this.ended) return;
-      const next = await new Promise<IteratorResult<T>>((resolve) => (this.waiting = resolve));
-      if (next.done) return;
-      yield next.value;
-    }
-  }
-}
-
 /** Internal: the floor under the hub: a stream with a map of pending replies, nothing else. */
-class RawStream extends Pushable<ConnectResponse> {
+class RawStream {
+  readonly outgoing = new PushQueue<ConnectResponse>();
   private pending = new Map<string, (reply: CommandResult) => void>();
   private counter = 0;
   send(command: ConnectResponse): Promise<CommandResult> {
     const commandId = String(this.counter++);
     return new Promise((resolve) => {
       this.pending.set(commandId, resolve);
-      this.push(create(ConnectResponseSchema, { commandId, command: command.command }));
+      this.outgoing.tryPush(create(ConnectResponseSchema, { commandId, command: command.command }));
     });
   }
   resolve(result: CommandResult): void {

@@ -1,12 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import {
-  CommandTimeoutError,
-  createCommandClient,
-  type AnyStreamingService,
-  type CommandClientConfig,
-  type RemoteRouter,
-} from "@streamcmd/core";
-import { botCommands, BotStatus } from "@streamcmd/demo-protocol";
+import { CommandTimeoutError, createCommandClient, type RemoteRouter, type ServiceKey } from "@streamcmd/core";
+import { delay } from "@streamcmd/core/internal";
+import { botCommands, botService, BotStatus, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
 import type { BotStore } from "./bot-store.js";
 import {
   runBatch,
@@ -24,11 +19,12 @@ import {
 export interface BotCommandClientOptions {
   botId: string;
   store: BotStore;
-  /** The streaming service: an instance, or its registered name (default `"bots"`). */
-  service?: string | AnyStreamingService;
-  /** The cross-process router, when the service lives in another process. */
-  remote?: RemoteRouter;
-  config?: Partial<CommandClientConfig>;
+  /** The bots' streaming service: a hub, or a definition routed as `createCommandClient` does. Default `botService`. */
+  service?: ServiceKey<ConnectResponse, CommandResult>;
+  /** The cross-process router, when the service lives in another process (default: the installed one). */
+  router?: RemoteRouter;
+  /** Reply timeout of a command that gives none, in ms. Default 5000. */
+  defaultTimeoutMs?: number;
 }
 
 /** What `restart` did. */
@@ -58,11 +54,10 @@ export interface BotCommandClient {
 /** Creates a `BotCommandClient`; same-process or cross-process as `createCommandClient` decides. */
 export function createBotCommandClient(options: BotCommandClientOptions): BotCommandClient {
   const { botId, store } = options;
-  const client: BotClient = createCommandClient({
+  const client: BotClient = createCommandClient(options.service ?? botService, {
     clientId: botId,
-    service: options.service ?? "bots",
-    ...(options.remote ? { remote: options.remote } : {}),
-    ...(options.config ? { config: options.config } : {}),
+    ...(options.router ? { router: options.router } : {}),
+    ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
   });
 
   async function status(call: CallOptions = {}): Promise<BotStatus> {
@@ -79,7 +74,7 @@ export function createBotCommandClient(options: BotCommandClientOptions): BotCom
       if (performance.now() + pauseMs > deadline) {
         throw new CommandTimeoutError(`bot ${botId} did not reach STOPPED within ${withinMs} ms`, { clientId: botId });
       }
-      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      await delay(pauseMs, signal);
       pauseMs = Math.min(pauseMs * 2, 500);
     }
   }

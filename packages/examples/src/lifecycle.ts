@@ -1,15 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import {
-  ClientNotConnectedError,
-  CommandCancelledError,
-  CommandError,
-  CommandFailedError,
-  InvalidArgumentError,
-  QueueFullError,
-  ServiceClosedError,
-  ServiceNotFoundError,
-  type StreamingCommandClient,
-} from "@streamcmd/core";
+import { CommandCancelledError, isCommandError, type CallOptions, type CommandErrorCode, type StreamingCommandClient } from "@streamcmd/core";
+// The workspace's concurrency limit. In your own code, p-limit or the like does the same.
+import { createLimiter } from "@streamcmd/core/internal";
 import { botCommands, BotStatus, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
 import type { BotRecord, BotStore } from "./bot-store.js";
 import { applyFieldPaths, validateFieldPaths } from "./field-paths.js";
@@ -17,12 +9,7 @@ import { applyFieldPaths, validateFieldPaths } from "./field-paths.js";
 /** A command client for one bot of the demo protocol. */
 export type BotClient = StreamingCommandClient<ConnectResponse, CommandResult>;
 
-/** Per-call options of the example functions. */
-export interface CallOptions {
-  signal?: AbortSignal;
-  /** Reply timeout for this command, in ms; default: the client's config. */
-  timeoutMs?: number;
-}
+export type { CallOptions } from "@streamcmd/core";
 
 /** What a lifecycle command did. */
 export interface LifecycleOutcome {
@@ -45,16 +32,19 @@ export interface ConfigOutcome {
   roundTripMs: number;
 }
 
-const callOptions = (options: CallOptions) => ({
-  ...(options.signal ? { signal: options.signal } : {}),
-  ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+/** The per-call options of `options` (it may carry the example's own fields too). */
+const callOptions = ({ signal, timeoutMs, queueTimeoutMs, waitForConnectMs }: CallOptions): CallOptions => ({
+  ...(signal ? { signal } : {}),
+  ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+  ...(queueTimeoutMs !== undefined ? { queueTimeoutMs } : {}),
+  ...(waitForConnectMs !== undefined ? { waitForConnectMs } : {}),
 });
 
 /**
  * Errors that prove the command never reached the bot: nothing about the bot changed.
  * (A timeout, a disconnect mid-command or a cancel after sending leave its state unknown.)
  */
-const neverDelivered = [ClientNotConnectedError, QueueFullError, ServiceNotFoundError, ServiceClosedError, InvalidArgumentError];
+const neverDelivered: readonly CommandErrorCode[] = ["client_not_connected", "queue_full", "service_not_found", "service_closed", "invalid_argument", "closed"];
 
 /**
  * After a failed lifecycle command: if the bot reported the failure, or the command provably never
@@ -65,11 +55,11 @@ const neverDelivered = [ClientNotConnectedError, QueueFullError, ServiceNotFound
  */
 async function recordFailure(store: BotStore, before: BotRecord, error: unknown): Promise<void> {
   try {
-    if (error instanceof CommandFailedError || neverDelivered.some((kind) => error instanceof kind)) {
+    if (isCommandError(error, "command_failed") || neverDelivered.some((code) => isCommandError(error, code))) {
       await store.setStatus(before.id, before.status, before.statusReason);
       return;
     }
-    const reason = error instanceof CommandError ? `${error.code}: ${error.message}` : String(error);
+    const reason = isCommandError(error) ? `${error.code}: ${error.message}` : String(error);
     await store.setStatus(before.id, BotStatus.ERROR, reason);
   } catch {
     // The command's error is what matters to the caller; it is rethrown by our caller.
@@ -162,28 +152,25 @@ export async function runBatch<I, T>(
   concurrency = 8,
   signal?: AbortSignal,
 ): Promise<BatchOutcome<T>[]> {
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new InvalidArgumentError(`concurrency must be a whole number of at least 1, got ${concurrency}`);
-  }
-  const outcomes: BatchOutcome<T>[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      const item = items[index] as I;
-      if (signal?.aborted) {
-        outcomes[index] = { botId: idOf(item), ok: false, error: new CommandCancelledError("the batch was cancelled before this bot's turn", { cause: signal.reason }) };
-        continue;
+  const limit = createLimiter(concurrency, "concurrency");
+  return Promise.all(
+    items.map(async (item): Promise<BatchOutcome<T>> => {
+      const botId = idOf(item);
+      let release: () => void;
+      try {
+        release = await limit.acquire(signal);
+      } catch {
+        return { botId, ok: false, error: new CommandCancelledError("the batch was cancelled before this bot's turn", { cause: signal?.reason }) };
       }
       try {
-        outcomes[index] = { botId: idOf(item), ok: true, result: await work(item) };
+        return { botId, ok: true, result: await work(item) };
       } catch (error) {
-        outcomes[index] = { botId: idOf(item), ok: false, error };
+        return { botId, ok: false, error };
+      } finally {
+        release();
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return outcomes;
+    }),
+  );
 }
 
 /** `updateBotConfig` for many bots, `concurrency` at a time, with a per-bot report. */

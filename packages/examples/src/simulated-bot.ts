@@ -1,5 +1,6 @@
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { CommandFailedError } from "@streamcmd/core";
+import { delay } from "@streamcmd/core/internal";
 import { BotStatus, successResult, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
 import { applyFieldPaths } from "./field-paths.js";
 
@@ -59,21 +60,6 @@ export function createSimulatedBot(botId: string, options: { timing?: Partial<Si
     for (const listener of listeners) listener(next, detail);
   }
 
-  function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
-  }
-
   function checkInjected(kind: SimulatedCommand): void {
     const failure = failures.get(kind);
     if (failure === undefined) return;
@@ -101,7 +87,7 @@ export function createSimulatedBot(botId: string, options: { timing?: Partial<Si
     checkInjected("start");
     become(BotStatus.STARTING, "connecting to the exchange");
     try {
-      await sleep(timing.startMs, signal);
+      await delay(timing.startMs, signal);
     } catch (error) {
       become(BotStatus.STOPPED, "start interrupted");
       throw error;
@@ -121,14 +107,14 @@ export function createSimulatedBot(botId: string, options: { timing?: Partial<Si
       if (graceful) {
         const toClose = openOrders;
         for (let i = 0; i < toClose; i++) {
-          await sleep(timing.perOrderMs, signal);
+          await delay(timing.perOrderMs, signal);
           openOrders--;
           closedOrders++;
         }
         become(BotStatus.STOPPED, `closed ${toClose} orders`);
         return successResult(status, `stopped gracefully, closed ${toClose} orders`);
       }
-      await sleep(timing.forceStopMs, signal);
+      await delay(timing.forceStopMs, signal);
     } catch (error) {
       // Interrupted (the connection went away): still trading if orders are left, else stopped.
       become(openOrders > 0 ? BotStatus.RUNNING : BotStatus.STOPPED, "stop interrupted");
@@ -143,10 +129,10 @@ export function createSimulatedBot(botId: string, options: { timing?: Partial<Si
 
   async function updateConfig(update: NonNullable<Extract<ConnectResponse["command"], { case: "configUpdate" }>["value"]>, signal: AbortSignal | undefined): Promise<CommandResult> {
     checkInjected("configUpdate");
-    const incoming = (update.config ?? {}) as JsonObject;
+    const incoming: JsonObject = update.config ?? {};
     const candidate = update.partial ? applyFieldPaths(config, incoming, update.fieldPaths) : structuredClone(incoming);
     checkConfig(candidate);
-    await sleep(timing.configMs, signal);
+    await delay(timing.configMs, signal);
     config = candidate;
     const what = update.partial ? `updated ${update.fieldPaths.join(", ")}` : "replaced the config";
     return successResult(status, what);

@@ -1,5 +1,5 @@
 // Internal test support: simulated bots connected to a real hub through the in-memory harness.
-import { CommandFailedError, createCommandClient } from "@streamcmd/core";
+import { createCommandClient, isCommandError, type CommandFailedError } from "@streamcmd/core";
 import type { CommandResult, ConnectResponse } from "@streamcmd/demo-protocol";
 import { createHarness, demoBotProtocol, type Behaviour } from "@streamcmd/testing";
 import { createBotCommandClient } from "../bot-command-client.js";
@@ -16,7 +16,10 @@ export function simulated(bot: SimulatedBot): Behaviour<ConnectResponse, Command
     try {
       return { reply: await bot.handle(command) };
     } catch (error) {
-      if (error instanceof CommandFailedError) return { fail: { code: error.clientErrorCode, message: error.clientErrorMessage } };
+      if (isCommandError(error, "command_failed")) {
+        const failed = error as CommandFailedError;
+        return { fail: { code: failed.clientErrorCode, message: failed.clientErrorMessage } };
+      }
       throw error;
     }
   };
@@ -24,7 +27,7 @@ export function simulated(bot: SimulatedBot): Behaviour<ConnectResponse, Command
 
 /** A hub with `ids.length` simulated bots connected. */
 export async function simulatedFleet(ids: readonly string[]) {
-  const harness = createHarness(demoBotProtocol, { serviceOptions: { name: "bots" } });
+  const harness = createHarness(demoBotProtocol);
   const bots = new Map<string, SimulatedBot>();
   for (const id of ids) {
     const bot = createSimulatedBot(id, { timing: fastTiming });
@@ -44,7 +47,7 @@ export function fleetScope() {
       const fleet = await simulatedFleet(ids);
       closers.push(() => fleet.harness.close());
       const store = createMemoryBotStore();
-      const client = (id: string): BotClient => createCommandClient<ConnectResponse, CommandResult>({ clientId: id, service: fleet.hub });
+      const client = (id: string): BotClient => createCommandClient(fleet.hub, { clientId: id });
       const botClient = (botId: string) => createBotCommandClient({ botId, store, service: fleet.hub });
       return { ...fleet, store, client, botClient };
     },
