@@ -11,14 +11,18 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ["@streamcmd/source"] } },
   test: {
-    projects: [...packages.map((name) => `packages/${name}`), ...apps.map((name) => `apps/${name}`)].map((root) => ({
-      extends: true,
-      test: {
-        name: `@streamcmd/${root.split("/")[1]}`,
-        root,
-        include: ["src/**/*.test.ts"],
-      },
-    })),
+    projects: [
+      ...[...packages.map((name) => `packages/${name}`), ...apps.map((name) => `apps/${name}`)].map((root) => ({
+        extends: true,
+        test: {
+          name: `@streamcmd/${root.split("/")[1]}`,
+          root,
+          include: ["src/**/*.test.ts"],
+        },
+      })),
+      // Rules of the whole workspace (file sizes, public types, the code users copy).
+      { extends: true, test: { name: "workspace", root: ".", include: ["scripts/*.test.ts"] } },
+    ],
     testTimeout: 20_000,
     hookTimeout: 20_000,
   },
