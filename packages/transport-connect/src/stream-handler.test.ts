@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { CommandFailedError, ClientDisconnectedError, type DisconnectEvent } from "@streamcmd/core";
+import { createConnectRouter } from "@connectrpc/connect";
+import { createStreamingService } from "@streamcmd/core";
+import { testService } from "@streamcmd/testing";
 import * as demoBot from "@streamcmd/demo-protocol";
+import { createStreamHandler } from "./index.js";
 import { startCommand, testScope } from "./test-support/bot-server.js";
 
 const scope = testScope();
@@ -61,5 +65,15 @@ describe("stream handler over real HTTP/2", () => {
     expect(await pending).toBeInstanceOf(ClientDisconnectedError);
     await expect.poll(() => disconnects.map((d) => d.reason)).toEqual(["client_closed"]);
     expect(hub.stats().pendingCommands).toBe(0);
+  });
+
+  it("is typed by its hub: a hub of another protocol does not compile on a method (checked by tsc)", async () => {
+    const { hub } = await server();
+    const other = createStreamingService(testService);
+    const router = createConnectRouter();
+    router.service(demoBot.BotService, { connect: createStreamHandler(hub) });
+    // @ts-expect-error — the test protocol's hub reads and writes other messages than BotService.Connect.
+    router.service(demoBot.BotService, { connect: createStreamHandler(other) });
+    await other.close();
   });
 });
