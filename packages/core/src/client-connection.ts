@@ -1,6 +1,7 @@
-import { watchDeadline } from "./deadline.js";
+import { watchDeadline, type Deadline } from "./deadline.js";
 import type { CommandError } from "./errors.js";
 import { PushQueue } from "./push-queue.js";
+import type { PendingOwner } from "./pending-commands.js";
 import type { TokenBucket } from "./rate-limiter.js";
 import type { ClientIdentity } from "./service-definition.js";
 import type { ClientInfo, DisconnectReason } from "./streaming-service-types.js";
@@ -20,13 +21,15 @@ export interface ConnectionEnd {
  * outbound queue and the hello timer; `close` is the one way out and runs once. Who the client is
  * among the others (replacement, duplicates) is the directory's business, not this one's.
  */
-export class ClientConnection<TOut> {
+export class ClientConnection<TOut> implements PendingOwner {
   private stateNow: ConnectionState = "handshake";
   clientId: string | undefined;
   metadata: Record<string, string> = {};
   connectedAt: number;
   lastSeenAt: number;
   readonly queue: PushQueue<TOut>;
+  /** The ids of its commands waiting for replies (kept by the pending-command table). */
+  readonly pendingIds = new Set<string>();
   /** Aborted when the connection ends, so the read loop stops reading. */
   readonly stopReading = new AbortController();
   /** Why it ended, once it has. */
@@ -36,7 +39,7 @@ export class ClientConnection<TOut> {
    * must then name the same client.
    */
   helloOptional = false;
-  private stopHelloTimer: (() => void) | undefined;
+  private helloTimer: Deadline | undefined;
 
   /** `bucket`: the client's rate limit, when the hub has one. */
   constructor(
@@ -61,13 +64,13 @@ export class ClientConnection<TOut> {
 
   /** Ends the handshake with `onExpire` unless `open` comes within `timeoutMs`. */
   startHelloTimer(timeoutMs: number, onExpire: () => void): void {
-    this.stopHelloTimer = watchDeadline({ timeoutMs }, onExpire);
+    this.helloTimer = watchDeadline({ timeoutMs }, onExpire);
   }
 
   /** handshake → open, as `identity`. */
   open(identity: ClientIdentity, at: number): void {
-    this.stopHelloTimer?.();
-    this.stopHelloTimer = undefined;
+    this.helloTimer?.dispose();
+    this.helloTimer = undefined;
     this.clientId = identity.clientId;
     this.metadata = { ...identity.metadata };
     this.connectedAt = at;
@@ -82,21 +85,21 @@ export class ClientConnection<TOut> {
     if (this.stateNow === "closed") return false;
     this.stateNow = "closed";
     this.ended = end;
-    this.stopHelloTimer?.();
-    this.stopHelloTimer = undefined;
+    this.helloTimer?.dispose();
+    this.helloTimer = undefined;
     this.stopReading.abort();
     this.queue.close(streamError);
     return true;
   }
 
   /** A snapshot for listings and events. */
-  info(pendingCommands: number): ClientInfo {
+  info(): ClientInfo {
     return {
       clientId: this.clientId ?? "",
       connectedAt: new Date(this.connectedAt),
       lastSeenAt: new Date(this.lastSeenAt),
       metadata: { ...this.metadata },
-      pendingCommands,
+      pendingCommands: this.pendingIds.size,
       queuedMessages: this.queue.size,
     };
   }

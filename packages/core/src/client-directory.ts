@@ -49,13 +49,13 @@ export class ClientDirectory<C> {
       if (set === undefined) this.waiters.set(clientId, (set = new Set()));
       const waiting = set;
       const finish: Waiter = (error) => {
-        dispose();
+        deadline.dispose();
         waiting.delete(finish);
         if (waiting.size === 0 && this.waiters.get(clientId) === waiting) this.waiters.delete(clientId);
         if (error === undefined) resolve();
         else reject(error);
       };
-      const dispose = watchDeadline(options, (cause) => finish(cause === "timeout" ? errors.timedOut() : errors.cancelled()));
+      const deadline = watchDeadline(options, (cause) => finish(cause === "timeout" ? errors.timedOut() : errors.cancelled()));
       waiting.add(finish);
     });
   }

@@ -242,8 +242,8 @@ describe("command client: same-process", () => {
     const h = serverHarness();
     await h.connect("bot-1", { behaviour: failWith("busy", "later") });
     const client = createCommandClient(h.service, { clientId: "bot-1" });
-    function operatorPressedStart() {
-      return client.send(ping);
+    async function operatorPressedStart() {
+      return await client.send(ping);
     }
     const error = (await operatorPressedStart().catch((e: unknown) => e)) as Error;
     expect(error).toBeInstanceOf(CommandFailedError);
@@ -336,8 +336,8 @@ describe("command client: cross-process", () => {
   it("an error rebuilt from the wire carries the caller's stack", async () => {
     const { router } = remoteSetup();
     const client = createCommandClient(testService, { clientId: "ghost", router });
-    function workerJob() {
-      return client.send(ping);
+    async function workerJob() {
+      return await client.send(ping);
     }
     const error = (await workerJob().catch((e: unknown) => e)) as Error;
     expect(error).toBeInstanceOf(ClientNotConnectedError);

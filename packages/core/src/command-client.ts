@@ -1,4 +1,4 @@
-import { captureCallSite, withCallSite } from "./call-site.js";
+import { restack } from "./caller-stack.js";
 import { ClosedError, InternalError, InvalidArgumentError, isCommandError, ServiceNotFoundError, type CommandError } from "./errors.js";
 import { getStreamingService } from "./registry.js";
 import { getRemoteRouter, type RemoteRouter } from "./remote-router.js";
@@ -119,14 +119,12 @@ export function createCommandClient<TCommand, TReply>(
     };
   }
 
-  /** Every rejection is a CommandError with the caller's stack; anything else from a router is a bug worth wrapping. */
-  function typed(error: unknown, site: ReturnType<typeof captureCallSite>): CommandError {
-    const commandError = isCommandError(error) ? error : new InternalError(`unexpected error from ${name}: ${errorMessage(error)}`, { ...where, cause: error });
-    return withCallSite(commandError, site);
+  /** Every rejection is a CommandError; anything else from a router is a bug worth wrapping. */
+  function typed(error: unknown): CommandError {
+    return isCommandError(error) ? error : new InternalError(`unexpected error from ${name}: ${errorMessage(error)}`, { ...where, cause: error });
   }
 
   async function send(command: TCommand, call: CallOptions = {}): Promise<TReply> {
-    const site = captureCallSite(send);
     try {
       const signal = callSignal(call.signal);
       const { timeoutMs, queueTimeoutMs, waitForConnectMs } = settings(call);
@@ -137,12 +135,12 @@ export function createCommandClient<TCommand, TReply>(
       }
       throw notFound();
     } catch (error) {
-      throw typed(error, site);
+      // Here, where the caller's await resumes: the stack is the caller's, not a timer's or a socket's.
+      throw restack(typed(error), send);
     }
   }
 
   async function post(command: TCommand, call: PostOptions = {}): Promise<string> {
-    const site = captureCallSite(post);
     try {
       const signal = callSignal(call.signal);
       const { queueTimeoutMs, waitForConnectMs } = settings(call);
@@ -151,12 +149,11 @@ export function createCommandClient<TCommand, TReply>(
       if (current.mode === "cross-process") return await current.router.post(service, { clientId, command, queueTimeoutMs, waitForConnectMs }, { signal });
       throw notFound();
     } catch (error) {
-      throw typed(error, site);
+      throw restack(typed(error), post);
     }
   }
 
   async function isConnected(call: { signal?: AbortSignal } = {}): Promise<boolean> {
-    const site = captureCallSite(isConnected);
     try {
       const signal = callSignal(call.signal);
       const current = route();
@@ -164,7 +161,7 @@ export function createCommandClient<TCommand, TReply>(
       if (current.mode === "cross-process") return (await current.router.listClients(service, { signal })).some((client) => client.clientId === clientId);
       throw notFound();
     } catch (error) {
-      throw typed(error, site);
+      throw restack(typed(error), isConnected);
     }
   }
 

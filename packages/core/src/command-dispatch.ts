@@ -1,11 +1,10 @@
-import { captureCallSite, withCallSite } from "./call-site.js";
+import { restack } from "./caller-stack.js";
 import type { ClientConnection } from "./client-connection.js";
 import type { ClientDirectory } from "./client-directory.js";
 import {
+  type CommandCancelledError,
   ClientDisconnectedError,
   ClientNotConnectedError,
-  CommandCancelledError,
-  CommandTimeoutError,
   InternalError,
   InvalidArgumentError,
   isCommandError,
@@ -21,9 +20,11 @@ import { checkDuration, errorMessage } from "./validate.js";
 /** Internal: what the caller's side of a hub needs from the rest of it. */
 export interface DispatchContext<TOut, TCommand, TReply, C extends ClientConnection<TOut>> {
   readonly name: string;
+  /** The error of a call cancelled by its signal. */
+  cancelled(reason: unknown, clientId: string, commandId?: string): CommandCancelledError;
   wrapCommand(commandId: string, command: TCommand): TOut;
   readonly directory: ClientDirectory<C>;
-  readonly pending: PendingCommands<TReply>;
+  readonly pending: PendingCommands<TReply, C>;
   readonly counters: { commandsSent: number };
   readonly settings: ResolvedServiceOptions;
   isClosed(): boolean;
@@ -59,9 +60,7 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
     if (signal?.aborted) throw cancelled(signal.reason, clientId);
   }
 
-  function cancelled(reason: unknown, clientId: string, commandId?: string): CommandCancelledError {
-    return new CommandCancelledError(`command to client ${clientId} was cancelled: ${errorMessage(reason)}`, { ...where(clientId, commandId), cause: reason });
-  }
+  const cancelled = context.cancelled;
 
   function typed(error: unknown, clientId: string): CommandError {
     return isCommandError(error) ? error : new InternalError(errorMessage(error), { ...where(clientId), cause: error });
@@ -132,17 +131,16 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
   }
 
   async function send(clientId: string, command: TCommand, call: CallOptions = {}): Promise<TReply> {
-    const site = captureCallSite(send);
     try {
       const timeoutMs = call.timeoutMs === undefined ? settings.defaultTimeoutMs : checkDuration("timeoutMs", call.timeoutMs, 1);
       const prepared = prepare(clientId, command, call);
       const { connection, commandId, message } = prepared instanceof Promise ? await prepared : prepared;
-      const waiting = pending.countFor(connection);
+      const waiting = connection.pendingIds.size;
       if (waiting >= settings.maxPendingPerClient) {
         throw new QueueFullError(`client ${clientId} has ${waiting} commands waiting for replies (limit ${settings.maxPendingPerClient})`, where(clientId, commandId));
       }
       // Registered before it is queued: a fast client cannot answer an id the hub does not know yet.
-      const reply = pending.register(commandId, connection, site);
+      const reply = pending.register(commandId, connection);
       if (!connection.queue.tryPush(message)) {
         try {
           await enqueue(connection, message, call, commandId);
@@ -152,18 +150,15 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
         }
       }
       context.counters.commandsSent++;
-      pending.arm(commandId, { timeoutMs, signal: call.signal }, {
-        timedOut: () => new CommandTimeoutError(`client ${clientId} did not reply to command ${commandId} within ${timeoutMs} ms`, where(clientId, commandId)),
-        cancelled: (reason) => cancelled(reason, clientId, commandId),
-      });
+      pending.arm(commandId, timeoutMs, call.signal);
       return await reply;
     } catch (error) {
-      throw withCallSite(typed(error, clientId), site);
+      // Here, where the caller's await resumes: the stack is the caller's, not a timer's.
+      throw restack(typed(error, clientId), send);
     }
   }
 
   async function post(clientId: string, command: TCommand, call: PostOptions = {}): Promise<string> {
-    const site = captureCallSite(post);
     try {
       const prepared = prepare(clientId, command, call);
       const { connection, message, commandId } = prepared instanceof Promise ? await prepared : prepared;
@@ -180,7 +175,7 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
       context.counters.commandsSent++;
       return commandId;
     } catch (error) {
-      throw withCallSite(typed(error, clientId), site);
+      throw restack(typed(error, clientId), post);
     }
   }
 

@@ -39,8 +39,8 @@ describe("watchDeadline", () => {
     vi.useFakeTimers();
     const controller = new AbortController();
     const ends: string[] = [];
-    const dispose = watchDeadline({ timeoutMs: 10, signal: controller.signal }, (cause) => ends.push(cause));
-    dispose();
+    const deadline = watchDeadline({ timeoutMs: 10, signal: controller.signal }, (cause) => ends.push(cause));
+    deadline.dispose();
     controller.abort();
     await vi.advanceTimersByTimeAsync(20);
     expect(ends).toEqual([]);
@@ -55,6 +55,21 @@ describe("watchDeadline", () => {
     expect(vi.getTimerCount()).toBe(0);
     controller.abort();
     expect(ends).toEqual(["abort"]);
+  });
+});
+
+describe("watchDeadline with a context", () => {
+  it("passes its context to one shared onEnd, so a caller needs no closure per wait", async () => {
+    vi.useFakeTimers();
+    const ends: [string, number][] = [];
+    const onEnd = (cause: string, id: number) => ends.push([cause, id]);
+    const controller = new AbortController();
+    watchDeadline({ timeoutMs: 10 }, onEnd, 1);
+    watchDeadline({ timeoutMs: 50, signal: controller.signal }, onEnd, 2);
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort();
+    expect(ends).toEqual([["timeout", 1], ["abort", 2]]);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
 

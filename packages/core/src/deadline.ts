@@ -17,42 +17,72 @@ export interface DeadlineOptions {
   ref?: boolean;
 }
 
-const noop = (): void => {};
+/** A running watch: `dispose()` stops it (once it ended, or to cancel it). */
+export interface Deadline {
+  dispose(): void;
+}
+
+/** The timer's callback: one function for every deadline, given its deadline as an argument. */
+function expire(deadline: { end(cause: DeadlineCause): void }): void {
+  deadline.end("timeout");
+}
 
 /**
- * Calls `onEnd` once, when the deadline passes or the signal aborts (at once, synchronously, if it
- * already has), unless the returned `dispose` is called first. Cheap enough for the hot path: one
- * timer and one listener, no AbortController.
+ * One object per wait, nothing else: the timer carries it as an argument and the signal calls its
+ * `handleEvent`, so the hot path (a deadline on every command) allocates no closures.
  */
-export function watchDeadline(options: DeadlineOptions, onEnd: (cause: DeadlineCause) => void): () => void {
-  const { timeoutMs, signal } = options;
-  if (signal?.aborted) {
-    onEnd("abort");
-    return noop;
+class Watch<C> implements Deadline {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private signal: AbortSignal | undefined;
+
+  constructor(
+    options: DeadlineOptions,
+    private readonly onEnd: (cause: DeadlineCause, context: C) => void,
+    private readonly context: C,
+  ) {
+    if (options.timeoutMs !== undefined) {
+      this.timer = setTimeout(expire, options.timeoutMs, this);
+      if (options.ref === false) (this.timer as { unref?: () => void }).unref?.();
+    }
+    if (options.signal !== undefined) {
+      this.signal = options.signal;
+      options.signal.addEventListener("abort", this, { once: true });
+    }
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
-  const dispose = (): void => {
-    if (timer !== undefined) clearTimeout(timer);
-    if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
-    timer = undefined;
-    onAbort = undefined;
-  };
-  if (timeoutMs !== undefined) {
-    timer = setTimeout(() => {
-      dispose();
-      onEnd("timeout");
-    }, timeoutMs);
-    if (options.ref === false) (timer as { unref?: () => void }).unref?.();
+
+  handleEvent(): void {
+    this.end("abort");
   }
-  if (signal !== undefined) {
-    onAbort = () => {
-      dispose();
-      onEnd("abort");
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
+
+  end(cause: DeadlineCause): void {
+    if (this.timer === undefined && this.signal === undefined) return;
+    this.dispose();
+    this.onEnd(cause, this.context);
   }
-  return dispose;
+
+  dispose(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.signal?.removeEventListener("abort", this);
+    this.timer = undefined;
+    this.signal = undefined;
+  }
+}
+
+const ended: Deadline = { dispose() {} };
+
+/**
+ * Calls `onEnd(cause, context)` once, when the deadline passes or the signal aborts (at once,
+ * synchronously, if it already has), unless `dispose()` is called first. `context` lets one
+ * `onEnd` function serve every wait, so no closure is made per wait.
+ */
+export function watchDeadline(options: DeadlineOptions, onEnd: (cause: DeadlineCause) => void): Deadline;
+export function watchDeadline<C>(options: DeadlineOptions, onEnd: (cause: DeadlineCause, context: C) => void, context: C): Deadline;
+export function watchDeadline<C>(options: DeadlineOptions, onEnd: (cause: DeadlineCause, context: C | undefined) => void, context?: C): Deadline {
+  if (options.signal?.aborted) {
+    onEnd("abort", context);
+    return ended;
+  }
+  return new Watch(options, onEnd, context);
 }
 
 /**
@@ -71,6 +101,6 @@ export function delay(ms: number, signal?: AbortSignal, options: { ref?: boolean
  */
 export function deadlineSignal(timeoutMs: number | undefined, reason: () => unknown, parent?: AbortSignal): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
-  const dispose = watchDeadline({ timeoutMs, signal: parent }, (cause) => controller.abort(cause === "timeout" ? reason() : parent?.reason));
-  return { signal: controller.signal, dispose };
+  const watch = watchDeadline({ timeoutMs, signal: parent }, (cause) => controller.abort(cause === "timeout" ? reason() : parent?.reason));
+  return { signal: controller.signal, dispose: () => watch.dispose() };
 }

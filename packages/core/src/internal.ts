@@ -1,6 +1,6 @@
 /**
  * @streamcmd/core/internal — the toolkit streamcmd's own packages share: a bounded push queue,
- * the deadline watcher, a concurrency limit, listener sets, option validators, call-site capture.
+ * the deadline watcher, a concurrency limit, listener sets, option validators, restacking errors for their caller.
  *
  * NOT part of the public API and NOT covered by semver: anything here may change in any release.
  * Applications should not import it; transports and test kits in this repository do.
@@ -8,8 +8,8 @@
  * @packageDocumentation
  */
 
-export { captureCallSite, withCallSite, type CallSite } from "./call-site.js";
-export { deadlineSignal, delay, watchDeadline, type DeadlineCause, type DeadlineOptions } from "./deadline.js";
+export { restack } from "./caller-stack.js";
+export { deadlineSignal, delay, watchDeadline, type Deadline, type DeadlineCause, type DeadlineOptions } from "./deadline.js";
 export { createLimiter, type Limiter } from "./limiter.js";
 export { createListeners, type Listeners } from "./listeners.js";
 export { PushQueue } from "./push-queue.js";

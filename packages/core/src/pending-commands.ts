@@ -1,28 +1,40 @@
-import { withCallSite, type CallSite } from "./call-site.js";
-import { watchDeadline } from "./deadline.js";
+import { watchDeadline, type Deadline, type DeadlineCause } from "./deadline.js";
 import type { CommandError } from "./errors.js";
 
+/** What commands wait on: a connection, which keeps the ids of its own pending commands. */
+export interface PendingOwner {
+  readonly pendingIds: Set<string>;
+}
+
+/** How the table words the errors it raises itself. */
+export interface PendingErrors<O extends PendingOwner> {
+  timedOut(owner: O, commandId: string, timeoutMs: number): CommandError;
+  cancelled(owner: O, commandId: string, reason: unknown): CommandError;
+}
+
 /** Internal: one command waiting for its reply. */
-interface Pending<TReply> {
+interface Pending<TReply, O> {
   readonly commandId: string;
   /** The connection the command went to: only it may answer. */
-  readonly owner: object;
-  readonly site: CallSite | undefined;
+  readonly owner: O;
   readonly resolve: (reply: TReply) => void;
   readonly reject: (error: CommandError) => void;
-  /** Stops the deadline watcher, once armed. */
-  dispose: (() => void) | undefined;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  /** The armed deadline, once queued. */
+  deadline: Deadline | undefined;
 }
 
 /** What became of a reply handed to `take`. */
-export type ReplyMatch<TReply> =
-  | { kind: "pending"; settle(outcome: { reply: TReply } | { error: CommandError }): void }
+export type ReplyMatch =
+  /** Its command is waiting: settle it. */
+  | "pending"
   /** Its command had timed out or been cancelled: dropped. */
-  | { kind: "late" }
+  | "late"
   /** Its command was posted (fire-and-forget): nobody waits for it. */
-  | { kind: "posted" }
+  | "posted"
   /** This table never issued the id, or forgot it, or another connection owns it. */
-  | { kind: "unknown" };
+  | "unknown";
 
 /** Counters the hub reports in its stats. */
 export interface PendingCounters {
@@ -36,64 +48,64 @@ export interface PendingCounters {
  * Internal: the commands waiting for replies — state without I/O, in the shape of nats.js's mux
  * subscription or tRPC's request manager. A command is registered before it is queued (a fast
  * client cannot answer an id not yet known), armed with its deadline once queued, and settled
- * exactly once: by its reply, its deadline, its caller's signal, or its connection ending. Errors
- * raised later carry the caller's stack (`site`).
+ * exactly once: by its reply, its deadline, its caller's signal, or its connection ending. It
+ * allocates nothing per command beyond the entry and its promise (the hot path).
  */
-export class PendingCommands<TReply> {
-  private readonly byId = new Map<string, Pending<TReply>>();
-  private readonly byOwner = new Map<object, Set<Pending<TReply>>>();
+export class PendingCommands<TReply, O extends PendingOwner> {
+  private readonly byId = new Map<string, Pending<TReply, O>>();
   /** Ids whose replies are expected and dropped: timed out or cancelled ("late"), or posted. */
   private readonly recent = new Map<string, "late" | "posted">();
   readonly counters: PendingCounters = { timeouts: 0, cancellations: 0, lateReplies: 0, unknownReplies: 0 };
+  /** One function for every deadline: the entry comes as its context. */
+  private readonly onDeadline = (cause: DeadlineCause, pending: Pending<TReply, O>): void => {
+    pending.deadline = undefined;
+    if (cause === "timeout") this.counters.timeouts++;
+    else this.counters.cancellations++;
+    this.remember(pending.commandId, "late");
+    const error =
+      cause === "timeout"
+        ? this.errors.timedOut(pending.owner, pending.commandId, pending.timeoutMs)
+        : this.errors.cancelled(pending.owner, pending.commandId, pending.signal?.reason);
+    this.settle(pending.commandId, { error });
+  };
 
   /** `recentLimit`: how many late and posted ids to remember (oldest forgotten first). */
-  constructor(private readonly recentLimit = 4096) {}
+  constructor(
+    private readonly errors: PendingErrors<O>,
+    private readonly recentLimit = 4096,
+  ) {}
 
   /** Commands waiting now. */
   get size(): number {
     return this.byId.size;
   }
 
-  /** Commands waiting for `owner`'s reply. */
-  countFor(owner: object): number {
-    return this.byOwner.get(owner)?.size ?? 0;
-  }
-
   /** Whether `commandId` waits for `owner`'s reply. */
-  isPendingFor(owner: object, commandId: string): boolean {
+  isPendingFor(owner: O, commandId: string): boolean {
     return this.byId.get(commandId)?.owner === owner;
   }
 
   /** Registers a command; the promise settles when the command does. */
-  register(commandId: string, owner: object, site?: CallSite): Promise<TReply> {
+  register(commandId: string, owner: O): Promise<TReply> {
     return new Promise<TReply>((resolve, reject) => {
-      const pending: Pending<TReply> = { commandId, owner, site, resolve, reject, dispose: undefined };
-      this.byId.set(commandId, pending);
-      let set = this.byOwner.get(owner);
-      if (set === undefined) this.byOwner.set(owner, (set = new Set()));
-      set.add(pending);
+      this.byId.set(commandId, { commandId, owner, resolve, reject, timeoutMs: 0, signal: undefined, deadline: undefined });
+      owner.pendingIds.add(commandId);
     });
   }
 
   /**
-   * Starts the deadline of a queued command: after `timeoutMs` it fails with `timedOut()`, and if
-   * `signal` aborts (at once if it has) with `cancelled(reason)`. Either way its id is remembered
+   * Starts the deadline of a queued command: after `timeoutMs` it fails with `errors.timedOut`, and
+   * if `signal` aborts (at once if it has) with `errors.cancelled`. Either way its id is remembered
    * as late, so a reply after that is counted and dropped.
    */
-  arm(
-    commandId: string,
-    deadline: { timeoutMs: number; signal?: AbortSignal | undefined },
-    errors: { timedOut(): CommandError; cancelled(reason: unknown): CommandError },
-  ): void {
+  arm(commandId: string, timeoutMs: number, signal: AbortSignal | undefined): void {
     const pending = this.byId.get(commandId);
     if (pending === undefined) return;
-    pending.dispose = watchDeadline(deadline, (cause) => {
-      pending.dispose = undefined;
-      if (cause === "timeout") this.counters.timeouts++;
-      else this.counters.cancellations++;
-      this.remember(commandId, "late");
-      this.settle(commandId, { error: cause === "timeout" ? errors.timedOut() : errors.cancelled(deadline.signal?.reason) });
-    });
+    pending.timeoutMs = timeoutMs;
+    pending.signal = signal;
+    const deadline = watchDeadline({ timeoutMs, signal }, this.onDeadline, pending);
+    // An already aborted signal has settled it synchronously: nothing to keep.
+    if (this.byId.get(commandId) === pending) pending.deadline = deadline;
   }
 
   /** Settles `commandId` (once: false if it was settled already) and releases what it held. */
@@ -101,26 +113,21 @@ export class PendingCommands<TReply> {
     const pending = this.byId.get(commandId);
     if (pending === undefined) return false;
     this.byId.delete(commandId);
-    const set = this.byOwner.get(pending.owner);
-    set?.delete(pending);
-    if (set?.size === 0) this.byOwner.delete(pending.owner);
-    pending.dispose?.();
+    pending.owner.pendingIds.delete(commandId);
+    pending.deadline?.dispose();
     if ("reply" in outcome) pending.resolve(outcome.reply);
-    else pending.reject(withCallSite(outcome.error, pending.site));
+    else pending.reject(outcome.error);
     return true;
   }
 
-  /** Matches a reply from `owner` to its command; counts late and unknown replies. */
-  take(owner: object, commandId: string): ReplyMatch<TReply> {
-    const pending = this.byId.get(commandId);
-    if (pending !== undefined && pending.owner === owner) {
-      return { kind: "pending", settle: (outcome) => void this.settle(commandId, outcome) };
-    }
+  /** Classifies a reply from `owner` to `commandId`; counts late and unknown replies. */
+  take(owner: O, commandId: string): ReplyMatch {
+    if (this.byId.get(commandId)?.owner === owner) return "pending";
     const known = this.recent.get(commandId);
     if (known !== undefined) this.recent.delete(commandId);
     if (known === "late") this.counters.lateReplies++;
     if (known === undefined) this.counters.unknownReplies++;
-    return { kind: known ?? "unknown" };
+    return known ?? "unknown";
   }
 
   /** Remembers a posted command's id, so its reply (if any) is dropped quietly. */
@@ -134,10 +141,8 @@ export class PendingCommands<TReply> {
   }
 
   /** Rejects every command waiting for `owner` (its connection ended); returns how many. */
-  rejectOwner(owner: object, error: (commandId: string) => CommandError): number {
-    const set = this.byOwner.get(owner);
-    if (set === undefined) return 0;
-    const ids = [...set].map((pending) => pending.commandId);
+  rejectOwner(owner: O, error: (commandId: string) => CommandError): number {
+    const ids = [...owner.pendingIds];
     for (const commandId of ids) this.settle(commandId, { error: error(commandId) });
     return ids.length;
   }

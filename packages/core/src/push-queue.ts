@@ -46,11 +46,11 @@ export class PushQueue<T> implements AsyncIterable<T> {
   waitForRoom(timeoutMs: number, signal: AbortSignal | undefined, onTimeout: () => unknown): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const wake = (): void => {
-        dispose();
+        deadline.dispose();
         this.roomWaiters.delete(wake);
         resolve();
       };
-      const dispose = watchDeadline({ timeoutMs, signal }, (cause) => {
+      const deadline = watchDeadline({ timeoutMs, signal }, (cause) => {
         this.roomWaiters.delete(wake);
         reject(cause === "timeout" ? onTimeout() : signal?.reason);
       });

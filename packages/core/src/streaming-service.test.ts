@@ -133,8 +133,8 @@ describe("streaming service: welcome and stacks", () => {
     vi.useFakeTimers();
     const h = harness();
     await h.connect("bot-1", { behaviour: neverReply() });
-    function callerOfSend() {
-      return h.service.send("bot-1", ping, { timeoutMs: 10 });
+    async function callerOfSend() {
+      return await h.service.send("bot-1", ping, { timeoutMs: 10 });
     }
     const outcome = callerOfSend().catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(10);

@@ -4,7 +4,9 @@ import { createCommandDispatch } from "./command-dispatch.js";
 import {
   ClientDisconnectedError,
   ClientReplacedError,
+  CommandCancelledError,
   CommandFailedError,
+  CommandTimeoutError,
   DuplicateClientError,
   HeartbeatTimeoutError,
   InternalError,
@@ -49,7 +51,11 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
 
   const connections = new Set<Connection>();
   const directory = new ClientDirectory<Connection>();
-  const pending = new PendingCommands<TReply>();
+  const pending = new PendingCommands<TReply, Connection>({
+    timedOut: (connection, commandId, timeoutMs) =>
+      new CommandTimeoutError(`client ${connection.clientId} did not reply to command ${commandId} within ${timeoutMs} ms`, where(connection.clientId, commandId)),
+    cancelled: (connection, commandId, reason) => cancelledError(reason, connection.clientId ?? "?", commandId),
+  });
   const counters = { commandsSent: 0, repliesOk: 0, repliesFailed: 0, disconnectRejections: 0 };
   const listenerFailed = (what: string) => (err: unknown) => logger.error({ service: name, err }, `${what} listener threw; ignored`);
   const connectListeners = createListeners<[ClientInfo]>(listenerFailed("onConnect"));
@@ -66,8 +72,12 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   let closed = false;
 
   const where = (clientId?: string, commandId?: string) => ({ service: name, clientId, commandId });
-  const info = (connection: Connection): ClientInfo => connection.info(pending.countFor(connection));
+  const info = (connection: Connection): ClientInfo => connection.info();
   const serviceClosed = () => new ServiceClosedError(`streaming service ${name} is closed`, where());
+
+  function cancelledError(reason: unknown, clientId: string, commandId?: string): CommandCancelledError {
+    return new CommandCancelledError(`command to client ${clientId} was cancelled: ${errorMessage(reason)}`, { ...where(clientId, commandId), cause: reason });
+  }
 
   /** The one way a connection ends: its pending commands are rejected, its listeners told. */
   function drop(connection: Connection, reason: DisconnectReason, error?: CommandError): void {
@@ -162,17 +172,17 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     const { commandId } = reply;
     if (typeof commandId !== "string" || commandId === "") throw new ProtocolError("a reply must carry the command id it answers", where(connection.clientId));
     const match = pending.take(connection, commandId);
-    const fields = { service: name, clientId: connection.clientId, commandId };
-    if (match.kind === "late") logger.debug(fields, "late reply dropped");
-    else if (match.kind === "unknown") logger.warn(fields, "reply to an unknown command id ignored");
-    if (match.kind !== "pending") return;
+    if (match === "late") logger.debug({ service: name, clientId: connection.clientId, commandId }, "late reply dropped");
+    else if (match === "unknown") logger.warn({ service: name, clientId: connection.clientId, commandId }, "reply to an unknown command id ignored");
+    if (match !== "pending") return;
     if (reply.ok) {
       counters.repliesOk++;
-      return match.settle({ reply: reply.reply });
+      pending.settle(commandId, { reply: reply.reply });
+      return;
     }
     counters.repliesFailed++;
     const options = { ...where(connection.clientId, commandId), reply: reply.reply };
-    match.settle({ error: new CommandFailedError(String(reply.code), String(reply.message), options) });
+    pending.settle(commandId, { error: new CommandFailedError(String(reply.code), String(reply.message), options) });
   }
 
   async function readLoop(connection: Connection, incoming: AsyncIterable<TIn>): Promise<void> {
@@ -239,6 +249,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
 
   const dispatch = createCommandDispatch<TOut, TCommand, TReply, Connection>({
     name,
+    cancelled: cancelledError,
     wrapCommand: (commandId, command) => binding.wrapCommand(commandId, command),
     directory,
     pending,

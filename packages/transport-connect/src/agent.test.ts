@@ -28,7 +28,9 @@ describe("agent runtime", () => {
     await expect.poll(() => bots.map((b) => b.state)).toEqual(["reconnecting", "reconnecting"]);
 
     const second = await server({ port });
-    await Promise.all(["bot-1", "bot-2"].map((id) => second.hub.waitForClient(id, { timeoutMs: 10_000 })));
+    // The agents' own signal: each is connected again once the new server's welcome arrived.
+    await Promise.all(bots.map((bot) => bot.waitUntilConnected()));
+    expect(["bot-1", "bot-2"].map((id) => second.hub.isConnected(id))).toEqual([true, true]);
     const reply = await second.hub.send("bot-2", startCommand("after"));
     expect(reply.outcome).toMatchObject({ case: "success", value: { detail: "bot-2:start:after" } });
     expect(events.slice(0, 3)).toEqual(["connected", "disconnected", "reconnecting"]);

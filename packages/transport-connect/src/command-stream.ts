@@ -1,7 +1,7 @@
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { ClosedError, CommandCancelledError, CommandTimeoutError, InternalError, RouterUnavailableError, type CommandError } from "@streamcmd/core";
-import { createLimiter, PushQueue, watchDeadline } from "@streamcmd/core/internal";
+import { createLimiter, PushQueue, watchDeadline, type Deadline } from "@streamcmd/core/internal";
 import { streamBatchSize } from "./command-router.js";
 import { connectCodeOf, fromConnectError, fromErrorDetail } from "./error-mapping.js";
 import type { CommandRouterService, ExecuteRequestSchema, ExecuteResponse, ExecuteStreamCallSchema } from "./gen/streamcmd/v1/command_router_pb.js";
@@ -22,7 +22,7 @@ interface OpenStream {
   readonly requests: PushQueue<Call>;
   readonly pending: Map<bigint, PendingCall>;
   readonly controller: AbortController;
-  stopIdleTimer: (() => void) | undefined;
+  idleTimer: Deadline | undefined;
 }
 
 /** Internal: the server has no ExecuteStream (an older deploy); the router falls back to unary calls. */
@@ -74,7 +74,7 @@ export class CommandStream {
       let release: (() => void) | undefined;
       let slotWait: AbortController | undefined;
       const finish = (): void => {
-        stopWatching();
+        deadline.dispose();
         slotWait?.abort();
         if (stream !== undefined && stream.pending.delete(callId)) this.afterCall(stream);
         release?.();
@@ -89,7 +89,7 @@ export class CommandStream {
         finish();
         reject(error);
       };
-      const stopWatching = watchDeadline({ timeoutMs: deadlineMs, signal }, (cause) =>
+      const deadline = watchDeadline({ timeoutMs: deadlineMs, signal }, (cause) =>
         giveUp(
           cause === "timeout"
             ? new CommandTimeoutError(`no answer from the command router within ${deadlineMs} ms`, where)
@@ -100,8 +100,8 @@ export class CommandStream {
         release = slot;
         slotWait = undefined;
         stream = this.stream ??= this.open();
-        stream.stopIdleTimer?.();
-        stream.stopIdleTimer = undefined;
+        stream.idleTimer?.dispose();
+        stream.idleTimer = undefined;
         stream.pending.set(callId, {
           message,
           replySchema,
@@ -131,9 +131,9 @@ export class CommandStream {
 
   /** A call on `stream` ended: close the stream once it has been idle a while. */
   private afterCall(stream: OpenStream): void {
-    if (stream.pending.size > 0 || stream.stopIdleTimer !== undefined || this.stream !== stream) return;
-    stream.stopIdleTimer = watchDeadline({ timeoutMs: idleCloseMs, ref: false }, () => {
-      stream.stopIdleTimer = undefined;
+    if (stream.pending.size > 0 || stream.idleTimer !== undefined || this.stream !== stream) return;
+    stream.idleTimer = watchDeadline({ timeoutMs: idleCloseMs, ref: false }, () => {
+      stream.idleTimer = undefined;
       if (stream.pending.size > 0 || this.stream !== stream) return;
       this.stream = undefined;
       stream.requests.end(); // a clean half-close: the server ends the stream once its calls drained (none)
@@ -141,7 +141,7 @@ export class CommandStream {
   }
 
   private open(): OpenStream {
-    const stream: OpenStream = { requests: new PushQueue(), pending: new Map(), controller: new AbortController(), stopIdleTimer: undefined };
+    const stream: OpenStream = { requests: new PushQueue(), pending: new Map(), controller: new AbortController(), idleTimer: undefined };
     void (async () => {
       let failure: CallFailure | undefined;
       try {
@@ -162,7 +162,7 @@ export class CommandStream {
       } catch (error) {
         failure = this.streamFailure(error);
       }
-      stream.stopIdleTimer?.();
+      stream.idleTimer?.dispose();
       // The stream is over: the next call opens a new one; these cannot be answered any more.
       if (this.stream === stream) this.stream = undefined;
       stream.requests.end();
