@@ -9,17 +9,31 @@ import {
   CommandError,
   CommandFailedError,
   InvalidArgumentError,
+  PermissionDeniedError,
   RouterUnavailableError,
+  UnauthenticatedError,
 } from "@streamcmd/core";
 import { botService, statusName, type CommandResult } from "@streamcmd/demo-protocol";
 import { createBotCommandClient, createSqliteBotStore, type BotCommandClient, type BotStore } from "@streamcmd/examples";
 import { createRemoteRouter, type ConnectRemoteRouter } from "@streamcmd/transport-connect";
+import { readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { isJsonObject, messageOf, parseMs, parseUrl } from "./cli-options.js";
+import { mintBotToken, readCa, readToken } from "./credentials.js";
 import { defaults, defaultUrl } from "./defaults.js";
 
+/** The server's URL: --url, or $STREAMCMD_URL, or the demo's address (https; http with --insecure). */
+function serverUrl(): string {
+  const options = program.opts<GlobalOptions>();
+  return options.url ?? defaultUrl(options.insecure === true);
+}
+
 interface GlobalOptions {
-  url: string;
+  url?: string;
   db: string;
+  token?: string;
+  ca?: string;
+  insecure?: boolean;
   json?: boolean;
   timeout: number;
 }
@@ -40,8 +54,11 @@ class BotctlError extends Error {
 
 const program = new Command("botctl")
   .description("command the streamcmd demo's bots from another process")
-  .option("--url <url>", "the bot server (default: $STREAMCMD_URL or the demo's address)", parseUrl, defaultUrl())
-  .option("--db <path>", "the server's SQLite database", defaults.dbPath)
+  .option("--url <url>", "the bot server (default: $STREAMCMD_URL or the demo's address)", parseUrl)
+  .option("--db <path>", "the server's SQLite database; its folder holds the credentials", defaults.dbPath)
+  .option("--token <token>", "the caller's token (default: $STREAMCMD_TOKEN, or the admin token in the data folder)")
+  .option("--ca <file>", "the CA that issued the server's certificate (default: the data folder's)")
+  .option("--insecure", "plaintext and no token, for a server started with --insecure")
   .option("--json", "print JSON instead of tables")
   .addOption(new Option("--timeout <ms>", "reply timeout").argParser(parseMs).default(10_000))
   .showHelpAfterError("(botctl --help shows the commands and options)")
@@ -52,11 +69,17 @@ const program = new Command("botctl")
 /** Everything a command needs, closed afterwards. */
 async function withContext<T>(run: (context: { router: ConnectRemoteRouter; store: BotStore; options: GlobalOptions }) => Promise<T>): Promise<T> {
   const options = program.opts<GlobalOptions>();
+  const url = serverUrl();
   let router: ConnectRemoteRouter;
   try {
-    router = createRemoteRouter({ baseUrl: options.url, http2: { connectTimeoutMs: 3_000 } });
+    const secure = url.startsWith("https:");
+    const dataDir = dirname(options.db);
+    const credentials = secure
+      ? { tls: { ca: options.ca !== undefined ? readFileSync(options.ca, "utf8") : readCa(dataDir) }, token: options.token ?? process.env["STREAMCMD_TOKEN"] ?? readToken(dataDir, "botctl-admin") }
+      : { insecure: options.insecure === true };
+    router = createRemoteRouter({ baseUrl: url, http2: { connectTimeoutMs: 3_000 }, ...credentials });
   } catch (error) {
-    throw new BotctlError(`invalid --url ${JSON.stringify(options.url)}: ${messageOf(error)}`, exit.usage);
+    throw new BotctlError(messageOf(error), exit.usage);
   }
   // Never create a database here: a mistyped --db would quietly record into a file nobody reads.
   let store: BotStore;
@@ -211,13 +234,30 @@ program
     }),
   );
 
+program
+  .command("token")
+  .description("mint a token for a bot (sub = the bot's id, aud = bots) with the data folder's signing key, and store it there")
+  .argument("<bot>", "the bot's id")
+  .action(async (botId: string) => {
+    const dataDir = dirname(program.opts<GlobalOptions>().db);
+    let token: string;
+    try {
+      token = await mintBotToken(dataDir, botId);
+    } catch (error) {
+      throw new BotctlError(messageOf(error), exit.usage);
+    }
+    print({ bot: botId, token, file: `${dataDir}/tokens/${botId}.jwt` }, () => `token for ${botId} stored in ${dataDir}/tokens/${botId}.jwt:\n${token}`);
+  });
+
 /** One clear line per failure, and an exit status that says which kind. */
 function explain(error: unknown): BotctlError {
-  const { url } = program.opts<GlobalOptions>();
+  const url = serverUrl();
   if (error instanceof BotctlError) return error;
   if (error instanceof RouterUnavailableError) {
-    return new BotctlError(`cannot reach the bot server at ${url} (is it running? ./dev demo or ./dev pnpm demo:server)`, exit.unreachable);
+    const tls = /over TLS: (.*)$/.exec(error.message)?.[1];
+    return new BotctlError(tls !== undefined ? `cannot reach the bot server at ${url}: ${tls}` : `cannot reach the bot server at ${url} (is it running? ./dev demo or ./dev pnpm demo:server)`, exit.unreachable);
   }
+  if (error instanceof UnauthenticatedError || error instanceof PermissionDeniedError) return new BotctlError(`the bot server refused botctl: ${error.message}`, exit.commandFailed);
   if (error instanceof ClientNotConnectedError) return new BotctlError(`bot "${error.clientId ?? "?"}" is not connected`, exit.commandFailed);
   if (error instanceof CommandFailedError) {
     return new BotctlError(`bot "${error.clientId ?? "?"}" refused: ${error.clientErrorCode}: ${error.clientErrorMessage}`, exit.commandFailed);

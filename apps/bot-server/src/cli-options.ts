@@ -67,11 +67,12 @@ export function onShutdownSignal(shutdown: () => Promise<void>, code: () => numb
   process.once("SIGTERM", handler);
 }
 
-/** The options every entry point that runs the server shares: --host, --port, --db, --log-level. */
+/** The options every entry point that runs the server shares: --host, --port, --db, --insecure, --log-level. */
 export function serverOptions(command: Command, defaultLogLevel: string): Command {
   return command
     .option("--host <host>", "address to listen on", defaults.host)
     .option("--port <port>", "port to listen on (0: any free port)", parsePort, defaults.port)
-    .option("--db <path>", "SQLite database file (created on first run)", defaults.dbPath)
+    .option("--db <path>", "SQLite database file (created on first run); the credentials live in its folder", defaults.dbPath)
+    .option("--insecure", "plaintext and no credentials: anyone who reaches the port owns every bot (experiments on loopback only)")
     .addOption(new Option("--log-level <level>", "log level (logs are JSON on stderr)").choices(logLevels).default(defaultLogLevel));
 }

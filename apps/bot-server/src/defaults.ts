@@ -6,7 +6,11 @@ export const defaults = {
   bots: 3,
 } as const;
 
-/** The URL of the demo server: `STREAMCMD_URL`, or the default address. */
-export function defaultUrl(): string {
-  return process.env["STREAMCMD_URL"] || `http://${defaults.host}:${defaults.port}`;
+/** The URL of the demo server: `STREAMCMD_URL`, or the default address (TLS; plaintext with --insecure). */
+export function defaultUrl(insecure = false): string {
+  return process.env["STREAMCMD_URL"] || `${insecure ? "http" : "https"}://${defaults.host}:${defaults.port}`;
 }
+
+/** Said on stderr whenever the demo runs without TLS and credentials. */
+export const insecureWarning =
+  "WARNING: --insecure: plaintext, no credentials. Anyone who can reach the port can read every command, impersonate any bot and command every bot. For experiments on loopback only.";

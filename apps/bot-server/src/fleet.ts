@@ -2,6 +2,7 @@ import type { Logger } from "@streamcmd/core";
 import { BotService, ConnectRequestSchema, demoBotClientBinding, statusName, type ConnectRequest } from "@streamcmd/demo-protocol";
 import { createSimulatedBot, type SimulatedBot, type SimulatedCommand, type SimulatedTiming } from "@streamcmd/examples";
 import { connectAgent, type Agent } from "@streamcmd/transport-connect";
+import { readCa, readToken } from "./credentials.js";
 import { create } from "@bufbuild/protobuf";
 
 /** A failure to inject into a simulated bot: `bot-2:start` or `bot-2:start:exchange_unreachable`. */
@@ -35,6 +36,8 @@ export interface Fleet {
  */
 export function startFleet(options: {
   url: string;
+  /** Where the server's CA and the bots' tokens are (an https:// url needs them). */
+  dataDir: string;
   botIds: readonly string[];
   failures?: readonly InjectedFailure[];
   logger: Logger;
@@ -49,8 +52,13 @@ export function startFleet(options: {
     for (const failure of options.failures ?? []) {
       if (failure.botId === botId) bot.injectFailure(failure.command, failure.code, `${failure.command} failed on purpose (--fail)`, true);
     }
+    const secure = options.url.startsWith("https:");
+    // Fail at start, not on every reconnect, when a bot has no token yet.
+    if (secure) readToken(options.dataDir, botId);
     const agent = connectAgent({
       baseUrl: options.url,
+      // Read at every (re)connection, so a token minted again (botctl token) is picked up.
+      ...(secure ? { tls: { ca: readCa(options.dataDir) }, token: () => readToken(options.dataDir, botId) } : {}),
       method: BotService.method.connect,
       clientId: botId,
       metadata: { version: "demo-1.0" },

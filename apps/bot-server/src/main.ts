@@ -2,7 +2,8 @@
 // `pnpm demo`: the bot server, a simulated fleet connected to it over HTTP/2, and a guided tour.
 import { Command } from "commander";
 import { messageOf, onShutdownSignal, parseCount, serverOptions } from "./cli-options.js";
-import { defaults } from "./defaults.js";
+import { dirname } from "node:path";
+import { defaults, insecureWarning } from "./defaults.js";
 import { parseFailure, startFleet } from "./fleet.js";
 import { createLogger } from "./logger.js";
 import { startDemoServer } from "./server.js";
@@ -21,6 +22,7 @@ const options = program.opts<{
   db: string;
   bots: number;
   fail?: string[];
+  insecure?: boolean;
   exitAfterTour?: boolean;
   tour: boolean;
   logLevel: string;
@@ -33,12 +35,13 @@ try {
 } catch (error) {
   program.error(`demo: ${messageOf(error)}`);
 }
-const server = await startDemoServer({ host: options.host, port: options.port, dbPath: options.db, logger }).catch((error: unknown) => {
+if (options.insecure) process.stderr.write(`${insecureWarning}\n`);
+const server = await startDemoServer({ host: options.host, port: options.port, dbPath: options.db, logger, insecure: options.insecure === true }).catch((error: unknown) => {
   process.stderr.write(`demo: cannot start the server on ${options.host}:${options.port}: ${messageOf(error)}\n`);
   process.exit(2);
 });
 const botIds = Array.from({ length: options.bots }, (_, i) => `bot-${i + 1}`);
-const fleet = startFleet({ url: server.url, botIds, failures, logger });
+const fleet = startFleet({ url: server.url, dataDir: dirname(options.db), botIds, failures, logger });
 // Interrupted before the tour finished: 130, like any program stopped by Ctrl-C.
 let exitCode = 130;
 const shutdown = async (): Promise<void> => {

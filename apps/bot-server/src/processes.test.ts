@@ -45,7 +45,7 @@ let url = "";
 
 beforeAll(async () => {
   if (!existsSync(join(dist, "botctl.js"))) throw new Error('these tests run the built demo; run "./dev pnpm build" first');
-  const server = await start("server-main.js", ["--port", "0", "--log-level", "warn"], /bot server on (http:\/\/127\.0\.0\.1:\d+)/);
+  const server = await start("server-main.js", ["--port", "0", "--log-level", "warn"], /bot server on (https:\/\/127\.0\.0\.1:\d+)/);
   url = server.match[1]!;
   await start("fleet-main.js", ["--url", url, "--bots", "2", "--fail", "bot-2:start:exchange_unreachable", "--log-level", "warn"], /simulated bots/);
   // Wait until both bots are connected, as botctl sees them.
@@ -100,7 +100,7 @@ describe("server, fleet and botctl in three separate processes", () => {
   });
 
   it("a stopped server: one clear line and a non-zero exit", async () => {
-    const { match } = await start("server-main.js", ["--port", "0", "--log-level", "warn", "--db", "other.db"], /bot server on (http:\/\/127\.0\.0\.1:\d+)/);
+    const { match } = await start("server-main.js", ["--port", "0", "--log-level", "warn", "--db", "other.db"], /bot server on (https:\/\/127\.0\.0\.1:\d+)/);
     const child = children.at(-1)!;
     child.kill("SIGTERM");
     await new Promise((resolve) => child.once("exit", resolve));

@@ -3,6 +3,7 @@
 import { Command } from "commander";
 import { messageOf, onShutdownSignal, serverOptions } from "./cli-options.js";
 import { createLogger } from "./logger.js";
+import { insecureWarning } from "./defaults.js";
 import { startDemoServer } from "./server.js";
 
 const options = serverOptions(
@@ -10,10 +11,11 @@ const options = serverOptions(
   "info",
 )
   .parse()
-  .opts<{ host: string; port: number; db: string; logLevel: string }>();
+  .opts<{ host: string; port: number; db: string; insecure?: boolean; logLevel: string }>();
 
 const logger = createLogger(options.logLevel, "bot-server");
-const server = await startDemoServer({ host: options.host, port: options.port, dbPath: options.db, logger }).catch((error: unknown) => {
+if (options.insecure) process.stderr.write(`${insecureWarning}\n`);
+const server = await startDemoServer({ host: options.host, port: options.port, dbPath: options.db, logger, insecure: options.insecure === true }).catch((error: unknown) => {
   process.stderr.write(`demo:server: cannot start on ${options.host}:${options.port}: ${messageOf(error)}\n`);
   process.exit(2);
 });

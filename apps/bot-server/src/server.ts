@@ -5,10 +5,16 @@ import {
   CommandRouterService,
   createCommandRouter,
   createStreamHandler,
+  createTokenVerifier,
   schemaRegistry,
   startServer,
+  streamRouteOptions,
+  tokenAuthenticator,
+  tokenCallerAuthenticator,
   type RunningServer,
 } from "@streamcmd/transport-connect";
+import { dirname } from "node:path";
+import { ensureServerCredentials } from "./credentials.js";
 
 export type BotHub = StreamingServiceOf<typeof botService>;
 
@@ -25,8 +31,12 @@ export interface DemoServer {
  * The demo server: the bots' bidi method and the CommandRouter on one port, the hub registered as
  * "bots", and the SQLite store kept in step with what bots report about themselves.
  */
-export async function startDemoServer(options: { host: string; port: number; dbPath: string; logger: Logger }): Promise<DemoServer> {
+export async function startDemoServer(options: { host: string; port: number; dbPath: string; logger: Logger; insecure?: boolean; audit?: Logger }): Promise<DemoServer> {
   const { logger } = options;
+  const insecure = options.insecure === true;
+  // Secure by default: TLS and tokens, from credentials made on first run beside the database.
+  const credentials = insecure ? undefined : await ensureServerCredentials(dirname(options.dbPath));
+  if (credentials?.created) logger.info({ dataDir: dirname(options.dbPath) }, "created the demo's CA, server certificate, signing key and tokens");
   const store = createSqliteBotStore(options.dbPath);
   const hub = createStreamingService(botService, { heartbeatTimeoutMs: 15_000, maxMessagesPerSecond: 200, logger });
   const unregister = registerStreamingService(hub);
@@ -45,14 +55,18 @@ export async function startDemoServer(options: { host: string; port: number; dbP
     void store.setStatus(clientId, status, detail).catch((err: unknown) => logger.error({ err, clientId }, "could not store status"));
   });
 
+  const tokens = credentials === undefined ? undefined : createTokenVerifier({ publicKey: credentials.verifyKey });
   const server = await startServer({
     host: options.host,
     port: options.port,
+    ...(credentials === undefined ? { insecure: true } : { tls: { cert: credentials.cert, key: credentials.key } }),
     // So the router's JSON form (curl) can read and write the Any-packed command and reply.
     adapter: { jsonOptions: { registry: schemaRegistry(botService) } },
     routes(router) {
-      router.service(BotService, { connect: createStreamHandler(hub) });
-      router.service(CommandRouterService, createCommandRouter({ services: [hub] }));
+      const streams = tokens === undefined ? { allowUnauthenticated: true } : { authenticate: tokenAuthenticator(tokens) };
+      router.service(BotService, { connect: createStreamHandler(hub, streams) }, streamRouteOptions());
+      const callers = tokens === undefined ? { allowUnauthenticated: true } : { authenticate: tokenCallerAuthenticator(tokens) };
+      router.service(CommandRouterService, createCommandRouter({ services: [hub], ...callers, audit: options.audit ?? logger }));
     },
   });
   logger.info({ url: server.url, db: options.dbPath }, "bot server listening");

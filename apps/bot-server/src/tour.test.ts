@@ -20,7 +20,7 @@ async function demo(botIds: string[], failures: string[] = []) {
   closers.push(async () => rmSync(dir, { recursive: true, force: true }));
   const server = await startDemoServer({ host: "127.0.0.1", port: 0, dbPath: join(dir, "data/bots.db"), logger: silentLogger });
   closers.push(() => server.close(0));
-  const fleet = startFleet({ url: server.url, botIds, failures: failures.map(parseFailure), logger: silentLogger, timing: fast });
+  const fleet = startFleet({ url: server.url, dataDir: join(dir, "data"), botIds, failures: failures.map(parseFailure), logger: silentLogger, timing: fast });
   closers.push(() => fleet.close());
   return { server, fleet };
 }

@@ -11,6 +11,8 @@ export interface ResolvedServiceOptions {
   readonly helloTimeoutMs: number;
   readonly maxPendingPerClient: number;
   readonly maxMessagesPerSecond: number;
+  readonly maxMetadataEntries: number;
+  readonly maxMetadataBytes: number;
   readonly logger: Logger;
   readonly now: () => number;
 }
@@ -25,6 +27,8 @@ export function resolveServiceOptions(options: StreamingServiceOptions): Resolve
     helloTimeoutMs: checkDuration("helloTimeoutMs", options.helloTimeoutMs ?? 10_000, 1),
     maxPendingPerClient: checkCount("maxPendingPerClient", options.maxPendingPerClient ?? 1024, 1),
     maxMessagesPerSecond: checkCount("maxMessagesPerSecond", options.maxMessagesPerSecond ?? 0),
+    maxMetadataEntries: checkCount("maxMetadataEntries", options.maxMetadataEntries ?? 16),
+    maxMetadataBytes: checkCount("maxMetadataBytes", options.maxMetadataBytes ?? 4096),
     logger: options.logger ?? silentLogger,
     now: options.now ?? Date.now,
   };

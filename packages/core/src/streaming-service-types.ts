@@ -52,6 +52,10 @@ export interface StreamingServiceOptions {
    * it off. Default 0.
    */
   maxMessagesPerSecond?: number;
+  /** Entries a client's hello may carry in its metadata; more and it is dropped (`ProtocolError`). Default 16. */
+  maxMetadataEntries?: number;
+  /** Bytes (keys plus values, UTF-16 code units) a client's metadata may hold in all. Default 4096. */
+  maxMetadataBytes?: number;
   /** Where diagnostics go (errors under `err`, as pino expects). Default: nowhere. */
   logger?: Logger;
   /** The clock; tests may pass a fake one. Default `Date.now`. */

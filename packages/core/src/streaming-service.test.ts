@@ -145,6 +145,29 @@ describe("streaming service: welcome and stacks", () => {
   });
 });
 
+describe("streaming service: hello limits", () => {
+  it("drops a client whose hello carries too much metadata, before it is listed; the others are untouched", async () => {
+    const h = harness({ maxMetadataEntries: 2, maxMetadataBytes: 64 });
+    await h.connect("calm", { metadata: { version: "1" } });
+    const many = h.openStream();
+    many.incoming.push({ kind: "hello", clientId: "many", metadata: { a: "1", b: "2", c: "3" } });
+    expect((await many.ended).error).toMatchObject({ name: "ProtocolError", message: "the hello carries 3 metadata entries (limit 2)" });
+    const big = h.openStream();
+    big.incoming.push({ kind: "hello", clientId: "big", metadata: { version: "x".repeat(100) } });
+    expect((await big.ended).error).toMatchObject({ name: "ProtocolError", message: "the hello's metadata is 107 bytes (limit 64)" });
+    expect(h.service.clients().map((c) => c.clientId)).toEqual(["calm"]);
+    expect(big.written).toEqual([]); // nothing was sent to it, not even the welcome
+  });
+
+  it("applies the same limits to a hello that follows an authenticated identity", async () => {
+    const h = harness({ maxMetadataBytes: 16 });
+    const stream = h.openStream({ identity: { clientId: "bot-1" } });
+    stream.incoming.push({ kind: "hello", clientId: "bot-1", metadata: { note: "y".repeat(50) } });
+    expect((await stream.ended).error).toMatchObject({ name: "ProtocolError" });
+    expect(h.service.isConnected("bot-1")).toBe(false);
+  });
+});
+
 describe("streaming service: duplicate ids", () => {
   it("replaces the old connection by default and rejects its pending commands", async () => {
     const h = harness();

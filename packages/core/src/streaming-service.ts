@@ -111,11 +111,26 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     return new ClientDisconnectedError(message, { ...where(connection.clientId, commandId), cause: end.error });
   }
 
+  /** Why a hello's metadata is refused, or undefined: it must be a few short strings, not a memory sink. */
+  function metadataProblem(metadata: Record<string, string> | undefined): string | undefined {
+    if (metadata === undefined) return undefined;
+    const entries = Object.entries(metadata);
+    if (entries.length > settings.maxMetadataEntries) return `the hello carries ${entries.length} metadata entries (limit ${settings.maxMetadataEntries})`;
+    let bytes = 0;
+    for (const [key, value] of entries) {
+      if (typeof value !== "string") return `metadata "${key.slice(0, 40)}" is not a string`;
+      bytes += key.length + value.length;
+    }
+    return bytes > settings.maxMetadataBytes ? `the hello's metadata is ${bytes} bytes (limit ${settings.maxMetadataBytes})` : undefined;
+  }
+
   function admit(connection: Connection, identity: ClientIdentity): void {
     const clientId = identity.clientId;
     if (typeof clientId !== "string" || clientId === "" || clientId.length > maxClientIdLength) {
       return drop(connection, "protocol_error", new ProtocolError(`client id must be a non-empty string of at most ${maxClientIdLength} characters`, where()));
     }
+    const problem = metadataProblem(identity.metadata);
+    if (problem !== undefined) return drop(connection, "protocol_error", new ProtocolError(problem, where(clientId)));
     const existing = directory.get(clientId);
     if (existing !== undefined) {
       if (settings.duplicatePolicy === "reject") {
@@ -156,7 +171,10 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
           const message = `client authenticated as ${connection.clientId} claimed to be ${String(claimed.clientId)}`;
           return drop(connection, "protocol_error", new PermissionDeniedError(message, where(connection.clientId)));
         }
-        if (claimed.metadata !== undefined) connection.metadata = { ...connection.metadata, ...claimed.metadata };
+        const merged = { ...connection.metadata, ...claimed.metadata };
+        const problem = metadataProblem(merged);
+        if (problem !== undefined) return drop(connection, "protocol_error", new ProtocolError(problem, where(connection.clientId)));
+        connection.metadata = merged;
         return;
       }
     }

@@ -5,7 +5,8 @@ import { ClosedError, CommandCancelledError, InvalidArgumentError, silentLogger,
 import { checkCount, checkDuration, checkName, createListeners, delay, errorMessage, type Listeners } from "@streamcmd/core/internal";
 import { runSession, type CommandContext, type Session } from "./agent-session.js";
 import { createBackoff, type ReconnectOptions } from "./backoff.js";
-import { ownTransport } from "./grpc-connection.js";
+import { ownTransport, type TokenSource } from "./grpc-connection.js";
+import { describeTlsFailure, type ClientTlsOptions } from "./tls-options.js";
 
 export type { CommandContext } from "./agent-session.js";
 export type { ReconnectOptions } from "./backoff.js";
@@ -19,8 +20,14 @@ export interface AgentOptions<I extends DescMessage, O extends DescMessage, TCom
   baseUrl?: string;
   /** HTTP/2 keepalive and timeouts of the connection built from `baseUrl`. */
   http2?: Http2SessionOptions;
-  /** A transport of your own instead of `baseUrl` (TLS, interceptors; bidi needs HTTP/2, e.g. `createGrpcTransport`). */
+  /** A transport of your own instead of `baseUrl` (interceptors; bidi needs HTTP/2, e.g. `createGrpcTransport`). */
   transport?: Transport;
+  /** The client's credential (a server with `tokenAuthenticator`): a token, or a function giving the current one (rotation). */
+  token?: TokenSource;
+  /** TLS for an `https://` baseUrl: the CA that issued the server's certificate, a client certificate for mutual TLS. */
+  tls?: ClientTlsOptions;
+  /** Plaintext (`http://`) to an address other than loopback: refused unless true. */
+  insecure?: boolean;
   /** The bidi method, e.g. `BotService.method.connect`. */
   method: DescMethodBiDiStreaming<I, O>;
   /** Who this client is: its hello is `binding.hello({ clientId, metadata })`. */
@@ -145,7 +152,7 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
         events.disconnected.emit(error === undefined ? {} : { error });
       } else if (!closing) {
         // Never connected: one line, not a stack per attempt.
-        logger.warn({ clientId, attempt, reason: errorMessage(error ?? "the server ended the stream") }, "agent could not connect");
+        logger.warn({ clientId, attempt, reason: describeTlsFailure(error) ?? errorMessage(error ?? "the server ended the stream") }, "agent could not connect");
       }
       if (backoff === undefined || closing) break;
       const delayMs = backoff.next();

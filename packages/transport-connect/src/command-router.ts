@@ -1,6 +1,6 @@
 import { isMessage, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyIs, anyPack, anyUnpack, timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   CommandCancelledError,
   InvalidArgumentError,
@@ -18,10 +18,12 @@ import {
   type ExecuteStreamCall,
   type ExecuteStreamResultSchema,
 } from "./gen/streamcmd/v1/command_router_pb.js";
+import type { CallerIdentity } from "./authenticators.js";
 import { schemasOf } from "./protobuf-schemas.js";
+import { createRouterGuard, type RouterSecurityOptions } from "./router-guard.js";
 
-/** Options of `createCommandRouter`. */
-export interface CommandRouterOptions {
+/** Options of `createCommandRouter`: the services, who may call (`authenticate`, `authorize`), the audit log, limits. */
+export interface CommandRouterOptions extends RouterSecurityOptions {
   /**
    * The hubs it serves, each under its name. Each must be made from a definition with protobuf
    * `schemas` (checked here, so a missing one fails at start-up, not at the first call).
@@ -59,6 +61,7 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
     const { command, reply } = schemasOf(hub.definition);
     routed.set(hub.name, { hub, command, reply });
   }
+  const guard = createRouterGuard(options);
 
   function lookup(name: string): Routed {
     if (name === "") throw new InvalidArgumentError("service is required");
@@ -90,10 +93,13 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
 
   type Outcome = { ok: true; reply: Any } | { ok: false; error: unknown; replySchema: DescMessage | undefined };
 
-  /** One Execute, unary or on the stream: never throws, the outcome says how it ended. */
-  async function executeOne(request: ExecuteRequest, signal: AbortSignal, leftMs: number | undefined): Promise<Outcome> {
+  /** One Execute, unary or on the stream, for `caller`: never throws, the outcome says how it ended; audited. */
+  async function executeOne(caller: CallerIdentity, request: ExecuteRequest, signal: AbortSignal, leftMs: number | undefined): Promise<Outcome> {
     let replySchema: DescMessage | undefined;
+    const started = performance.now();
+    const asked = { action: "execute" as const, service: request.service, clientId: request.clientId };
     try {
+      guard.check(caller, asked);
       const { hub, command: commandSchema, reply } = lookup(request.service);
       replySchema = reply;
       const command = unpackCommand(request.command, commandSchema, request.service, request.clientId);
@@ -107,20 +113,35 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
       if (!isMessage(result, reply)) {
         throw new InvalidArgumentError(`the binding of "${request.service}" replied with something that is not a ${reply.typeName}`, { service: request.service });
       }
+      guard.record(caller, asked, started, undefined, typeOf(request.command));
       return { ok: true, reply: anyPack(reply, result) };
     } catch (error) {
+      guard.record(caller, asked, started, error, typeOf(request.command));
       return { ok: false, error, replySchema };
+    }
+  }
+
+  /** The caller of a request, or the refusal as a Connect status (and an audit entry). */
+  async function callerOf(context: HandlerContext, asked: { action: "execute" | "post" | "list"; service: string; clientId?: string }): Promise<CallerIdentity> {
+    try {
+      return await guard.caller(context);
+    } catch (error) {
+      guard.record(undefined, asked, performance.now(), error);
+      throw toConnectError(error);
     }
   }
 
   return {
     async execute(request, context) {
-      const outcome = await executeOne(request, context.signal, context.timeoutMs());
+      const caller = await callerOf(context, { action: "execute", service: request.service, clientId: request.clientId });
+      const outcome = await executeOne(caller, request, context.signal, context.timeoutMs());
       if (outcome.ok) return { reply: outcome.reply };
       throw toConnectError(outcome.error, (value) => packReply(outcome.replySchema, value));
     },
 
     async *executeStream(requests, context) {
+      // Authenticated once, before a single request is read; each call is authorised on its own.
+      const caller = await callerOf(context, { action: "execute", service: "*" });
       const results = new PushQueue<MessageInitShape<typeof ExecuteStreamResultSchema>>();
       const calls = new Map<bigint, AbortController>();
       let streamError: CommandError | undefined;
@@ -152,7 +173,7 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
         }
         const controller = new AbortController();
         calls.set(callId, controller);
-        void executeOne(call.kind.value, controller.signal, undefined).then((outcome) => {
+        void executeOne(caller, call.kind.value, controller.signal, undefined).then((outcome) => {
           calls.delete(callId);
           // A call the caller cancelled gets no answer: it stopped listening.
           if (!controller.signal.aborted) {
@@ -202,7 +223,11 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
     },
 
     async post(request, context) {
+      const asked = { action: "post" as const, service: request.service, clientId: request.clientId };
+      const caller = await callerOf(context, asked);
+      const started = performance.now();
       try {
+        guard.check(caller, asked);
         const { hub, command: commandSchema } = lookup(request.service);
         const command = unpackCommand(request.command, commandSchema, request.service, request.clientId);
         const commandId = await hub.post(request.clientId, command, {
@@ -210,17 +235,25 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
           waitForConnectMs: request.waitForConnectMs,
           signal: context.signal,
         });
+        guard.record(caller, asked, started, undefined, typeOf(request.command));
         return { commandId };
       } catch (error) {
+        guard.record(caller, asked, started, error, typeOf(request.command));
         throw toConnectError(error);
       }
     },
 
-    async listClients(request) {
+    async listClients(request, context) {
+      const asked = { action: "list" as const, service: request.service };
+      const caller = await callerOf(context, asked);
+      const started = performance.now();
       try {
+        guard.check(caller, asked);
         const { hub } = lookup(request.service);
+        const clients = guard.visible(caller, request.service, hub.clients());
+        guard.record(caller, asked, started, undefined);
         return {
-          clients: hub.clients().map((client) => ({
+          clients: clients.map((client) => ({
             id: client.clientId,
             connectedAt: timestampFromDate(client.connectedAt),
             lastSeenAt: timestampFromDate(client.lastSeenAt),
@@ -229,8 +262,14 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
           })),
         };
       } catch (error) {
+        guard.record(caller, asked, started, error);
         throw toConnectError(error);
       }
     },
   };
+}
+
+/** The short type name of a packed command, for the audit log. */
+function typeOf(any: Any | undefined): string | undefined {
+  return any?.typeUrl.slice(any.typeUrl.lastIndexOf("/") + 1);
 }

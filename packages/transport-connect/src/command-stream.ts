@@ -5,6 +5,7 @@ import { createLimiter, PushQueue, watchDeadline, type Deadline } from "@streamc
 import { streamBatchSize } from "./command-router.js";
 import { connectCodeOf, fromConnectError, fromErrorDetail } from "./error-mapping.js";
 import type { CommandRouterService, ExecuteRequestSchema, ExecuteResponse, ExecuteStreamCallSchema } from "./gen/streamcmd/v1/command_router_pb.js";
+import { describeTlsFailure } from "./tls-options.js";
 
 type Call = MessageInitShape<typeof ExecuteStreamCallSchema>;
 /** How a call on the stream can fail: typed, or "this server has no stream" (the router then falls back to unary). */
@@ -178,6 +179,8 @@ export class CommandStream {
     // A status that is about the caller (unauthenticated, permission denied, …) keeps its class;
     // a stream that just broke (reset, server gone) means the router is unavailable.
     if (!brokenCodes.has(connectError.code)) return fromConnectError(connectError);
+    const tls = describeTlsFailure(connectError);
+    if (tls !== undefined) return new RouterUnavailableError(`cannot reach the command router over TLS: ${tls}`, { cause: error });
     return new RouterUnavailableError(`the command router is unavailable: ${connectError.rawMessage}`, { cause: error });
   }
 

@@ -18,6 +18,7 @@ import {
   type CommandFailedError,
 } from "@streamcmd/core";
 import { CommandErrorDetailSchema, type CommandErrorDetail } from "./gen/streamcmd/v1/command_router_pb.js";
+import { describeTlsFailure } from "./tls-options.js";
 
 /** The Connect status each streamcmd error travels as. */
 export const connectCodeOf: Readonly<Record<CommandErrorCode, Code>> = Object.freeze({
@@ -110,6 +111,8 @@ export function fromConnectError(error: unknown, replySchema?: DescMessage): Com
   if (typed !== undefined) return typed;
   const options = { cause: connectError };
   const message = connectError.rawMessage;
+  const tls = describeTlsFailure(connectError);
+  if (tls !== undefined) return new RouterUnavailableError(`cannot reach the command router over TLS: ${tls}`, options);
   switch (connectError.code) {
     case Code.Canceled:
       return new CommandCancelledError(`the call was cancelled: ${message}`, options);

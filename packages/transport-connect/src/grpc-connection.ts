@@ -1,16 +1,38 @@
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager, type Http2SessionOptions } from "@connectrpc/connect-node";
 import { InvalidArgumentError } from "@streamcmd/core";
+import { checkPlaintext, type ClientTlsOptions } from "./tls-options.js";
+
+/** A bearer token, or a function giving the current one (called for every call, so tokens can rotate). */
+export type TokenSource = string | (() => string | Promise<string>);
+
+/** Internal: how a component reaches a server. */
+export interface ConnectionOptions {
+  baseUrl?: string | undefined;
+  transport?: Transport | undefined;
+  http2?: Http2SessionOptions | undefined;
+  interceptors?: Interceptor[] | undefined;
+  tls?: ClientTlsOptions | undefined;
+  insecure?: boolean | undefined;
+  token?: TokenSource | undefined;
+}
+
+/** Internal: an interceptor that sends `token` as `authorization: Bearer …` on every call. */
+export function bearerInterceptor(token: TokenSource): Interceptor {
+  return (next) => async (request) => {
+    const value = typeof token === "function" ? await token() : token;
+    request.header.set("authorization", `Bearer ${value}`);
+    return next(request);
+  };
+}
 
 /**
  * Internal: the transport a component uses — the caller's own, or a gRPC transport over one
  * HTTP/2 connection to `baseUrl` that the component owns (and can open, check and close through
- * the returned session manager).
+ * the returned session manager): TLS for `https://` (trusting `tls.ca`, presenting `tls.cert`),
+ * plaintext only to a loopback address unless `insecure`.
  */
-export function ownTransport(
-  who: string,
-  options: { baseUrl?: string | undefined; transport?: Transport | undefined; http2?: Http2SessionOptions | undefined; interceptors?: Interceptor[] | undefined },
-): { transport: Transport; sessionManager: Http2SessionManager | undefined } {
+export function ownTransport(who: string, options: ConnectionOptions): { transport: Transport; sessionManager: Http2SessionManager | undefined } {
   if (options.transport !== undefined) return { transport: options.transport, sessionManager: undefined };
   if (options.baseUrl === undefined) throw new InvalidArgumentError(`${who} needs a baseUrl or a transport`);
   let url: URL;
@@ -19,11 +41,12 @@ export function ownTransport(
   } catch (cause) {
     throw new InvalidArgumentError(`baseUrl is not a URL: ${JSON.stringify(options.baseUrl)}`, { cause });
   }
-  const sessionManager = new Http2SessionManager(url, options.http2);
-  const transport = createGrpcTransport({
-    baseUrl: options.baseUrl,
-    sessionManager,
-    ...(options.interceptors ? { interceptors: options.interceptors } : {}),
-  });
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new InvalidArgumentError(`baseUrl must be http:// or https://, got ${JSON.stringify(options.baseUrl)}`);
+  checkPlaintext(who, url, options.insecure);
+  if (url.protocol === "http:" && options.tls !== undefined) throw new InvalidArgumentError(`${who}: tls options need an https:// baseUrl, got ${url.origin}`);
+  const tls = options.tls ?? {};
+  const sessionManager = new Http2SessionManager(url, options.http2, url.protocol === "https:" ? { ca: tls.ca, cert: tls.cert, key: tls.key } : undefined);
+  const interceptors = [...(options.token === undefined ? [] : [bearerInterceptor(options.token)]), ...(options.interceptors ?? [])];
+  const transport = createGrpcTransport({ baseUrl: options.baseUrl, sessionManager, ...(interceptors.length > 0 ? { interceptors } : {}) });
   return { transport, sessionManager };
 }

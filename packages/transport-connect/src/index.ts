@@ -5,7 +5,9 @@
  * - `createCommandRouter({ services })`: the cross-process `streamcmd.v1.CommandRouterService`;
  * - `createRemoteRouter()` / `installRemoteRouter()`: the caller side of it, one HTTP/2 session per target;
  * - `connectAgent()`: the client (bot, agent, device) side, with heartbeats and reconnects;
- * - `startServer()`: plaintext HTTP/2 (+ HTTP/1.1 for unary) on 127.0.0.1 for demos and tests;
+ * - `startServer()`: HTTP/2 over TLS (+ HTTP/1.1 for unary through ALPN), or plaintext on loopback, with connection limits;
+ * - authentication: `tokenAuthenticator` / `certificateAuthenticator` (bots), `tokenCallerAuthenticator` (callers),
+ *   `createTokenVerifier`, `mintToken`, scopes for the router's policy;
  * - `toConnectError` / `fromConnectError`: typed errors on the wire and back.
  *
  * Commands and replies cross processes packed with the protobuf `schemas` of the service's
@@ -14,8 +16,26 @@
  * @packageDocumentation
  */
 
-export { createStreamHandler, type StreamHandlerOptions } from "./stream-handler.js";
+export { createStreamHandler, streamRouteOptions, type StreamHandlerOptions, type StreamRouteLimits } from "./stream-handler.js";
 export { createCommandRouter, type CommandRouterOptions } from "./command-router.js";
+export type { RouterRequest, RouterSecurityOptions } from "./router-guard.js";
+export {
+  certificateAuthenticator,
+  certificateCallerAuthenticator,
+  peerCertificateKey,
+  tokenAuthenticator,
+  tokenCallerAuthenticator,
+  type CallerAuthenticator,
+  type CallerIdentity,
+  type CertificateIdentityOptions,
+  type PeerCertificate,
+  type StreamAuthenticator,
+} from "./authenticators.js";
+export { bearerToken, createTokenVerifier, mintToken, type MintTokenOptions, type TokenVerifier, type TokenVerifierOptions, type VerifiedToken } from "./tokens.js";
+export { scopeAllows, type RouterAction } from "./scopes.js";
+export { isLoopbackHost, type ClientTlsOptions } from "./tls-options.js";
+export type { TokenSource } from "./grpc-connection.js";
+export type { ServerLimits } from "./connection-guard.js";
 export { createRemoteRouter, installRemoteRouter, type ConnectRemoteRouter, type RemoteRouterOptions } from "./remote-router.js";
 export { hasSchemas, schemaRegistry, type ProtobufSchemas, type ProtobufServiceKey } from "./protobuf-schemas.js";
 export {
@@ -27,7 +47,7 @@ export {
   type CommandContext,
   type ReconnectOptions,
 } from "./agent.js";
-export { startServer, type RunningServer, type StartServerOptions } from "./server.js";
+export { startServer, type RunningServer, type ServerTlsOptions, type StartServerOptions } from "./server.js";
 export { connectCodeOf, fromConnectError, toConnectError } from "./error-mapping.js";
 export {
   CommandErrorDetailSchema,

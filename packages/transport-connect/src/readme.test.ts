@@ -3,7 +3,9 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { clearRegistry, unregisterStreamingService } from "@streamcmd/core";
 import * as demoBot from "@streamcmd/demo-protocol";
-import { createHarness, demoBotProtocol } from "@streamcmd/testing";
+import { generateKeyPairSync } from "node:crypto";
+import { createCertificateAuthority, createHarness, demoBotProtocol } from "@streamcmd/testing";
+import { mintToken } from "./index.js";
 import { runBot } from "./examples/readme-agent.js";
 import { startBot7, startHub } from "./examples/readme-core.js";
 import { startFromAnotherProcess } from "./examples/readme-caller.js";
@@ -38,17 +40,24 @@ describe("README examples", () => {
     expect(result.outcome).toEqual({ case: "success", value: expect.objectContaining({ detail: "done: start" }) });
   });
 
-  it("the README's server, agent and caller work together", async () => {
-    const { bots, server } = await startBotServer(0);
+  it("the README's server, agent and caller work together over TLS with tokens", async () => {
+    const ca = await createCertificateAuthority();
+    const tls = await ca.issue({ commonName: "localhost", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
+    const signing = generateKeyPairSync("ec", { namedCurve: "P-256", publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
+    const { bots, server } = await startBotServer({ port: 0, tls, tokenPublicKey: signing.publicKey });
     closers.push(() => server.close({ graceMs: 0 }), () => bots.close());
-    const agent = runBot(server.url, "bot-7");
+    expect(server.url).toMatch(/^https:/);
+    const botToken = await mintToken({ key: signing.privateKey, subject: "bot-7", audience: "bots" });
+    const agent = runBot({ baseUrl: server.url, ca: ca.cert, botId: "bot-7", token: botToken });
     closers.push(() => agent.close());
     await agent.waitUntilConnected();
     // The welcome means the hub has it: no polling needed.
     expect(bots.isConnected("bot-7")).toBe(true);
     // In the server's own process the service is registered: no network needed. Unregister it to go across.
     unregisterStreamingService(bots);
-    const result = await startFromAnotherProcess(server.url, "bot-7");
+    const callerToken = await mintToken({ key: signing.privateKey, subject: "ops", audience: "streamcmd-router", scopes: ["execute:bots"] });
+    const result = await startFromAnotherProcess({ serverUrl: server.url, ca: ca.cert, token: callerToken, botId: "bot-7" });
     expect(result).toMatchObject({ mode: "cross-process", status: demoBot.BotStatus.RUNNING, outcome: { case: "success", value: { detail: "bot-7 did start" } } });
   });
+
 });

@@ -301,7 +301,7 @@ describe("remote router over real HTTP/2", () => {
 
   it("falls back to unary Execute against a server without ExecuteStream", async () => {
     const bots = await scope.server();
-    const full = createCommandRouter({ services: [bots.hub] });
+    const full = createCommandRouter({ services: [bots.hub], allowUnauthenticated: true });
     const older = await startServer({
       routes: (r) => r.service(CommandRouterService, { execute: full.execute, post: full.post, listClients: full.listClients }),
     });
@@ -317,7 +317,7 @@ describe("remote router over real HTTP/2", () => {
 
   it("a stream-level refusal keeps its class (unauthenticated), unlike a broken stream", async () => {
     const bots = await scope.server();
-    const full = createCommandRouter({ services: [bots.hub] });
+    const full = createCommandRouter({ services: [bots.hub], allowUnauthenticated: true });
     const guarded = await startServer({
       routes: (r) =>
         r.service(CommandRouterService, {

@@ -15,7 +15,8 @@ import { checkDuration, checkOneOf, maxDurationMs } from "@streamcmd/core/intern
 import { CommandStream, StreamUnsupportedError } from "./command-stream.js";
 import { fromConnectError } from "./error-mapping.js";
 import { CommandRouterService, type ExecuteResponse } from "./gen/streamcmd/v1/command_router_pb.js";
-import { ownTransport } from "./grpc-connection.js";
+import { ownTransport, type TokenSource } from "./grpc-connection.js";
+import type { ClientTlsOptions } from "./tls-options.js";
 import { schemasOf, type ProtobufSchemas } from "./protobuf-schemas.js";
 
 /** Options of `createRemoteRouter`. */
@@ -24,7 +25,13 @@ export interface RemoteRouterOptions {
   baseUrl?: string;
   /** A transport of your own instead of `baseUrl` (TLS options, interceptors, a test transport). */
   transport?: Transport;
-  /** Interceptors for the transport built from `baseUrl` (e.g. one that adds an authorization header). */
+  /** The caller's credential for a router that requires one: a token, or a function giving the current one (rotation). */
+  token?: TokenSource;
+  /** TLS for an `https://` baseUrl: the CA that issued the server's certificate, a client certificate for mutual TLS. */
+  tls?: ClientTlsOptions;
+  /** Plaintext (`http://`) to an address other than loopback: refused unless true. */
+  insecure?: boolean;
+  /** Interceptors for the transport built from `baseUrl`. */
   interceptors?: Interceptor[];
   /** HTTP/2 keepalive and timeouts of the connection built from `baseUrl`. */
   http2?: Http2SessionOptions;

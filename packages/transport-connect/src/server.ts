@@ -1,9 +1,24 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { TLSSocket } from "node:tls";
+import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
-import { watchDeadline } from "@streamcmd/core/internal";
+import { InvalidArgumentError } from "@streamcmd/core";
+import { checkCount, watchDeadline } from "@streamcmd/core/internal";
+import { peerCertificateKey, type PeerCertificate } from "./authenticators.js";
+import { ConnectionGuard, resolveLimits, type ServerLimits } from "./connection-guard.js";
+import { isLoopbackHost } from "./tls-options.js";
+
+/** The server's certificate, and (for mutual TLS) the CA its clients' certificates must chain to. */
+export interface ServerTlsOptions {
+  /** PEM certificate (chain). */
+  cert: string;
+  /** PEM private key. */
+  key: string;
+  /** PEM CA: clients must present a certificate it issued (mutual TLS); without it no client certificate is asked for. */
+  clientCa?: string;
+}
 
 /** Options of `startServer`. */
 export interface StartServerOptions {
@@ -13,14 +28,17 @@ export interface StartServerOptions {
   host?: string;
   /** Default 0: the OS picks a free port (read it from `port` / `url`). */
   port?: number;
-  /**
-   * Also serve HTTP/1.1 on the same port, so unary RPCs (the CommandRouter) work with curl and
-   * JSON. Bidi streams always need HTTP/2. Default true.
-   */
+  /** Serve HTTP/2 over TLS (and HTTP/1.1 through ALPN, for curl). Without it the server speaks plaintext. */
+  tls?: ServerTlsOptions;
+  /** Plaintext on an address other than loopback: refused unless this is true (anyone on the path reads and forges everything). */
+  insecure?: boolean;
+  /** Also serve HTTP/1.1, so unary RPCs (the CommandRouter) work with curl and JSON. Bidi streams always need HTTP/2. Default true. */
   allowHttp1?: boolean;
-  /** The largest request message accepted, in bytes; larger ones fail with ResourceExhausted. Default 4 MiB. */
+  /** The largest request message accepted by any route, in bytes; a route may set less (`streamRouteOptions`). Default 1 MiB. */
   readMaxBytes?: number;
-  /** Any other connectNodeAdapter option (interceptors, compression, …). */
+  /** Connection limits; see `ServerLimits`. */
+  limits?: ServerLimits;
+  /** Any other connectNodeAdapter option (interceptors, compression, JSON options, …). */
   adapter?: Omit<ConnectNodeAdapterOptions, "routes" | "readMaxBytes">;
 }
 
@@ -28,14 +46,16 @@ export interface StartServerOptions {
 export interface RunningServer {
   readonly host: string;
   readonly port: number;
-  /** `http://host:port`. */
+  /** `https://host:port` with TLS, `http://host:port` without. */
   readonly url: string;
-  /** The listener (it hands HTTP/2 connections to an `http2` server and HTTP/1.1 ones to an `http` server). */
+  /** The listener. */
   readonly server: net.Server;
   /** HTTP/2 connections accepted so far (for tests and metrics). */
   readonly sessionsAccepted: number;
   /** HTTP/2 connections open now. */
   readonly sessionsOpen: number;
+  /** Connections closed by the limits: refused over a cap, stalled in their handshake, idle. */
+  readonly limited: { readonly refused: number; readonly handshakeTimeout: number; readonly idle: number };
   /**
    * Stops accepting, asks every connection to finish (GOAWAY), and destroys what is still open
    * after `graceMs` (default 2000; 0 destroys at once, like a crash).
@@ -44,65 +64,91 @@ export interface RunningServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+function peerCertificateOf(request: http.IncomingMessage | http2.Http2ServerRequest): PeerCertificate | undefined {
+  const socket = ("stream" in request ? request.stream.session?.socket : request.socket) as TLSSocket | undefined;
+  if (socket === undefined || typeof socket.getPeerCertificate !== "function") return undefined;
+  const certificate = socket.getPeerCertificate();
+  if (certificate === null || Object.keys(certificate).length === 0) return undefined;
+  const names = (certificate.subjectaltname ?? "").split(", ");
+  return {
+    commonName: typeof certificate.subject?.CN === "string" ? certificate.subject.CN : undefined,
+    uris: names.filter((name) => name.startsWith("URI:")).map((name) => name.slice(4)),
+    authorized: socket.authorized === true,
+  };
+}
+
 /**
- * Serves Connect routes over plaintext HTTP/2 (and HTTP/1.1 for unary calls) on 127.0.0.1.
- * For TLS, build your own `http2.createSecureServer` around `connectNodeAdapter`.
+ * Serves Connect routes over HTTP/2 — TLS when `tls` is given (with HTTP/1.1 for unary calls
+ * through ALPN), plaintext otherwise, and plaintext only on a loopback address unless `insecure`.
+ * Every connection is held to `limits`.
  */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const host = options.host ?? "127.0.0.1";
+  if (options.tls === undefined && options.insecure !== true && !isLoopbackHost(host)) {
+    throw new InvalidArgumentError(`refusing to serve plaintext on ${host}: pass tls (a certificate and key), or insecure: true to accept that anyone on the network can read and forge every call`);
+  }
+  const limits = resolveLimits(options.limits);
+  const guard = new ConnectionGuard(limits);
+  const userContextValues = options.adapter?.contextValues;
   const handler = connectNodeAdapter({
     ...options.adapter,
     routes: options.routes,
-    readMaxBytes: options.readMaxBytes ?? 4 * 1024 * 1024,
+    readMaxBytes: checkCount("readMaxBytes", options.readMaxBytes ?? 1024 * 1024, 1),
+    // The client certificate (mutual TLS), for authenticators: context.values.get(peerCertificateKey).
+    contextValues: (request) => (userContextValues?.(request) ?? createContextValues()).set(peerCertificateKey, peerCertificateOf(request)),
   });
-  // Node's plaintext HTTP/2 server cannot fall back to HTTP/1.1 (that needs TLS and ALPN), so one
-  // listener looks at each connection's first bytes: the HTTP/2 preface goes to the HTTP/2 server,
-  // anything else to an HTTP/1.1 server with the same handler.
-  const h2 = http2.createServer(handler);
-  const h1 = options.allowHttp1 === false ? undefined : http.createServer(handler);
+  const http2Options = {
+    settings: { maxConcurrentStreams: limits.maxStreamsPerConnection, maxHeaderListSize: limits.maxHeaderBytes },
+    maxSessionMemory: limits.maxSessionMemoryMb,
+  };
+  const allowHttp1 = options.allowHttp1 !== false;
+  const tls = options.tls;
+  const h2: http2.Http2Server | http2.Http2SecureServer =
+    tls === undefined
+      ? http2.createServer(http2Options, handler)
+      : http2.createSecureServer(
+          {
+            ...http2Options,
+            cert: tls.cert,
+            key: tls.key,
+            allowHTTP1: allowHttp1,
+            handshakeTimeout: limits.handshakeTimeoutMs,
+            ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+          },
+          handler,
+        );
   const sessions = new Set<http2.ServerHttp2Session>();
   let sessionsAccepted = 0;
+  let closingStarted = false;
   h2.on("session", (session) => {
-    if (closingStarted) {
-      session.close();
-      return;
-    }
+    if (closingStarted) return void session.close();
     sessionsAccepted++;
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    guard.session(session);
   });
-  // Every accepted socket, so a close can tear down even one still being sniffed.
+  // HTTP/1.1 requests (curl, over TLS through ALPN): the first request ends the handshake watch.
+  h2.on("request", (request: http.IncomingMessage | http2.Http2ServerRequest) => {
+    if (!("stream" in request)) guard.settled(request.socket);
+  });
+  // The caps count every TCP connection, before TLS or any byte of HTTP.
   const sockets = new Set<net.Socket>();
-  let closingStarted = false;
-  const server = net.createServer((socket) => {
+  const accept = (socket: net.Socket): boolean => {
+    if (!guard.admit(socket, tls === undefined)) return false;
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.once("error", () => socket.destroy());
     // Commands and replies are small and latency-bound: never hold one back to coalesce (Nagle).
     socket.setNoDelay(true);
-    // A connection that sends nothing is not kept waiting for its first bytes forever.
-    socket.setTimeout(10_000, () => socket.destroy());
-    const head: Buffer[] = [];
-    let headLength = 0;
-    const onData = (chunk: Buffer): void => {
-      head.push(chunk);
-      headLength += chunk.length;
-      if (headLength < 4) return;
-      socket.off("data", onData);
-      socket.setTimeout(0);
-      socket.pause();
-      const first = Buffer.concat(head);
-      socket.unshift(first);
-      if (h1 === undefined || first.subarray(0, 4).toString("latin1") === "PRI ") {
-        // The HTTP/2 session takes over the socket's handle and reads what was put back itself.
-        h2.emit("connection", socket);
-      } else {
-        h1.emit("connection", socket);
-        socket.resume();
-      }
-    };
-    socket.on("data", onData);
-  });
+    return true;
+  };
+  if (tls !== undefined) {
+    h2.on("connection", (socket: net.Socket) => void accept(socket));
+    h2.on("secureConnection", (socket: TLSSocket) => guard.watch(socket, () => socket.destroy()));
+  }
+  const h1 = tls === undefined && allowHttp1 ? plaintextHttp1(handler, limits.handshakeTimeoutMs) : undefined;
+  h1?.on("request", (request: http.IncomingMessage) => guard.settled(request.socket));
+  const server: net.Server = tls !== undefined ? h2 : plaintextListener(h2, h1, accept);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, host, () => {
@@ -118,7 +164,6 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       const graceMs = closeOptions.graceMs ?? 2_000;
       closingStarted = true;
       server.close(() => resolve());
-      h1?.closeIdleConnections();
       for (const session of sessions) {
         if (graceMs === 0) session.destroy();
         else session.close();
@@ -138,7 +183,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   return {
     host,
     port,
-    url: `http://${host}:${port}`,
+    url: `${tls === undefined ? "http" : "https"}://${host.includes(":") ? `[${host}]` : host}:${port}`,
     server,
     get sessionsAccepted() {
       return sessionsAccepted;
@@ -146,7 +191,45 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     get sessionsOpen() {
       return sessions.size;
     },
+    limited: guard.closed,
     close,
     [Symbol.asyncDispose]: () => close(),
   };
+}
+
+/** Internal: the HTTP/1.1 server for plaintext unary calls, with a deadline on request headers. */
+function plaintextHttp1(handler: http.RequestListener, headersTimeoutMs: number): http.Server {
+  const h1 = http.createServer({ headersTimeout: headersTimeoutMs, requestTimeout: 60_000, connectionsCheckingInterval: Math.min(1_000, headersTimeoutMs) }, handler);
+  h1.keepAliveTimeout = 5_000;
+  return h1;
+}
+
+/**
+ * Internal: Node's plaintext HTTP/2 server cannot fall back to HTTP/1.1 (that needs TLS and ALPN),
+ * so one listener looks at each connection's first bytes: the HTTP/2 preface goes to the HTTP/2
+ * server, anything else to the HTTP/1.1 server with the same handler.
+ */
+function plaintextListener(h2: http2.Http2Server | http2.Http2SecureServer, h1: http.Server | undefined, accept: (socket: net.Socket) => boolean): net.Server {
+  return net.createServer((socket) => {
+    if (!accept(socket)) return;
+    const head: Buffer[] = [];
+    let headLength = 0;
+    const onData = (chunk: Buffer): void => {
+      head.push(chunk);
+      headLength += chunk.length;
+      if (headLength < 4) return;
+      socket.off("data", onData);
+      socket.pause();
+      const first = Buffer.concat(head);
+      socket.unshift(first);
+      if (h1 === undefined || first.subarray(0, 4).toString("latin1") === "PRI ") {
+        // The HTTP/2 session takes over the socket's handle and reads what was put back itself.
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+  });
 }

@@ -71,9 +71,14 @@ describe("stream handler over real HTTP/2", () => {
     const { hub } = await server();
     const other = createStreamingService(testService);
     const router = createConnectRouter();
-    router.service(demoBot.BotService, { connect: createStreamHandler(hub) });
+    router.service(demoBot.BotService, { connect: createStreamHandler(hub, { allowUnauthenticated: true }) });
     // @ts-expect-error — the test protocol's hub reads and writes other messages than BotService.Connect.
-    router.service(demoBot.BotService, { connect: createStreamHandler(other) });
+    router.service(demoBot.BotService, { connect: createStreamHandler(other, { allowUnauthenticated: true }) });
     await other.close();
+  });
+
+  it("refuses to be made without authentication, unless asked for explicitly", async () => {
+    const { hub } = await server();
+    expect(() => createStreamHandler(hub)).toThrow(/needs authenticate \(tokenAuthenticator\(verifier\) or certificateAuthenticator\(\)\), or allowUnauthenticated: true/);
   });
 });

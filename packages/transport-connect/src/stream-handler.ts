@@ -1,16 +1,38 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { isCommandError, UnauthenticatedError, type ClientIdentity, type StreamEndpoint } from "@streamcmd/core";
+import { InvalidArgumentError, isCommandError, UnauthenticatedError, type ClientIdentity, type StreamEndpoint } from "@streamcmd/core";
+import { checkCount } from "@streamcmd/core/internal";
+import type { StreamAuthenticator } from "./authenticators.js";
 import { toConnectError } from "./error-mapping.js";
 
 /** Options of `createStreamHandler`. */
 export interface StreamHandlerOptions {
   /**
-   * Establishes who is calling from the request (headers, TLS peer) before the stream is served.
-   * Return the identity, or undefined to refuse with Unauthenticated; throw a `CommandError` to
-   * refuse with its code. When given, the client's hello may not claim another id.
+   * Establishes who opens the stream from the request (a bearer token, the TLS client certificate)
+   * before the hub sees anything of it: `tokenAuthenticator(verifier)`, `certificateAuthenticator()`,
+   * or your own. Return the identity, or undefined to refuse with Unauthenticated; throw a
+   * `CommandError` to refuse with its code. The client's hello may not claim another id.
+   * Required unless `allowUnauthenticated`.
    */
-  authenticate?: (context: HandlerContext) => ClientIdentity | undefined | Promise<ClientIdentity | undefined>;
+  authenticate?: StreamAuthenticator;
+  /** Lets clients say who they are in their hello, unchecked (tests, a loopback-only experiment). Default false. */
+  allowUnauthenticated?: boolean;
+}
+
+/** Options of `streamRouteOptions`. */
+export interface StreamRouteLimits {
+  /** The largest message a client may send on the stream, in bytes. Default 64 KiB. */
+  maxMessageBytes?: number;
+}
+
+/**
+ * Connect's handler options for a client-stream route: a small message limit (a larger message is
+ * refused with ResourceExhausted as soon as its length prefix is read, before it is buffered), and
+ * unknown fields dropped while decoding (a message padded with them holds no memory). Pass it as
+ * the third argument of `router.service(BotService, { connect: … }, streamRouteOptions())`.
+ */
+export function streamRouteOptions(limits: StreamRouteLimits = {}): { readMaxBytes: number; binaryOptions: { readUnknownFields: false } } {
+  return { readMaxBytes: checkCount("maxMessageBytes", limits.maxMessageBytes ?? 64 * 1024, 1), binaryOptions: { readUnknownFields: false } };
 }
 
 /**
@@ -29,11 +51,16 @@ export function createStreamHandler<TIn, TOut>(
   options: StreamHandlerOptions = {},
 ): (requests: AsyncIterable<TIn>, context: HandlerContext) => AsyncIterable<TOut> {
   const { authenticate } = options;
+  if (authenticate === undefined && options.allowUnauthenticated !== true) {
+    throw new InvalidArgumentError(
+      "createStreamHandler needs authenticate (tokenAuthenticator(verifier) or certificateAuthenticator()), or allowUnauthenticated: true for a test or a loopback experiment",
+    );
+  }
   return async function* streamHandler(requests, context) {
     let identity: ClientIdentity | undefined;
     if (authenticate !== undefined) {
       try {
-        identity = await authenticate(context);
+        identity = await authenticate(context, hub.name);
       } catch (error) {
         throw toConnectError(isCommandError(error) ? error : new UnauthenticatedError("authentication failed", { service: hub.name, cause: error }));
       }

@@ -2,9 +2,12 @@ import { create } from "@bufbuild/protobuf";
 import { connectAgent } from "@streamcmd/transport-connect";
 import { BotService, BotStatus, CommandResultSchema, demoBotClientBinding } from "@streamcmd/demo-protocol";
 
-export function runBot(baseUrl: string, botId: string) {
+export function runBot(options: { baseUrl: string; ca: string; botId: string; token: string }) {
+  const { botId } = options;
   return connectAgent({
-    baseUrl,
+    baseUrl: options.baseUrl, // https://…
+    tls: { ca: options.ca }, // the CA that issued the server's certificate
+    token: options.token, // sub = botId, aud = "bots"; a function here can hand out a fresh one on each reconnect
     method: BotService.method.connect,
     clientId: botId,
     metadata: { version: "1.0.0" },

@@ -34,12 +34,13 @@ export async function startBotServer(
   } = {},
 ): Promise<BotServer> {
   const hub = options.hub ?? createStreamingService(botService, options.serviceOptions);
+  // Plaintext on loopback and no credentials: these tests are about commands, not security (see security.test.ts).
   const server = await startServer({
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.readMaxBytes !== undefined ? { readMaxBytes: options.readMaxBytes } : {}),
     routes(router) {
-      router.service(demoBot.BotService, { connect: createStreamHandler(hub) });
-      router.service(CommandRouterService, createCommandRouter({ ...options.routerOptions, services: [hub] }));
+      router.service(demoBot.BotService, { connect: createStreamHandler(hub, { allowUnauthenticated: true }) });
+      router.service(CommandRouterService, createCommandRouter({ allowUnauthenticated: true, ...options.routerOptions, services: [hub] }));
     },
   });
   return {

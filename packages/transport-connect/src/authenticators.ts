@@ -1,0 +1,94 @@
+import { createContextKey, type HandlerContext } from "@connectrpc/connect";
+import { UnauthenticatedError, type ClientIdentity } from "@streamcmd/core";
+import { bearerToken, type TokenVerifier } from "./tokens.js";
+
+/** A client's TLS certificate, as the server saw it (mutual TLS). */
+export interface PeerCertificate {
+  /** The subject's common name. */
+  readonly commonName: string | undefined;
+  /** The URIs in its subject alternative name. */
+  readonly uris: readonly string[];
+  /** Whether it chains to the server's client CA (a server with `tls.clientCa` refuses others during the handshake). */
+  readonly authorized: boolean;
+}
+
+/** Where `startServer` puts the client certificate of a TLS connection, for authenticators to read. */
+export const peerCertificateKey = createContextKey<PeerCertificate | undefined>(undefined, { description: "streamcmd: the TLS client certificate" });
+
+/** Establishes who opens a client stream of `service` (a hub's name); throws or returns undefined to refuse. */
+export type StreamAuthenticator = (context: HandlerContext, service: string) => ClientIdentity | undefined | Promise<ClientIdentity | undefined>;
+
+/** Who calls the CommandRouter, and what they may do (see `scopeAllows`). */
+export interface CallerIdentity {
+  readonly subject: string;
+  readonly scopes: readonly string[];
+}
+
+/** Establishes who calls the CommandRouter; throws or returns undefined to refuse. */
+export type CallerAuthenticator = (context: HandlerContext) => CallerIdentity | undefined | Promise<CallerIdentity | undefined>;
+
+function requireToken(context: HandlerContext): string {
+  const token = bearerToken(context.requestHeader);
+  if (token === undefined) throw new UnauthenticatedError('no credentials: send "authorization: Bearer <token>"');
+  return token;
+}
+
+/**
+ * Bots prove who they are with a signed token: its `sub` is the client id and its `aud` the
+ * streaming service's name. The hello may not claim another id.
+ */
+export function tokenAuthenticator(verifier: TokenVerifier): StreamAuthenticator {
+  return async (context, service) => {
+    const { subject } = await verifier.verify(requireToken(context), service);
+    return { clientId: subject };
+  };
+}
+
+/** Which part of a client certificate names the client. */
+export interface CertificateIdentityOptions {
+  /**
+   * `"uri"` (default): the first SAN URI starting with `uriPrefix`, the rest of it is the id
+   * (e.g. prefix `spiffe://streamcmd/bots/` and `spiffe://streamcmd/bots/bot-1` → `bot-1`).
+   * `"cn"`: the subject's common name.
+   */
+  from?: "uri" | "cn";
+  /** For `from: "uri"`. Default `""`: the whole URI is the id. */
+  uriPrefix?: string;
+}
+
+function certificateIdentity(context: HandlerContext, options: CertificateIdentityOptions): string {
+  const certificate = context.values.get(peerCertificateKey);
+  if (certificate === undefined || !certificate.authorized) {
+    throw new UnauthenticatedError("no trusted client certificate: connect with a certificate issued by the server's client CA");
+  }
+  if (options.from === "cn") {
+    if (!certificate.commonName) throw new UnauthenticatedError("the client certificate has no common name");
+    return certificate.commonName;
+  }
+  const prefix = options.uriPrefix ?? "";
+  const uri = certificate.uris.find((candidate) => candidate.startsWith(prefix) && candidate.length > prefix.length);
+  if (uri === undefined) throw new UnauthenticatedError(`the client certificate has no URI${prefix ? ` starting with ${prefix}` : ""} to name the client`);
+  return uri.slice(prefix.length);
+}
+
+/** Bots prove who they are with a client certificate (mutual TLS): its SAN URI or common name is the client id. */
+export function certificateAuthenticator(options: CertificateIdentityOptions = {}): StreamAuthenticator {
+  return (context) => ({ clientId: certificateIdentity(context, options) });
+}
+
+/** Callers present a signed token: `sub` names them, `aud` is `audience`, `scope` says what they may do. */
+export function tokenCallerAuthenticator(verifier: TokenVerifier, options: { audience?: string } = {}): CallerAuthenticator {
+  const audience = options.audience ?? "streamcmd-router";
+  return async (context) => {
+    const { subject, scopes } = await verifier.verify(requireToken(context), audience);
+    return { subject, scopes };
+  };
+}
+
+/** Callers present a client certificate (mutual TLS); `scopes` says what each may do. */
+export function certificateCallerAuthenticator(options: CertificateIdentityOptions & { scopes: (subject: string) => readonly string[] }): CallerAuthenticator {
+  return (context) => {
+    const subject = certificateIdentity(context, options);
+    return { subject, scopes: options.scopes(subject) };
+  };
+}

@@ -1,0 +1,137 @@
+import type * as http2 from "node:http2";
+import type * as net from "node:net";
+import { checkCount, checkDuration, watchDeadline, type Deadline } from "@streamcmd/core/internal";
+
+/**
+ * The watched socket, kept on the socket itself: an HTTP/2 session hands out a Proxy as its
+ * `socket`, which reads properties through to the real one, so the session finds its watch here.
+ */
+const watchedSocket = Symbol("streamcmd.watchedSocket");
+
+/** Limits an unauthenticated peer cannot get past; each with a default, each documented in the README. */
+export interface ServerLimits {
+  /**
+   * A connection that has not opened a request by then (TLS handshake, HTTP/2 preface, the first
+   * request's headers) is closed, in ms. Default 5000.
+   */
+  handshakeTimeoutMs?: number;
+  /** An HTTP/2 connection with no open stream for this long is closed (GOAWAY), in ms. Default 30000. */
+  idleTimeoutMs?: number;
+  /** Connections open at once; more are refused at once. Default 10000. */
+  maxConnections?: number;
+  /** Connections open at once from one remote address. Default 1000. */
+  maxConnectionsPerAddress?: number;
+  /** Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). Default 128. */
+  maxStreamsPerConnection?: number;
+  /** Memory nghttp2 may hold for one connection (headers, frames in flight), in MB; beyond it the connection is reset. Default 10. */
+  maxSessionMemoryMb?: number;
+  /** The largest header block a request may send (SETTINGS_MAX_HEADER_LIST_SIZE), in bytes. Default 16384. */
+  maxHeaderBytes?: number;
+}
+
+/** Internal: the limits with their defaults applied and checked. */
+export function resolveLimits(limits: ServerLimits = {}) {
+  return {
+    handshakeTimeoutMs: checkDuration("limits.handshakeTimeoutMs", limits.handshakeTimeoutMs ?? 5_000, 1),
+    idleTimeoutMs: checkDuration("limits.idleTimeoutMs", limits.idleTimeoutMs ?? 30_000, 1),
+    maxConnections: checkCount("limits.maxConnections", limits.maxConnections ?? 10_000, 1),
+    maxConnectionsPerAddress: checkCount("limits.maxConnectionsPerAddress", limits.maxConnectionsPerAddress ?? 1_000, 1),
+    maxStreamsPerConnection: checkCount("limits.maxStreamsPerConnection", limits.maxStreamsPerConnection ?? 128, 1),
+    maxSessionMemoryMb: checkCount("limits.maxSessionMemoryMb", limits.maxSessionMemoryMb ?? 10, 1),
+    maxHeaderBytes: checkCount("limits.maxHeaderBytes", limits.maxHeaderBytes ?? 16_384, 1_024),
+  };
+}
+
+/**
+ * Internal: watches every connection of a server. Refuses connections over the caps (in total and
+ * per address) at once; closes a connection that has not opened a request within the handshake
+ * timeout, and an HTTP/2 connection left with no open stream for the idle timeout. Counts what it
+ * closed, for tests and metrics.
+ */
+export class ConnectionGuard {
+  private readonly perAddress = new Map<string, number>();
+  private readonly pending = new Map<object, Deadline>();
+  readonly closed = { refused: 0, handshakeTimeout: 0, idle: 0 };
+  open = 0;
+
+  constructor(private readonly limits: ReturnType<typeof resolveLimits>) {}
+
+  /**
+   * A new TCP connection: refused (false, and destroyed) if over a cap; otherwise watched until its
+   * first request (`watchHandshake: false` where TLS's own handshake timeout comes first).
+   */
+  admit(socket: net.Socket, watchHandshake = true): boolean {
+    const address = socket.remoteAddress ?? "?";
+    const fromThere = this.perAddress.get(address) ?? 0;
+    if (this.open >= this.limits.maxConnections || fromThere >= this.limits.maxConnectionsPerAddress) {
+      this.closed.refused++;
+      socket.destroy();
+      return false;
+    }
+    this.open++;
+    this.perAddress.set(address, fromThere + 1);
+    socket.once("close", () => {
+      this.open--;
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left === 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, left);
+      this.settled(socket);
+    });
+    if (watchHandshake) this.watch(socket, () => socket.destroy());
+    return true;
+  }
+
+  /** `key` (a socket, or its TLS socket) must see a first request within the handshake timeout, or `close` runs. */
+  watch(key: object, close: () => void): void {
+    this.settled(key);
+    (key as { [watchedSocket]?: object })[watchedSocket] = key;
+    this.pending.set(
+      key,
+      watchDeadline({ timeoutMs: this.limits.handshakeTimeoutMs, ref: false }, () => {
+        this.pending.delete(key);
+        this.closed.handshakeTimeout++;
+        close();
+      }),
+    );
+  }
+
+  /** A request arrived on `key`: it is no longer a handshake. */
+  settled(key: object): void {
+    this.pending.get(key)?.dispose();
+    this.pending.delete(key);
+  }
+
+  /** Watches an HTTP/2 session: a first stream within the handshake timeout, then never idle (no stream) for long. */
+  session(session: http2.ServerHttp2Session): void {
+    // The connection's own watch ends here: the session's takes over (same deadline, from now).
+    const socket = (session.socket as { [watchedSocket]?: object } | undefined)?.[watchedSocket];
+    if (socket !== undefined) this.settled(socket);
+    let streams = 0;
+    let idle: Deadline | undefined;
+    const close = (): void => {
+      if (!session.closed && !session.destroyed) session.destroy();
+    };
+    this.watch(session, close);
+    const startIdle = (): void => {
+      idle = watchDeadline({ timeoutMs: this.limits.idleTimeoutMs, ref: false }, () => {
+        this.closed.idle++;
+        session.close(); // GOAWAY: a client with nothing open reconnects when it needs to
+        watchDeadline({ timeoutMs: 1_000, ref: false }, close);
+      });
+    };
+    session.on("stream", (stream) => {
+      this.settled(session);
+      idle?.dispose();
+      idle = undefined;
+      streams++;
+      stream.once("close", () => {
+        streams--;
+        if (streams === 0 && !session.closed) startIdle();
+      });
+    });
+    session.once("close", () => {
+      this.settled(session);
+      idle?.dispose();
+    });
+  }
+}

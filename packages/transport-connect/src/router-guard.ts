@@ -1,0 +1,84 @@
+import type { HandlerContext } from "@connectrpc/connect";
+import { InvalidArgumentError, isCommandError, PermissionDeniedError, UnauthenticatedError, type ClientInfo, type Logger } from "@streamcmd/core";
+import type { CallerAuthenticator, CallerIdentity } from "./authenticators.js";
+import { scopeAllows, type RouterAction } from "./scopes.js";
+
+/** One router call, as the policy sees it. */
+export interface RouterRequest {
+  action: RouterAction;
+  service: string;
+  /** Absent for `list`. */
+  clientId?: string;
+}
+
+/** Who may call a CommandRouter and what they may do; see `createCommandRouter`. */
+export interface RouterSecurityOptions {
+  /** Establishes the caller (e.g. `tokenCallerAuthenticator(verifier)`). Required unless `allowUnauthenticated`. */
+  authenticate?: CallerAuthenticator;
+  /** Decides each call. Default: the caller's scopes allow it (`scopeAllows`). */
+  authorize?: (caller: CallerIdentity, request: RouterRequest) => boolean;
+  /**
+   * The audit log: one entry per call once it ended — caller, action, service, client, command type,
+   * outcome (`ok` or the error code), duration. A pino logger fits. Default: none.
+   */
+  audit?: Logger;
+  /** Serves callers without credentials, all allowed (tests, a loopback-only experiment). Default false. */
+  allowUnauthenticated?: boolean;
+}
+
+const anonymous: CallerIdentity = { subject: "anonymous", scopes: ["*:*"] };
+
+/** Internal: the router's authentication, authorisation and audit, in one place. */
+export function createRouterGuard(options: RouterSecurityOptions) {
+  const { authenticate, audit } = options;
+  if (authenticate === undefined && options.allowUnauthenticated !== true) {
+    throw new InvalidArgumentError(
+      "a command router needs authenticate (e.g. tokenCallerAuthenticator(verifier)), or allowUnauthenticated: true for a test or a loopback experiment",
+    );
+  }
+  const authorize = options.authorize ?? ((caller: CallerIdentity, request: RouterRequest) => scopeAllows(caller.scopes, request.action, request.service, request.clientId));
+
+  return {
+    /** The caller of this request; rejects with `UnauthenticatedError`. */
+    async caller(context: HandlerContext): Promise<CallerIdentity> {
+      if (authenticate === undefined) return anonymous;
+      let caller: CallerIdentity | undefined;
+      try {
+        caller = await authenticate(context);
+      } catch (error) {
+        throw isCommandError(error) ? error : new UnauthenticatedError("authentication failed", { cause: error });
+      }
+      if (caller === undefined) throw new UnauthenticatedError("missing or invalid credentials");
+      return caller;
+    },
+
+    /** Throws `PermissionDeniedError` unless the policy allows the call. */
+    check(caller: CallerIdentity, request: RouterRequest): void {
+      if (authorize(caller, request)) return;
+      const target = request.clientId === undefined ? `service "${request.service}"` : `client ${request.clientId} of service "${request.service}"`;
+      throw new PermissionDeniedError(`${caller.subject} may not ${request.action} on ${target}`, { service: request.service, ...(request.clientId ? { clientId: request.clientId } : {}) });
+    },
+
+    /** The clients of a listing the caller may see (a scope can name some clients only). */
+    visible(caller: CallerIdentity, service: string, clients: ClientInfo[]): ClientInfo[] {
+      return clients.filter((client) => authorize(caller, { action: "list", service, clientId: client.clientId }));
+    },
+
+    /** Writes the audit entry of one call. */
+    record(caller: CallerIdentity | undefined, request: RouterRequest, started: number, error: unknown, commandType?: string): void {
+      if (audit === undefined) return;
+      const outcome = error === undefined ? "ok" : isCommandError(error) ? error.code : "internal";
+      const entry = {
+        caller: caller?.subject ?? null,
+        action: request.action,
+        service: request.service,
+        clientId: request.clientId ?? null,
+        commandType: commandType ?? null,
+        outcome,
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      };
+      if (error === undefined) audit.info(entry, "router call");
+      else audit.warn(entry, "router call refused or failed");
+    },
+  };
+}
