@@ -42,8 +42,7 @@ type Send = (target: string) => Promise<unknown>;
 const benchLimits = { maxConnections: 20_000, maxConnectionsPerAddress: 20_000 };
 const [role = "", rawArgs = "{}"] = process.argv.slice(2);
 const args = JSON.parse(rawArgs) as Record<string, unknown>;
-const str = (key: string): string => String(args[key]);
-const num = (key: string): number => Number(args[key]);
+const [str, num] = [(key: string): string => String(args[key]), (key: string): number => Number(args[key])];
 
 function gcMemory(): { rss: number; heapUsed: number } {
   for (let i = 0; i < 2; i++) (globalThis as { gc?: () => void }).gc?.();

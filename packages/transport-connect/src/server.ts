@@ -144,7 +144,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   };
   if (tls !== undefined) {
     h2.on("connection", (socket: net.Socket) => void accept(socket));
-    h2.on("secureConnection", (socket: TLSSocket) => guard.watch(socket, () => socket.destroy()));
+    // An HTTP/2 connection is watched as a session (Node made it before this listener runs);
+    // HTTP/1.1 over TLS until its first request.
+    h2.on("secureConnection", (socket: TLSSocket) => {
+      if (socket.alpnProtocol !== "h2") guard.watch(socket, () => socket.destroy());
+    });
   }
   const h1 = tls === undefined && allowHttp1 ? plaintextHttp1(handler, limits.handshakeTimeoutMs) : undefined;
   h1?.on("request", (request: http.IncomingMessage) => guard.settled(request.socket));
