@@ -3,10 +3,23 @@ import type * as net from "node:net";
 import { checkCount, checkDuration, watchDeadline, type Deadline } from "@streamcmd/core/internal";
 
 /**
- * The watched socket, kept on the socket itself: an HTTP/2 session hands out a Proxy as its
- * `socket`, which reads properties through to the real one, so the session finds its watch here.
+ * Kept on each socket itself: an HTTP/2 session hands out a Proxy as its `socket`, which reads
+ * properties through to the real one (and refuses `destroy`), so a session finds its socket here.
  */
 const watchedSocket = Symbol("streamcmd.watchedSocket");
+const ownSocket = Symbol("streamcmd.ownSocket");
+
+/** The TCP connection a socket rides on, by its peer: how a TLS socket finds its TCP socket (Node gives no public link). */
+const peerKey = (socket: net.Socket): string => `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
+
+/** Internal: hard-closes a connection (an RST: a peer that stopped reading cannot hold it open). */
+function reset(socket: net.Socket): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
 
 /** Limits an unauthenticated peer cannot get past; each with a default, each documented in the README. */
 export interface ServerLimits {
@@ -51,6 +64,7 @@ export function resolveLimits(limits: ServerLimits = {}) {
 export class ConnectionGuard {
   private readonly perAddress = new Map<string, number>();
   private readonly pending = new Map<object, Deadline>();
+  private readonly tcpByPeer = new Map<string, net.Socket>();
   readonly closed = { refused: 0, handshakeTimeout: 0, idle: 0 };
   open = 0;
 
@@ -70,15 +84,24 @@ export class ConnectionGuard {
     }
     this.open++;
     this.perAddress.set(address, fromThere + 1);
+    const peer = peerKey(socket);
+    this.tcpByPeer.set(peer, socket);
     socket.once("close", () => {
+      if (this.tcpByPeer.get(peer) === socket) this.tcpByPeer.delete(peer);
       this.open--;
       const left = (this.perAddress.get(address) ?? 1) - 1;
       if (left === 0) this.perAddress.delete(address);
       else this.perAddress.set(address, left);
       this.settled(socket);
     });
-    if (watchHandshake) this.watch(socket, () => socket.destroy());
+    this.link(socket);
+    if (watchHandshake) this.watch(socket, () => reset(socket));
     return true;
+  }
+
+  /** Lets the guard find the TCP socket under `socket` (itself, or the one a TLS socket rides on) from its HTTP/2 session. */
+  link(socket: net.Socket): void {
+    (socket as { [ownSocket]?: net.Socket })[ownSocket] = this.tcpByPeer.get(peerKey(socket)) ?? socket;
   }
 
   /** `key` (a socket, or its TLS socket) must see a first request within the handshake timeout, or `close` runs. */
@@ -108,8 +131,12 @@ export class ConnectionGuard {
     if (socket !== undefined) this.settled(socket);
     let streams = 0;
     let idle: Deadline | undefined;
+    // A session that never got its preface does not close its socket on destroy() (Node ends it
+    // and waits for the peer): the socket is destroyed too, read at close time through the proxy.
     const close = (): void => {
-      if (!session.closed && !session.destroyed) session.destroy();
+      const own = (session.socket as { [ownSocket]?: net.Socket } | undefined)?.[ownSocket];
+      if (own !== undefined) reset(own);
+      if (!session.destroyed) session.destroy();
     };
     this.watch(session, close);
     const startIdle = (): void => {

@@ -147,6 +147,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     // An HTTP/2 connection is watched as a session (Node made it before this listener runs);
     // HTTP/1.1 over TLS until its first request.
     h2.on("secureConnection", (socket: TLSSocket) => {
+      guard.link(socket);
       if (socket.alpnProtocol !== "h2") guard.watch(socket, () => socket.destroy());
     });
   }
