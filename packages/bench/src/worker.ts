@@ -39,7 +39,7 @@ import { benchCommand, benchReply, fromBinary, socketPayload, socketReply, toBin
 
 type Send = (target: string) => Promise<unknown>;
 /** Plaintext on loopback, no credentials, and room for the scale scenario's connections from one address. */
-const benchLimits = { maxConnections: 20_000, maxConnectionsPerAddress: 20_000 };
+const benchLimits = { maxConnections: 20_000, maxConnectionsPerAddress: 20_000, maxNewConnectionsPerSecond: 100_000 };
 const [role = "", rawArgs = "{}"] = process.argv.slice(2);
 const args = JSON.parse(rawArgs) as Record<string, unknown>;
 const [str, num] = [(key: string): string => String(args[key]), (key: string): number => Number(args[key])];

@@ -13,4 +13,5 @@ export { deadlineSignal, delay, watchDeadline, type Deadline, type DeadlineCause
 export { createLimiter, type Limiter } from "./limiter.js";
 export { createListeners, type Listeners } from "./listeners.js";
 export { PushQueue } from "./push-queue.js";
+export { TokenBucket } from "./rate-limiter.js";
 export { checkCount, checkDuration, checkName, checkOneOf, describe, errorMessage, maxDurationMs } from "./validate.js";

@@ -1,6 +1,6 @@
 import type * as http2 from "node:http2";
 import type * as net from "node:net";
-import { checkCount, checkDuration, watchDeadline, type Deadline } from "@streamcmd/core/internal";
+import { checkCount, checkDuration, TokenBucket, watchDeadline, type Deadline } from "@streamcmd/core/internal";
 
 /**
  * Kept on each socket itself: an HTTP/2 session hands out a Proxy as its `socket`, which reads
@@ -28,8 +28,14 @@ export interface ServerLimits {
    * request's headers) is closed, in ms. Default 5000.
    */
   handshakeTimeoutMs?: number;
-  /** An HTTP/2 connection with no open stream for this long is closed (GOAWAY), in ms. Default 30000. */
+  /** An HTTP/2 connection with no open stream for this long is closed (GOAWAY), in ms. Default 10000. */
   idleTimeoutMs?: number;
+  /**
+   * New connections one remote address may open per second (bursts up to this many); more are
+   * refused before any TLS work, so a flood of handshakes cannot take the CPU from connected clients.
+   * Default 200.
+   */
+  maxNewConnectionsPerSecond?: number;
   /** Connections open at once; more are refused at once. Default 10000. */
   maxConnections?: number;
   /** Connections open at once from one remote address. Default 1000. */
@@ -46,7 +52,8 @@ export interface ServerLimits {
 export function resolveLimits(limits: ServerLimits = {}) {
   return {
     handshakeTimeoutMs: checkDuration("limits.handshakeTimeoutMs", limits.handshakeTimeoutMs ?? 5_000, 1),
-    idleTimeoutMs: checkDuration("limits.idleTimeoutMs", limits.idleTimeoutMs ?? 30_000, 1),
+    idleTimeoutMs: checkDuration("limits.idleTimeoutMs", limits.idleTimeoutMs ?? 10_000, 1),
+    maxNewConnectionsPerSecond: checkCount("limits.maxNewConnectionsPerSecond", limits.maxNewConnectionsPerSecond ?? 200, 1),
     maxConnections: checkCount("limits.maxConnections", limits.maxConnections ?? 10_000, 1),
     maxConnectionsPerAddress: checkCount("limits.maxConnectionsPerAddress", limits.maxConnectionsPerAddress ?? 1_000, 1),
     maxStreamsPerConnection: checkCount("limits.maxStreamsPerConnection", limits.maxStreamsPerConnection ?? 128, 1),
@@ -65,6 +72,8 @@ export class ConnectionGuard {
   private readonly perAddress = new Map<string, number>();
   private readonly pending = new Map<object, Deadline>();
   private readonly tcpByPeer = new Map<string, net.Socket>();
+  /** New-connection rate per address; an address with no connection open is forgotten. */
+  private readonly rates = new Map<string, TokenBucket>();
   readonly closed = { refused: 0, handshakeTimeout: 0, idle: 0 };
   open = 0;
 
@@ -77,7 +86,10 @@ export class ConnectionGuard {
   admit(socket: net.Socket, watchHandshake = true): boolean {
     const address = socket.remoteAddress ?? "?";
     const fromThere = this.perAddress.get(address) ?? 0;
-    if (this.open >= this.limits.maxConnections || fromThere >= this.limits.maxConnectionsPerAddress) {
+    let rate = this.rates.get(address);
+    if (rate === undefined) this.rates.set(address, (rate = new TokenBucket(this.limits.maxNewConnectionsPerSecond, Date.now())));
+    if (this.open >= this.limits.maxConnections || fromThere >= this.limits.maxConnectionsPerAddress || !rate.take(Date.now())) {
+      if (fromThere === 0) this.rates.delete(address);
       this.closed.refused++;
       socket.destroy();
       return false;
@@ -90,8 +102,10 @@ export class ConnectionGuard {
       if (this.tcpByPeer.get(peer) === socket) this.tcpByPeer.delete(peer);
       this.open--;
       const left = (this.perAddress.get(address) ?? 1) - 1;
-      if (left === 0) this.perAddress.delete(address);
-      else this.perAddress.set(address, left);
+      if (left === 0) {
+        this.perAddress.delete(address);
+        this.rates.delete(address);
+      } else this.perAddress.set(address, left);
       this.settled(socket);
     });
     this.link(socket);

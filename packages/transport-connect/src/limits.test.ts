@@ -15,7 +15,7 @@ const scope = testScope();
 afterEach(() => scope.closeAll());
 
 /** Small limits, so a test sees them act within a second. */
-const limits = { handshakeTimeoutMs: 400, idleTimeoutMs: 400, maxConnectionsPerAddress: 40 };
+const limits = { handshakeTimeoutMs: 400, idleTimeoutMs: 400, maxConnectionsPerAddress: 40, maxNewConnectionsPerSecond: 10_000 };
 
 /** A secure server with a connected bystander bot, which must keep answering quickly during every attack. */
 async function serverWithBystander(extra: Parameters<typeof startSecureServer>[0] = {}): Promise<SecureServer> {
@@ -92,6 +92,19 @@ describe("connections that never finish their handshake are closed within the li
     });
     await Promise.all(sockets.map(closed));
     await bystanderStillFast(secure);
+  });
+
+  it("an address opening connections faster than the rate is refused before any TLS work", async () => {
+    const secure = await serverWithBystander({ limits: { ...limits, maxNewConnectionsPerSecond: 20 } });
+    const sockets = Array.from({ length: 35 }, () => {
+      const socket = net.connect(secure.server.port, "127.0.0.1");
+      socket.on("error", () => {});
+      scope.defer(() => socket.destroy());
+      return socket;
+    });
+    await expect.poll(() => secure.server.limited.refused).toBeGreaterThanOrEqual(10);
+    await bystanderStillFast(secure);
+    await Promise.all(sockets.map(closed));
   });
 
   it("connections over the per-address cap are refused at once; the bystander keeps its own", async () => {
