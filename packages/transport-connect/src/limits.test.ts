@@ -38,6 +38,16 @@ async function bystanderStillFast(secure: SecureServer): Promise<void> {
   expect(Math.max(...times)).toBeLessThan(250);
 }
 
+/** `count` TCP connections to the server that send nothing. */
+function rawSockets(secure: SecureServer, count: number): net.Socket[] {
+  return Array.from({ length: count }, () => {
+    const socket = net.connect(secure.server.port, "127.0.0.1");
+    socket.on("error", () => {});
+    scope.defer(() => socket.destroy());
+    return socket;
+  });
+}
+
 const closed = (socket: net.Socket): Promise<void> => new Promise((resolve) => (socket.destroyed ? resolve() : socket.once("close", () => resolve())));
 
 /** A TLS connection (ALPN h2) that sends `bytes` and then nothing. */
@@ -84,24 +94,14 @@ describe("connections that never finish their handshake are closed within the li
 
   it("TCP connections that never start TLS are closed by the TLS handshake timeout", async () => {
     const secure = await serverWithBystander();
-    const sockets = Array.from({ length: 20 }, () => {
-      const socket = net.connect(secure.server.port, "127.0.0.1");
-      socket.on("error", () => {});
-      scope.defer(() => socket.destroy());
-      return socket;
-    });
+    const sockets = rawSockets(secure, 20);
     await Promise.all(sockets.map(closed));
     await bystanderStillFast(secure);
   });
 
   it("an address opening connections faster than the rate is refused before any TLS work", async () => {
     const secure = await serverWithBystander({ limits: { ...limits, maxNewConnectionsPerSecond: 20 } });
-    const sockets = Array.from({ length: 35 }, () => {
-      const socket = net.connect(secure.server.port, "127.0.0.1");
-      socket.on("error", () => {});
-      scope.defer(() => socket.destroy());
-      return socket;
-    });
+    const sockets = rawSockets(secure, 35);
     await expect.poll(() => secure.server.limited.refused).toBeGreaterThanOrEqual(10);
     await bystanderStillFast(secure);
     await Promise.all(sockets.map(closed));
@@ -109,12 +109,7 @@ describe("connections that never finish their handshake are closed within the li
 
   it("connections over the per-address cap are refused at once; the bystander keeps its own", async () => {
     const secure = await serverWithBystander();
-    const sockets = Array.from({ length: 60 }, () => {
-      const socket = net.connect(secure.server.port, "127.0.0.1");
-      socket.on("error", () => {});
-      scope.defer(() => socket.destroy());
-      return socket;
-    });
+    const sockets = rawSockets(secure, 60);
     await expect.poll(() => secure.server.limited.refused).toBeGreaterThanOrEqual(20);
     await bystanderStillFast(secure);
     await Promise.all(sockets.map(closed));
