@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { errors as joseErrors, createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { InvalidArgumentError, UnauthenticatedError } from "@streamcmd/core";
 
@@ -8,8 +9,10 @@ export interface TokenVerifierOptions {
   secret?: string | Uint8Array;
   /** A public key, PEM (SPKI): tokens signed with its private key (ES256, RS256 or EdDSA, from the key's type). */
   publicKey?: string;
-  /** A JSON Web Key Set (e.g. the parsed contents of a JWKS file): the token's `kid` picks the key. */
+  /** A JSON Web Key Set: the token's `kid` picks the key (rotation: publish the new key beside the old one). */
   jwks?: JSONWebKeySet;
+  /** The path of a JWKS file (JSON), read once here. */
+  jwksFile?: string;
   /** The algorithms accepted. Default: the one the key implies (HS256, ES256, RS256, EdDSA); `none` never. */
   algorithms?: readonly string[];
   /** When set, the token's `iss` must be this. */
@@ -48,6 +51,19 @@ function secretKey(secret: string | Uint8Array): KeyObject {
   return createSecretKey(bytes);
 }
 
+function readJwks(path: string): JSONWebKeySet {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (cause) {
+    throw new InvalidArgumentError(`jwksFile ${path} is not a readable JSON file: ${(cause as Error).message}`, { cause });
+  }
+  if (typeof parsed !== "object" || parsed === null || !Array.isArray((parsed as { keys?: unknown }).keys)) {
+    throw new InvalidArgumentError(`jwksFile ${path} is not a JSON Web Key Set (no "keys" array)`);
+  }
+  return parsed as JSONWebKeySet;
+}
+
 /** Why a token was refused, in a sentence (the reason jose gives, without the token). */
 function refusal(error: unknown): string {
   if (error instanceof joseErrors.JWTExpired) return "the token has expired";
@@ -66,8 +82,8 @@ function refusal(error: unknown): string {
  * `sub`, `aud` and `exp` are required.
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  const sources = [options.secret, options.publicKey, options.jwks].filter((source) => source !== undefined).length;
-  if (sources !== 1) throw new InvalidArgumentError("a token verifier needs exactly one of secret, publicKey or jwks");
+  const sources = [options.secret, options.publicKey, options.jwks, options.jwksFile].filter((source) => source !== undefined).length;
+  if (sources !== 1) throw new InvalidArgumentError("a token verifier needs exactly one of secret, publicKey, jwks or jwksFile");
   let key: KeyObject | JWTVerifyGetKey;
   let algorithms: string[];
   if (options.secret !== undefined) {
@@ -78,7 +94,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     key = publicKey;
     algorithms = [keyAlgorithm(publicKey)];
   } else {
-    key = createLocalJWKSet(options.jwks as JSONWebKeySet);
+    key = createLocalJWKSet(options.jwks ?? readJwks(options.jwksFile as string));
     algorithms = ["ES256", "RS256", "EdDSA"];
   }
   if (options.algorithms !== undefined) {
