@@ -12,6 +12,6 @@ export { restack } from "./caller-stack.js";
 export { deadlineSignal, delay, watchDeadline, type Deadline, type DeadlineCause, type DeadlineOptions } from "./deadline.js";
 export { createLimiter, type Limiter } from "./limiter.js";
 export { createListeners, type Listeners } from "./listeners.js";
-export { PushQueue } from "./push-queue.js";
+export { PushQueue, type BatchBudget } from "./push-queue.js";
 export { TokenBucket } from "./rate-limiter.js";
 export { checkCount, checkDuration, checkName, checkOneOf, describe, errorMessage, maxDurationMs } from "./validate.js";

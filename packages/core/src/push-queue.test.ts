@@ -95,6 +95,15 @@ describe("PushQueue", () => {
     expect(batches).toEqual([[0, 1], [2, 3], [4]]);
   });
 
+  it("a budget keeps a batch under a weight, and still lets one heavy item through alone", async () => {
+    const queue = new PushQueue<number>();
+    for (const n of [3, 3, 3, 9, 1]) queue.tryPush(n);
+    const budget = { weigh: (n: number) => n, max: 7 };
+    const batches = [await queue.nextBatch(10, budget), await queue.nextBatch(10, budget), await queue.nextBatch(10, budget)].map((r) => r.value);
+    expect(batches).toEqual([[3, 3], [3], [9]]);
+    expect((await queue.nextBatch(10, budget)).value).toEqual([1]);
+  });
+
   it("an iterating consumer that stops early closes the queue", async () => {
     const queue = new PushQueue<number>();
     queue.tryPush(1);

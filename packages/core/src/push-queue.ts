@@ -1,5 +1,11 @@
 import { watchDeadline } from "./deadline.js";
 
+/** Internal: how heavy a batch may get (e.g. bytes on the wire). */
+export interface BatchBudget<T> {
+  weigh(item: T): number;
+  max: number;
+}
+
 /**
  * Internal: an async iterable that producers push into and one consumer drains — the outbound
  * queue of a client connection, the request side of a stream, a mailbox of answers. Bounded when
@@ -71,12 +77,24 @@ export class PushQueue<T> implements AsyncIterable<T> {
     });
   }
 
-  /** Up to `max` items at once: everything queued when asked, so a busy producer's items travel together. */
-  async nextBatch(max: number): Promise<IteratorResult<T[]>> {
+  /**
+   * Up to `max` items at once: everything queued when asked, so a busy producer's items travel
+   * together — and, with a `budget`, no more than its `max` weight (the first item always goes, so
+   * one heavy item is never stuck).
+   */
+  async nextBatch(max: number, budget?: BatchBudget<T>): Promise<IteratorResult<T[]>> {
     const first = await this.next();
     if (first.done === true) return { value: undefined, done: true };
     const batch = [first.value];
-    while (batch.length < max && this.size > 0) batch.push(this.take());
+    let weight = budget?.weigh(first.value) ?? 0;
+    while (batch.length < max && this.size > 0) {
+      if (budget !== undefined) {
+        const next = budget.weigh(this.items[this.head] as T);
+        if (weight + next > budget.max) break;
+        weight += next;
+      }
+      batch.push(this.take());
+    }
     return { value: batch, done: false };
   }
 
@@ -123,12 +141,12 @@ export class PushQueue<T> implements AsyncIterable<T> {
     return this.closingIterator(() => this.next());
   }
 
-  /** The items in arrays of up to `max` (see `nextBatch`), each passed through `wrap`. */
-  batches<M>(max: number, wrap: (batch: T[]) => M): AsyncIterable<M> {
+  /** The items in arrays of up to `max` (and `budget`, see `nextBatch`), each passed through `wrap`. */
+  batches<M>(max: number, wrap: (batch: T[]) => M, budget?: BatchBudget<T>): AsyncIterable<M> {
     return {
       [Symbol.asyncIterator]: () =>
         this.closingIterator(async (): Promise<IteratorResult<M>> => {
-          const result = await this.nextBatch(max);
+          const result = await this.nextBatch(max, budget);
           return result.done === true ? { value: undefined, done: true } : { value: wrap(result.value), done: false };
         }),
     };

@@ -31,7 +31,7 @@ export interface CommandRouterOptions extends RouterSecurityOptions {
   services: readonly RegisteredService[];
   /** Calls one `ExecuteStream` may have in flight; one more is refused with `QueueFullError`. Default 4096. */
   maxCallsPerStream?: number;
-  /** The largest packed command accepted, in bytes. Default 1 MiB. */
+  /** The largest packed command accepted, in bytes; keep it under the route's message limit. Default 512 KiB. */
   maxCommandBytes?: number;
 }
 
@@ -52,7 +52,7 @@ interface Routed {
  * the remote caller rebuilds the same typed error.
  */
 export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<typeof CommandRouterService> {
-  const maxCommandBytes = checkCount("maxCommandBytes", options.maxCommandBytes ?? 1024 * 1024, 1);
+  const maxCommandBytes = checkCount("maxCommandBytes", options.maxCommandBytes ?? 512 * 1024, 1);
   const maxCallsPerStream = checkCount("maxCallsPerStream", options.maxCallsPerStream ?? 4096, 1);
   if (!Array.isArray(options.services)) throw new InvalidArgumentError("createCommandRouter needs { services: [hub, …] }");
   const routed = new Map<string, Routed>();

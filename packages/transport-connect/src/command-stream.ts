@@ -31,6 +31,17 @@ export class StreamUnsupportedError extends Error {
   override name = "StreamUnsupportedError";
 }
 
+/**
+ * Bytes of commands one stream message carries at most (a call heavier than this goes alone), well
+ * under a server's message limit (`startServer`'s `readMaxBytes`, 1 MiB by default).
+ */
+const batchBytes = 256 * 1024;
+/** What a call weighs on the wire: its packed command plus room for the call's other fields. */
+function weigh(call: Call): number {
+  const kind = call.kind;
+  return kind?.case === "execute" ? (kind.value.command?.value?.byteLength ?? 0) + 256 : 32;
+}
+
 /** Calls one stream carries at once; more wait here (the server refuses beyond its own limit, 4096 by default). */
 const maxInFlight = 4096;
 /** A stream with no call for this long is closed (and reopened by the next call), so it never keeps a process alive. */
@@ -146,7 +157,7 @@ export class CommandStream {
     void (async () => {
       let failure: CallFailure | undefined;
       try {
-        const requests = stream.requests.batches(streamBatchSize, (calls) => ({ calls }));
+        const requests = stream.requests.batches(streamBatchSize, (calls) => ({ calls }), { weigh, max: batchBytes });
         for await (const response of this.client.executeStream(requests, { signal: stream.controller.signal })) {
           for (const result of response.results) {
             const call = stream.pending.get(result.callId);

@@ -209,6 +209,17 @@ describe("remote router over real HTTP/2", () => {
     expect((await again.send(startCommand("reopened"))).outcome.case).toBe("success");
   });
 
+  it("many large commands in flight travel in batches that stay under the server's message limit", async () => {
+    const { bots, router } = await setup();
+    agentOn(bots.url, "bot-1", { maxConcurrentCommands: 400 });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    // 300 commands of ~20 KB at once: 6 MB, far over one message of 1 MiB if batched by count alone.
+    const big = create(demoBot.ConnectResponseSchema, { command: { case: "configUpdate", value: { config: { blob: "x".repeat(20_000) } } } });
+    const client = createCommandClient(botService, { clientId: "bot-1", router });
+    const replies = await Promise.all(Array.from({ length: 300 }, () => client.send(big)));
+    expect(replies.every((reply) => reply.outcome.case === "success")).toBe(true);
+  });
+
   it("refuses calls beyond maxCallsPerStream with QueueFullError, and serves the rest", async () => {
     const { bots, router } = await setup({ routerOptions: { maxCallsPerStream: 2 } });
     agentOn(bots.url, "bot-1", { onCommand: () => new Promise(() => {}) });
