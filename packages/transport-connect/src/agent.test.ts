@@ -175,6 +175,22 @@ describe("agent runtime", () => {
     expect(delays.slice(0, 4)).toEqual([10, 20, 40, 80]);
   });
 
+  it("two agents with one id back off and say so, instead of replacing each other forever", async () => {
+    const bots = await server();
+    let replacements = 0;
+    bots.hub.onDisconnect((event) => event.reason === "replaced" && replacements++);
+    const said: string[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (_: unknown, message: string) => said.push(message) };
+    const reconnect = { initialDelayMs: 20, maxDelayMs: 5_000, jitter: 0 };
+    agent(bots.url, "twin", { reconnect, logger });
+    agent(bots.url, "twin", { reconnect, logger });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Taking turns at the initial delay would be dozens in this time; with backoff it is a handful.
+    expect(replacements).toBeGreaterThan(0);
+    expect(replacements).toBeLessThan(20);
+    expect(said[0]).toMatch(/another connection took over client twin: is a second process running with this id\?/);
+  });
+
   it("survives a binding whose heartbeat throws, and a hello that throws (it retries)", async () => {
     const bots = await server();
     const errors: string[] = [];

@@ -1,10 +1,11 @@
 import type { DescMessage, DescMethodBiDiStreaming, MessageShape } from "@bufbuild/protobuf";
 import type { Transport } from "@connectrpc/connect";
 import type { Http2SessionOptions } from "@connectrpc/connect-node";
-import { ClosedError, CommandCancelledError, InvalidArgumentError, silentLogger, type ClientBinding, type Logger } from "@streamcmd/core";
+import { ClosedError, CommandCancelledError, InvalidArgumentError, isCommandError, silentLogger, type ClientBinding, type Logger } from "@streamcmd/core";
 import { checkCount, checkDuration, checkName, createListeners, delay, errorMessage, type Listeners } from "@streamcmd/core/internal";
 import { runSession, type CommandContext, type Session } from "./agent-session.js";
 import { createBackoff, type ReconnectOptions } from "./backoff.js";
+import { fromConnectError } from "./error-mapping.js";
 import { ownTransport, type TokenSource } from "./grpc-connection.js";
 import { describeTlsFailure, type ClientTlsOptions } from "./tls-options.js";
 
@@ -144,9 +145,15 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
       current = session;
       const outcome = await session.done;
       current = undefined;
-      if (outcome.stable) backoff?.reset();
-      if (lifetime.signal.aborted) break;
       const error = outcome.error;
+      // Replaced by a newer connection with this id: most likely a second process running as this
+      // client. Say so, and keep backing off, so two of them slow down instead of taking turns forever.
+      const replaced = error !== undefined && isCommandError(fromConnectError(error), "client_replaced");
+      if (replaced && !closing) {
+        logger.error({ clientId, attempt }, `another connection took over client ${clientId}: is a second process running with this id? backing off`);
+      }
+      if (outcome.stable && !replaced) backoff?.reset();
+      if (lifetime.signal.aborted) break;
       if (outcome.connected) {
         if (!closing) logger.warn({ clientId, err: error }, "agent disconnected");
         events.disconnected.emit(error === undefined ? {} : { error });
