@@ -28,6 +28,7 @@ import {
   createCommandRouter,
   createRemoteRouter,
   createStreamHandler,
+  markAuthenticated,
   startServer,
   type Agent,
 } from "@streamcmd/transport-connect";
@@ -156,6 +157,7 @@ const roles: Record<string, () => Promise<void>> = {
       routes(router) {
         router.service(BotService, {
           connect: async function* (requests: AsyncIterable<ConnectRequest>, context: HandlerContext) {
+            markAuthenticated(context); // a long-lived stream of our own on startServer
             const stream = new RawStream();
             void (async () => {
               for await (const request of requests) {
@@ -195,9 +197,7 @@ const roles: Record<string, () => Promise<void>> = {
       const outbox = new PushQueue<ConnectRequest>();
       outbox.tryPush(helloMessage(botId, "bench"));
       void (async () => {
-        for await (const command of client.connect(outbox)) {
-          outbox.tryPush(create(ConnectRequestSchema, { message: { case: "result", value: benchReply(command.commandId) } }));
-        }
+        for await (const command of client.connect(outbox)) outbox.tryPush(create(ConnectRequestSchema, { message: { case: "result", value: benchReply(command.commandId) } }));
       })().catch(() => {}); // the stream ends when the bench stops the server
     });
     serveWorker({ connectMs }, {});
@@ -345,5 +345,4 @@ run().catch((error: unknown) => {
   process.send?.({ type: "failed", error: error instanceof Error ? error.stack ?? error.message : String(error) });
   process.exit(1);
 });
-process.on("SIGTERM", () => process.exit(0));
-process.on("SIGINT", () => process.exit(0));
+for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => process.exit(0));

@@ -15,6 +15,18 @@ export interface PeerCertificate {
 /** Where `startServer` puts the client certificate of a TLS connection, for authenticators to read. */
 export const peerCertificateKey = createContextKey<PeerCertificate | undefined>(undefined, { description: "streamcmd: the TLS client certificate" });
 
+/** Internal: where `startServer` puts the callback that exempts an authenticated request from its request deadline. */
+export const requestTrustedKey = createContextKey<() => void>(() => {}, { description: "streamcmd: the request is authenticated" });
+
+/**
+ * Tells `startServer` that this request's caller is known, so the request may stay open (a long-lived
+ * stream): an unauthenticated request must finish sending within the handshake timeout. The stream
+ * handler and the command router call it; call it from your own long-lived handlers on the same server.
+ */
+export function markAuthenticated(context: HandlerContext): void {
+  context.values.get(requestTrustedKey)();
+}
+
 /** Establishes who opens a client stream of `service` (a hub's name); throws or returns undefined to refuse. */
 export type StreamAuthenticator = (context: HandlerContext, service: string) => ClientIdentity | undefined | Promise<ClientIdentity | undefined>;
 

@@ -1,3 +1,4 @@
+import { constants as http2Constants, type ServerHttp2Stream } from "node:http2";
 import type * as http2 from "node:http2";
 import type * as net from "node:net";
 import { checkCount, checkDuration, TokenBucket, watchDeadline, type Deadline } from "@streamcmd/core/internal";
@@ -118,18 +119,28 @@ export class ConnectionGuard {
     (socket as { [ownSocket]?: net.Socket })[ownSocket] = this.tcpByPeer.get(peerKey(socket)) ?? socket;
   }
 
-  /** `key` (a socket, or its TLS socket) must see a first request within the handshake timeout, or `close` runs. */
-  watch(key: object, close: () => void): void {
+  /**
+   * `key` (a socket, a TLS socket, a stream) must see a request within the handshake timeout (or,
+   * `"idle"`, its next request within the idle timeout), or `close` runs.
+   */
+  watch(key: object, close: () => void, kind: "handshake" | "idle" = "handshake"): void {
     this.settled(key);
     (key as { [watchedSocket]?: object })[watchedSocket] = key;
+    const timeoutMs = kind === "idle" ? this.limits.idleTimeoutMs : this.limits.handshakeTimeoutMs;
     this.pending.set(
       key,
-      watchDeadline({ timeoutMs: this.limits.handshakeTimeoutMs, ref: false }, () => {
+      watchDeadline({ timeoutMs, ref: false }, () => {
         this.pending.delete(key);
-        this.closed.handshakeTimeout++;
+        if (kind === "idle") this.closed.idle++;
+        else this.closed.handshakeTimeout++;
         close();
       }),
     );
+  }
+
+  /** The caller of `stream` is authenticated: it may stay open as long as it likes. */
+  trusted(stream: ServerHttp2Stream): void {
+    this.settled(stream);
   }
 
   /** A request arrived on `key`: it is no longer a handshake. */
@@ -165,7 +176,13 @@ export class ConnectionGuard {
       idle?.dispose();
       idle = undefined;
       streams++;
+      // Until its caller is authenticated (or its request is complete) a stream holds the connection
+      // only for the handshake timeout: a request body that never ends must not pin it (Connect reads
+      // a unary request whole before anyone can check who sent it).
+      this.watch(stream, () => stream.close(http2Constants.NGHTTP2_CANCEL));
+      stream.once("end", () => this.settled(stream));
       stream.once("close", () => {
+        this.settled(stream);
         streams--;
         if (streams === 0 && !session.closed) startIdle();
       });

@@ -22,6 +22,7 @@ export type { RouterRequest, RouterSecurityOptions } from "./router-guard.js";
 export {
   certificateAuthenticator,
   certificateCallerAuthenticator,
+  markAuthenticated,
   peerCertificateKey,
   tokenAuthenticator,
   tokenCallerAuthenticator,

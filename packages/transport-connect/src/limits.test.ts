@@ -200,6 +200,48 @@ describe("sessions and streams", () => {
   });
 });
 
+describe("requests that never finish", () => {
+  it("a unary call whose body never ends is cancelled within the limit (it cannot be authenticated before it is read)", async () => {
+    const secure = await serverWithBystander();
+    const { ca } = await credentials();
+    const session = http2.connect(secure.url, { ca: ca.cert });
+    session.on("error", () => {});
+    scope.defer(() => session.destroy());
+    const streams = Array.from({ length: 20 }, () => {
+      const stream = session.request({ ":method": "POST", ":path": "/streamcmd.v1.CommandRouterService/ListClients", "content-type": "application/grpc", te: "trailers" });
+      stream.on("error", () => {});
+      stream.write(Buffer.from([0, 0, 0, 1, 0])); // a 256-byte message is announced, and never comes
+      stream.resume();
+      return stream;
+    });
+    const started = performance.now();
+    await Promise.all(streams.map((stream) => new Promise((resolve) => (stream.closed ? resolve(null) : stream.once("close", resolve)))));
+    expect(performance.now() - started).toBeLessThan(3_000);
+    await bystanderStillFast(secure);
+  });
+
+  it("an HTTP/1.1 connection over TLS left idle after its request is closed within the idle limit", async () => {
+    const secure = await serverWithBystander();
+    const { ca } = await credentials();
+    const socket = tls.connect({ host: "127.0.0.1", port: secure.server.port, ca: ca.cert, ALPNProtocols: ["http/1.1"] });
+    socket.on("error", () => {});
+    scope.defer(() => socket.destroy());
+    await new Promise((resolve) => socket.once("secureConnect", resolve));
+    socket.resume(); // read the answer, so the close that follows it is seen
+    socket.write("POST /streamcmd.v1.CommandRouterService/ListClients HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}");
+    const started = performance.now();
+    await closed(socket);
+    expect(performance.now() - started).toBeLessThan(3_000);
+  });
+
+  it("an authenticated bot stream stays open past the limit", async () => {
+    const secure = await serverWithBystander();
+    await new Promise((resolve) => setTimeout(resolve, limits.handshakeTimeoutMs * 2));
+    await bystanderStillFast(secure);
+    expect(secure.hub.isConnected("bystander")).toBe(true);
+  });
+});
+
 describe("plaintext (loopback only)", () => {
   it.each([["PRI "], ["GET "]])("a connection that sends %j and stalls is closed within the limit", async (bytes) => {
     const { startServer } = await import("./index.js");

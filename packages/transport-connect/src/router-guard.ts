@@ -1,6 +1,6 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import { InvalidArgumentError, isCommandError, PermissionDeniedError, UnauthenticatedError, type ClientInfo, type Logger } from "@streamcmd/core";
-import type { CallerAuthenticator, CallerIdentity } from "./authenticators.js";
+import { markAuthenticated, type CallerAuthenticator, type CallerIdentity } from "./authenticators.js";
 import { scopeAllows, type RouterAction } from "./scopes.js";
 
 /** One router call, as the policy sees it. */
@@ -41,7 +41,7 @@ export function createRouterGuard(options: RouterSecurityOptions) {
   return {
     /** The caller of this request; rejects with `UnauthenticatedError`. */
     async caller(context: HandlerContext): Promise<CallerIdentity> {
-      if (authenticate === undefined) return anonymous;
+      if (authenticate === undefined) return (markAuthenticated(context), anonymous);
       let caller: CallerIdentity | undefined;
       try {
         caller = await authenticate(context);
@@ -49,6 +49,7 @@ export function createRouterGuard(options: RouterSecurityOptions) {
         throw isCommandError(error) ? error : new UnauthenticatedError("authentication failed", { cause: error });
       }
       if (caller === undefined) throw new UnauthenticatedError("missing or invalid credentials");
+      markAuthenticated(context);
       return caller;
     },
 

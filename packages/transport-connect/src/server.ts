@@ -6,7 +6,7 @@ import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { InvalidArgumentError } from "@streamcmd/core";
 import { checkCount, watchDeadline } from "@streamcmd/core/internal";
-import { peerCertificateKey, type PeerCertificate } from "./authenticators.js";
+import { peerCertificateKey, requestTrustedKey, type PeerCertificate } from "./authenticators.js";
 import { ConnectionGuard, resolveLimits, type ServerLimits } from "./connection-guard.js";
 import { isLoopbackHost } from "./tls-options.js";
 
@@ -95,7 +95,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     routes: options.routes,
     readMaxBytes: checkCount("readMaxBytes", options.readMaxBytes ?? 1024 * 1024, 1),
     // The client certificate (mutual TLS), for authenticators: context.values.get(peerCertificateKey).
-    contextValues: (request) => (userContextValues?.(request) ?? createContextValues()).set(peerCertificateKey, peerCertificateOf(request)),
+    contextValues: (request) =>
+      (userContextValues?.(request) ?? createContextValues())
+        .set(peerCertificateKey, peerCertificateOf(request))
+        .set(requestTrustedKey, () => (("stream" in request) ? guard.trusted(request.stream) : guard.settled(request.socket))),
   });
   const http2Options = {
     settings: { maxConcurrentStreams: limits.maxStreamsPerConnection, maxHeaderListSize: limits.maxHeaderBytes },
@@ -128,8 +131,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     guard.session(session);
   });
   // HTTP/1.1 requests (curl, over TLS through ALPN): the first request ends the handshake watch.
-  h2.on("request", (request: http.IncomingMessage | http2.Http2ServerRequest) => {
-    if (!("stream" in request)) guard.settled(request.socket);
+  // HTTP/1.1 requests (curl, over TLS through ALPN): the first request ends the handshake watch, and a
+  // connection then idle (keep-alive) for the idle timeout is closed.
+  h2.on("request", (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => {
+    if ("stream" in request) return;
+    const socket = request.socket;
+    guard.settled(socket);
+    // An HTTP/2 server's HTTP/1.1 side has no keep-alive timeout of its own: the guard is it.
+    response.once("finish", () => guard.watch(socket, () => socket.destroy(), "idle"));
   });
   // The caps count every TCP connection, before TLS or any byte of HTTP.
   const sockets = new Set<net.Socket>();

@@ -2,7 +2,7 @@ import type { HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { InvalidArgumentError, isCommandError, UnauthenticatedError, type ClientIdentity, type StreamEndpoint } from "@streamcmd/core";
 import { checkCount } from "@streamcmd/core/internal";
-import type { StreamAuthenticator } from "./authenticators.js";
+import { markAuthenticated, type StreamAuthenticator } from "./authenticators.js";
 import { toConnectError } from "./error-mapping.js";
 
 /** Options of `createStreamHandler`. */
@@ -66,6 +66,7 @@ export function createStreamHandler<TIn, TOut>(
       }
       if (identity === undefined) throw toConnectError(new UnauthenticatedError("missing or invalid credentials", { service: hub.name }));
     }
+    markAuthenticated(context);
     try {
       yield* hub.handleStream(requests, identity === undefined ? { signal: context.signal } : { signal: context.signal, identity });
     } catch (error) {
