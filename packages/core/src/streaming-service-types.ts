@@ -54,7 +54,7 @@ export interface StreamingServiceOptions {
   maxMessagesPerSecond?: number;
   /** Entries a client's hello may carry in its metadata; more and it is dropped (`ProtocolError`). Default 16. */
   maxMetadataEntries?: number;
-  /** Bytes (keys plus values, UTF-16 code units) a client's metadata may hold in all. Default 4096. */
+  /** Bytes (keys plus values, UTF-8) a client's metadata may hold in all. Default 4096. */
   maxMetadataBytes?: number;
   /** Where diagnostics go (errors under `err`, as pino expects). Default: nowhere. */
   logger?: Logger;

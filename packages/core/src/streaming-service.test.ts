@@ -159,6 +159,15 @@ describe("streaming service: hello limits", () => {
     expect(big.written).toEqual([]); // nothing was sent to it, not even the welcome
   });
 
+  it("counts metadata in UTF-8 bytes, not characters", async () => {
+    const h = harness({ maxMetadataBytes: 20 });
+    const wide = h.openStream();
+    wide.incoming.push({ kind: "hello", clientId: "wide", metadata: { v: "€".repeat(7) } }); // 8 characters, 22 bytes
+    expect((await wide.ended).error).toMatchObject({ message: "the hello's metadata is 22 bytes (limit 20)" });
+    await h.connect("narrow", { metadata: { v: "e".repeat(7) } });
+    expect(h.service.isConnected("narrow")).toBe(true);
+  });
+
   it("applies the same limits to a hello that follows an authenticated identity", async () => {
     const h = harness({ maxMetadataBytes: 16 });
     const stream = h.openStream({ identity: { clientId: "bot-1" } });

@@ -35,6 +35,21 @@ import { errorMessage } from "./validate.js";
 
 const maxClientIdLength = 256;
 
+/** UTF-8 bytes of `text` without encoding it (what the metadata limit counts). */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      bytes += 4; // a surrogate pair: one 4-byte character
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
 /**
  * Creates the streaming service (hub) of one bidi method, speaking the user's protocol through the
  * definition's binding. Register it with `registerStreamingService` to reach it by its name.
@@ -119,7 +134,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     let bytes = 0;
     for (const [key, value] of entries) {
       if (typeof value !== "string") return `metadata "${key.slice(0, 40)}" is not a string`;
-      bytes += key.length + value.length;
+      bytes += utf8Length(key) + utf8Length(value);
     }
     return bytes > settings.maxMetadataBytes ? `the hello's metadata is ${bytes} bytes (limit ${settings.maxMetadataBytes})` : undefined;
   }

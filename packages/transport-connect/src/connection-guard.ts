@@ -73,8 +73,12 @@ export class ConnectionGuard {
   private readonly perAddress = new Map<string, number>();
   private readonly pending = new Map<object, Deadline>();
   private readonly tcpByPeer = new Map<string, net.Socket>();
-  /** New-connection rate per address; an address with no connection open is forgotten. */
+  /**
+   * New-connection rate per address, kept after its connections close (a burst then a reset must
+   * not earn a fresh bucket); the oldest addresses are forgotten beyond `maxRateEntries`.
+   */
   private readonly rates = new Map<string, TokenBucket>();
+  private static readonly maxRateEntries = 100_000;
   readonly closed = { refused: 0, handshakeTimeout: 0, idle: 0 };
   open = 0;
 
@@ -88,9 +92,11 @@ export class ConnectionGuard {
     const address = socket.remoteAddress ?? "?";
     const fromThere = this.perAddress.get(address) ?? 0;
     let rate = this.rates.get(address);
-    if (rate === undefined) this.rates.set(address, (rate = new TokenBucket(this.limits.maxNewConnectionsPerSecond, Date.now())));
+    if (rate === undefined) {
+      if (this.rates.size >= ConnectionGuard.maxRateEntries) this.rates.delete(this.rates.keys().next().value as string);
+      this.rates.set(address, (rate = new TokenBucket(this.limits.maxNewConnectionsPerSecond, Date.now())));
+    }
     if (this.open >= this.limits.maxConnections || fromThere >= this.limits.maxConnectionsPerAddress || !rate.take(Date.now())) {
-      if (fromThere === 0) this.rates.delete(address);
       this.closed.refused++;
       socket.destroy();
       return false;
@@ -103,10 +109,8 @@ export class ConnectionGuard {
       if (this.tcpByPeer.get(peer) === socket) this.tcpByPeer.delete(peer);
       this.open--;
       const left = (this.perAddress.get(address) ?? 1) - 1;
-      if (left === 0) {
-        this.perAddress.delete(address);
-        this.rates.delete(address);
-      } else this.perAddress.set(address, left);
+      if (left === 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, left);
       this.settled(socket);
     });
     this.link(socket);

@@ -107,6 +107,20 @@ describe("connections that never finish their handshake are closed within the li
     await Promise.all(sockets.map(closed));
   });
 
+  it("closing connections between bursts does not reset an address's rate", async () => {
+    const secure = await serverWithBystander({ limits: { ...limits, maxNewConnectionsPerSecond: 20 } });
+    const refusedBefore = secure.server.limited.refused;
+    for (let burst = 0; burst < 5; burst++) {
+      const sockets = rawSockets(secure, 10);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      for (const socket of sockets) socket.destroy(); // close them all, then try again at once
+      await Promise.all(sockets.map(closed));
+    }
+    // 50 connections in well under a second against a rate of 20: most bursts past the first are refused.
+    expect(secure.server.limited.refused - refusedBefore).toBeGreaterThanOrEqual(20);
+    await bystanderStillFast(secure);
+  });
+
   it("connections over the per-address cap are refused at once; the bystander keeps its own", async () => {
     const secure = await serverWithBystander();
     const sockets = rawSockets(secure, 60);

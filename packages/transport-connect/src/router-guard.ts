@@ -27,6 +27,8 @@ export interface RouterSecurityOptions {
 }
 
 const anonymous: CallerIdentity = { subject: "anonymous", scopes: ["*:*"] };
+/** The hub refuses longer client ids anyway; checked before a caller's id meets a scope's glob. */
+const maxClientIdLength = 256;
 
 /** Internal: the router's authentication, authorisation and audit, in one place. */
 export function createRouterGuard(options: RouterSecurityOptions) {
@@ -53,8 +55,11 @@ export function createRouterGuard(options: RouterSecurityOptions) {
       return caller;
     },
 
-    /** Throws `PermissionDeniedError` unless the policy allows the call. */
+    /** Throws `PermissionDeniedError` unless the policy allows the call (an over-long client id is refused first). */
     check(caller: CallerIdentity, request: RouterRequest): void {
+      if (request.clientId !== undefined && request.clientId.length > maxClientIdLength) {
+        throw new InvalidArgumentError(`client_id is ${request.clientId.length} characters long (limit ${maxClientIdLength})`, { service: request.service });
+      }
       if (authorize(caller, request)) return;
       const target = request.clientId === undefined ? `service "${request.service}"` : `client ${request.clientId} of service "${request.service}"`;
       throw new PermissionDeniedError(`${caller.subject} may not ${request.action} on ${target}`, { service: request.service, ...(request.clientId ? { clientId: request.clientId } : {}) });

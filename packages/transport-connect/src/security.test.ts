@@ -172,6 +172,14 @@ describe("callers are authorised and audited", () => {
     await expect(createCommandClient(botService, { clientId: "us-1", router: eu }).send(botCommands.ping())).rejects.toThrow(/eu-desk may not execute on client us-1/);
   });
 
+  it("an over-long client id is refused before it meets a scope's pattern", async () => {
+    const secure = await server();
+    const { callerToken } = await credentials();
+    const ops = await router(secure.url, await callerToken(["execute:bots/*a*b*c*d*e*"], "ops"));
+    const error = await ops.execute(botService, { clientId: "a".repeat(100_000), command: botCommands.ping(), timeoutMs: 1_000, queueTimeoutMs: 0, waitForConnectMs: 0 }).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/client_id is 100000 characters long \(limit 256\)/);
+  });
+
   it("a token supplier is asked again for each call, so a rotated token is used at once", async () => {
     const secure = await server();
     const { callerToken } = await credentials();
