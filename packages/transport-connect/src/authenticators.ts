@@ -27,13 +27,21 @@ export function markAuthenticated(context: HandlerContext): void {
   context.values.get(requestTrustedKey)();
 }
 
+/** A client as an authenticator established it: its identity, and until when its credential holds. */
+export interface AuthenticatedClient extends ClientIdentity {
+  /** When the credential expires: the stream is ended then (the client reconnects with a fresh one). */
+  expiresAt?: Date;
+}
+
 /** Establishes who opens a client stream of `service` (a hub's name); throws or returns undefined to refuse. */
-export type StreamAuthenticator = (context: HandlerContext, service: string) => ClientIdentity | undefined | Promise<ClientIdentity | undefined>;
+export type StreamAuthenticator = (context: HandlerContext, service: string) => AuthenticatedClient | undefined | Promise<AuthenticatedClient | undefined>;
 
 /** Who calls the CommandRouter, and what they may do (see `scopeAllows`). */
 export interface CallerIdentity {
   readonly subject: string;
   readonly scopes: readonly string[];
+  /** When the credential expires: a command stream refuses calls from then on. */
+  readonly expiresAt?: Date;
 }
 
 /** Establishes who calls the CommandRouter; throws or returns undefined to refuse. */
@@ -51,8 +59,8 @@ function requireToken(context: HandlerContext): string {
  */
 export function tokenAuthenticator(verifier: TokenVerifier): StreamAuthenticator {
   return async (context, service) => {
-    const { subject } = await verifier.verify(requireToken(context), service);
-    return { clientId: subject };
+    const { subject, expiresAt } = await verifier.verify(requireToken(context), service);
+    return { clientId: subject, expiresAt };
   };
 }
 
@@ -92,8 +100,8 @@ export function certificateAuthenticator(options: CertificateIdentityOptions = {
 export function tokenCallerAuthenticator(verifier: TokenVerifier, options: { audience?: string } = {}): CallerAuthenticator {
   const audience = options.audience ?? "streamcmd-router";
   return async (context) => {
-    const { subject, scopes } = await verifier.verify(requireToken(context), audience);
-    return { subject, scopes };
+    const { subject, scopes, expiresAt } = await verifier.verify(requireToken(context), audience);
+    return { subject, scopes, expiresAt };
   };
 }
 

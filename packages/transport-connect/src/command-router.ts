@@ -7,6 +7,7 @@ import {
   isCommandError,
   QueueFullError,
   ServiceNotFoundError,
+  UnauthenticatedError,
   type CommandError,
   type RegisteredService,
 } from "@streamcmd/core";
@@ -20,6 +21,7 @@ import {
 } from "./gen/streamcmd/v1/command_router_pb.js";
 import type { CallerIdentity } from "./authenticators.js";
 import { schemasOf } from "./protobuf-schemas.js";
+import { untilExpiry } from "./stream-handler.js";
 import { createRouterGuard, type RouterSecurityOptions } from "./router-guard.js";
 
 /** Options of `createCommandRouter`: the services, who may call (`authenticate`, `authorize`), the audit log, limits. */
@@ -146,9 +148,13 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
       const calls = new Map<bigint, AbortController>();
       let streamError: CommandError | undefined;
       let reading = true;
+      // When the caller's credential expires, the stream takes no new call, answers those running,
+      // then ends Unauthenticated; the calls it did not take were never started: the caller resends them.
+      const expiry = caller.expiresAt === undefined ? undefined : untilExpiry(caller.expiresAt);
       const finishIfDone = (): void => {
-        if (!reading && calls.size === 0) results.end();
+        if ((!reading || expiry?.signal.aborted === true) && calls.size === 0) results.end();
       };
+      expiry?.signal.addEventListener("abort", finishIfDone, { once: true });
       const fail = (callId: bigint, error: unknown, replySchema?: DescMessage): void => {
         results.tryPush({
           callId,
@@ -162,6 +168,7 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
           calls.get(callId)?.abort(new CommandCancelledError("cancelled by the caller"));
           return;
         }
+        if (expiry?.signal.aborted === true) return;
         if (call.kind.case !== "execute") return fail(callId, new InvalidArgumentError("a stream call must either execute or cancel"));
         if (calls.has(callId)) {
           // Answering under that id would settle the live call: the caller is broken, end the stream.
@@ -218,8 +225,15 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
         { once: true },
       );
       // Answers that are ready together travel in one message.
-      yield* results.batches(streamBatchSize, (batch) => ({ results: batch }));
+      try {
+        yield* results.batches(streamBatchSize, (batch) => ({ results: batch }));
+      } finally {
+        expiry?.dispose();
+      }
       if (streamError !== undefined) throw toConnectError(streamError);
+      if (expiry?.signal.aborted === true && !context.signal.aborted) {
+        throw toConnectError(new UnauthenticatedError("the credential expired: reconnect with a fresh one"));
+      }
     },
 
     async post(request, context) {

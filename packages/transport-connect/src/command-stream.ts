@@ -1,6 +1,6 @@
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { ClosedError, CommandCancelledError, CommandTimeoutError, InternalError, RouterUnavailableError, type CommandError } from "@streamcmd/core";
+import { ClosedError, CommandCancelledError, CommandTimeoutError, InternalError, RouterUnavailableError, UnauthenticatedError, type CommandError } from "@streamcmd/core";
 import { createLimiter, PushQueue, watchDeadline, type Deadline } from "@streamcmd/core/internal";
 import { streamBatchSize } from "./command-router.js";
 import { connectCodeOf, fromConnectError, fromErrorDetail } from "./error-mapping.js";
@@ -15,6 +15,8 @@ interface PendingCall {
   /** The execute message, while it may still be waiting in the queue (then a give-up just takes it back). */
   readonly message: Call;
   readonly replySchema: DescMessage;
+  /** Sends the call again on a new stream, once: set while it has not been resent. */
+  readonly resend: (() => void) | undefined;
   resolve(response: ExecuteResponse): void;
   reject(error: CallFailure): void;
 }
@@ -24,6 +26,8 @@ interface OpenStream {
   readonly pending: Map<bigint, PendingCall>;
   readonly controller: AbortController;
   idleTimer: Deadline | undefined;
+  /** Whether the server has answered on it: a stream it refused at once never has. */
+  answered: boolean;
 }
 
 /** Internal: the server has no ExecuteStream (an older deploy); the router falls back to unary calls. */
@@ -108,19 +112,23 @@ export class CommandStream {
             : new CommandCancelledError("the call was cancelled", { ...where, cause: signal?.reason }),
         ),
       );
-      const send = (slot: () => void): void => {
-        release = slot;
-        slotWait = undefined;
+      const ride = (resent: boolean): void => {
         stream = this.stream ??= this.open();
         stream.idleTimer?.dispose();
         stream.idleTimer = undefined;
         stream.pending.set(callId, {
           message,
           replySchema,
+          resend: resent ? undefined : () => ride(true),
           resolve: (response) => (finish(), resolve(response)),
           reject: (error) => (finish(), reject(error)),
         });
         stream.requests.tryPush(message);
+      };
+      const send = (slot: () => void): void => {
+        release = slot;
+        slotWait = undefined;
+        ride(false);
       };
       const slot = this.slots.tryAcquire();
       if (slot !== undefined) return send(slot);
@@ -153,12 +161,13 @@ export class CommandStream {
   }
 
   private open(): OpenStream {
-    const stream: OpenStream = { requests: new PushQueue(), pending: new Map(), controller: new AbortController(), idleTimer: undefined };
+    const stream: OpenStream = { requests: new PushQueue(), pending: new Map(), controller: new AbortController(), idleTimer: undefined, answered: false };
     void (async () => {
       let failure: CallFailure | undefined;
       try {
         const requests = stream.requests.batches(streamBatchSize, (calls) => ({ calls }), { weigh, max: batchBytes });
         for await (const response of this.client.executeStream(requests, { signal: stream.controller.signal })) {
+          stream.answered = true;
           for (const result of response.results) {
             const call = stream.pending.get(result.callId);
             if (call === undefined) continue; // cancelled or timed out here: nobody is listening
@@ -178,6 +187,14 @@ export class CommandStream {
       // The stream is over: the next call opens a new one; these cannot be answered any more.
       if (this.stream === stream) this.stream = undefined;
       stream.requests.end();
+      if (failure instanceof UnauthenticatedError && stream.answered && !this.closed) {
+        // The credential the stream was opened with expired: the server answered every call it had
+        // started and took no other, so the rest go once more on a new stream (a fresh token).
+        const calls = [...stream.pending.values()];
+        stream.pending.clear();
+        for (const call of calls) call.resend === undefined ? call.reject(failure) : call.resend();
+        return;
+      }
       this.failAll(stream, failure ?? new RouterUnavailableError("the command router closed the command stream"));
     })();
     return stream;

@@ -55,8 +55,11 @@ export function createRouterGuard(options: RouterSecurityOptions) {
       return caller;
     },
 
-    /** Throws `PermissionDeniedError` unless the policy allows the call (an over-long client id is refused first). */
+    /** Throws `PermissionDeniedError` unless the policy allows the call (an expired credential and an over-long client id are refused first). */
     check(caller: CallerIdentity, request: RouterRequest): void {
+      if (caller.expiresAt !== undefined && caller.expiresAt.getTime() <= Date.now()) {
+        throw new UnauthenticatedError("the credential expired: call again with a fresh one", { service: request.service });
+      }
       if (request.clientId !== undefined && request.clientId.length > maxClientIdLength) {
         throw new InvalidArgumentError(`client_id is ${request.clientId.length} characters long (limit ${maxClientIdLength})`, { service: request.service });
       }

@@ -1,8 +1,8 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { InvalidArgumentError, isCommandError, UnauthenticatedError, type ClientIdentity, type StreamEndpoint } from "@streamcmd/core";
-import { checkCount } from "@streamcmd/core/internal";
-import { markAuthenticated, type StreamAuthenticator } from "./authenticators.js";
+import { InvalidArgumentError, isCommandError, UnauthenticatedError, type StreamEndpoint } from "@streamcmd/core";
+import { checkCount, maxDurationMs, watchDeadline } from "@streamcmd/core/internal";
+import { markAuthenticated, type AuthenticatedClient, type StreamAuthenticator } from "./authenticators.js";
 import { toConnectError } from "./error-mapping.js";
 
 /** Options of `createStreamHandler`. */
@@ -17,6 +17,19 @@ export interface StreamHandlerOptions {
   authenticate?: StreamAuthenticator;
   /** Lets clients say who they are in their hello, unchecked (tests, a loopback-only experiment). Default false. */
   allowUnauthenticated?: boolean;
+}
+
+/** Internal: a signal that aborts at `when` (re-armed past setTimeout's range); `dispose` when done. */
+export function untilExpiry(when: Date): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  let current = { dispose() {} };
+  const arm = (): void => {
+    const left = when.getTime() - Date.now();
+    if (left <= 0) return controller.abort();
+    current = watchDeadline({ timeoutMs: Math.min(left, maxDurationMs), ref: false }, arm);
+  };
+  arm();
+  return { signal: controller.signal, dispose: () => current.dispose() };
 }
 
 /** Options of `streamRouteOptions`. */
@@ -57,7 +70,7 @@ export function createStreamHandler<TIn, TOut>(
     );
   }
   return async function* streamHandler(requests, context) {
-    let identity: ClientIdentity | undefined;
+    let identity: AuthenticatedClient | undefined;
     if (authenticate !== undefined) {
       try {
         identity = await authenticate(context, hub.name);
@@ -67,13 +80,22 @@ export function createStreamHandler<TIn, TOut>(
       if (identity === undefined) throw toConnectError(new UnauthenticatedError("missing or invalid credentials", { service: hub.name }));
     }
     markAuthenticated(context);
+    // A stream does not outlive its credential: when the token expires, the stream ends Unauthenticated.
+    const expiry = identity?.expiresAt === undefined ? undefined : untilExpiry(identity.expiresAt);
+    const signal = expiry === undefined ? context.signal : AbortSignal.any([context.signal, expiry.signal]);
+    const expired = () => toConnectError(new UnauthenticatedError("the credential expired: reconnect with a fresh one", { service: hub.name }));
     try {
-      yield* hub.handleStream(requests, identity === undefined ? { signal: context.signal } : { signal: context.signal, identity });
+      const clientIdentity = identity === undefined ? undefined : { clientId: identity.clientId, ...(identity.metadata ? { metadata: identity.metadata } : {}) };
+      yield* hub.handleStream(requests, clientIdentity === undefined ? { signal } : { signal, identity: clientIdentity });
+      if (expiry?.signal.aborted === true) throw expired();
     } catch (error) {
+      if (expiry?.signal.aborted === true) throw expired();
       // An oversized message keeps Connect's ResourceExhausted; other unreadable input is the
       // client's fault (Connect itself would call a parse failure Internal): InvalidArgument.
       if (isCommandError(error) && error.cause instanceof ConnectError && error.cause.code === Code.ResourceExhausted) throw error.cause;
       throw toConnectError(error);
+    } finally {
+      expiry?.dispose();
     }
   };
 }

@@ -30,7 +30,7 @@ export interface Credentials {
   serverCert: IssuedCertificate;
   signing: { publicKey: string; privateKey: string };
   botToken(botId: string, options?: { audience?: string; expiresInSeconds?: number }): Promise<string>;
-  callerToken(scopes: readonly string[], subject?: string): Promise<string>;
+  callerToken(scopes: readonly string[], subject?: string, expiresInSeconds?: number): Promise<string>;
 }
 
 let shared: Promise<Credentials> | undefined;
@@ -47,7 +47,8 @@ export function credentials(): Promise<Credentials> {
       signing,
       botToken: (botId, options = {}) =>
         mintToken({ key: signing.privateKey, subject: botId, audience: options.audience ?? "bots", ...(options.expiresInSeconds !== undefined ? { expiresInSeconds: options.expiresInSeconds } : {}) }),
-      callerToken: (scopes, subject = "caller") => mintToken({ key: signing.privateKey, subject, audience: "streamcmd-router", scopes }),
+      callerToken: (scopes, subject = "caller", expiresInSeconds) =>
+        mintToken({ key: signing.privateKey, subject, audience: "streamcmd-router", scopes, ...(expiresInSeconds !== undefined ? { expiresInSeconds } : {}) }),
     };
   })();
   return shared;

@@ -1,0 +1,121 @@
+import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createCommandClient } from "@streamcmd/core";
+import { PushQueue } from "@streamcmd/core/internal";
+import * as demoBot from "@streamcmd/demo-protocol";
+import { botCommands, botService, helloMessage } from "@streamcmd/demo-protocol";
+import { afterEach, describe, expect, it } from "vitest";
+import { CommandRouterService, type ExecuteStreamRequest } from "./gen/streamcmd/v1/command_router_pb.js";
+import { createRemoteRouter } from "./index.js";
+import { testScope } from "./test-support/bot-server.js";
+import { credentials, secureAgent, startSecureServer } from "./test-support/secure-server.js";
+
+const scope = testScope();
+afterEach(() => scope.closeAll());
+
+async function server() {
+  const started = await startSecureServer();
+  scope.defer(() => started.close());
+  const bystander = await secureAgent(started.url, "bystander");
+  scope.defer(() => bystander.close());
+  await bystander.waitUntilConnected();
+  return started;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("a stream does not outlive its credential", () => {
+  it("a bot's stream ends Unauthenticated when its token expires; other bots keep working", async () => {
+    const secure = await server();
+    const { ca, botToken } = await credentials();
+    const transport = createGrpcTransport({ baseUrl: secure.url, nodeOptions: { ca: ca.cert } });
+    const requests = new PushQueue<demoBot.ConnectRequest>();
+    requests.tryPush(helloMessage("bot-short"));
+    scope.defer(() => requests.close());
+    const token = await botToken("bot-short", { expiresInSeconds: 2 });
+    const started = performance.now();
+    const ended = (async () => {
+      try {
+        for await (const _ of createClient(demoBot.BotService, transport).connect(requests, { headers: { authorization: `Bearer ${token}` } })) void _;
+        return undefined;
+      } catch (error) {
+        return ConnectError.from(error);
+      }
+    })();
+    await secure.hub.waitForClient("bot-short", { timeoutMs: 5_000 });
+    const error = await ended;
+    expect(error?.code).toBe(Code.Unauthenticated);
+    expect(error?.rawMessage).toMatch(/credential expired/);
+    // The token said 2 s (whole seconds): the stream lived at most that long, with a generous bound.
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(secure.hub.clients().map((client) => client.clientId)).toEqual(["bystander"]);
+    expect((await secure.hub.send("bystander", botCommands.ping())).outcome.case).toBe("success");
+  });
+
+  it("an agent whose token source gives fresh tokens reconnects past each expiry and stays commandable", async () => {
+    const secure = await server();
+    const { botToken } = await credentials();
+    const agent = await secureAgent(secure.url, "bot-rotating", { token: () => botToken("bot-rotating", { expiresInSeconds: 1 }) });
+    scope.defer(() => agent.close());
+    await agent.waitUntilConnected();
+    const deadline = Date.now() + 3_000;
+    while (Date.now() < deadline) {
+      const reply = await secure.hub.send("bot-rotating", botCommands.ping(), { waitForConnectMs: 5_000 });
+      expect(reply.outcome.case).toBe("success");
+      await sleep(100);
+    }
+  });
+
+  it("a caller's ExecuteStream takes no call after the caller's token expired and ends Unauthenticated", async () => {
+    const secure = await server();
+    const { ca, callerToken } = await credentials();
+    const client = createClient(CommandRouterService, createGrpcTransport({ baseUrl: secure.url, nodeOptions: { ca: ca.cert } }));
+    const token = await callerToken(["execute:bots"], "ops", 2);
+    const call = (callId: bigint) => ({
+      calls: [{ callId, kind: { case: "execute" as const, value: { service: "bots", clientId: "bystander", command: anyPack(demoBot.ConnectResponseSchema, botCommands.ping()), timeoutMs: 5_000 } } }],
+    });
+    const requests = new PushQueue<ExecuteStreamRequest | ReturnType<typeof call>>();
+    scope.defer(() => requests.close());
+    const answered: bigint[] = [];
+    requests.tryPush(call(1n));
+    const ended = (async () => {
+      try {
+        for await (const response of client.executeStream(requests, { headers: { authorization: `Bearer ${token}` } })) {
+          for (const result of response.results) {
+            const reply = result.outcome.case === "reply" ? result.outcome.value.reply : undefined;
+            if (reply !== undefined && anyUnpack(reply, demoBot.CommandResultSchema)?.outcome.case === "success") answered.push(result.callId);
+          }
+        }
+        return undefined;
+      } catch (error) {
+        return ConnectError.from(error);
+      }
+    })();
+    await expect.poll(() => answered).toEqual([1n]);
+    await sleep(2_100);
+    requests.tryPush(call(2n));
+    const error = await ended;
+    expect(error?.code).toBe(Code.Unauthenticated);
+    expect(error?.rawMessage).toMatch(/credential expired/);
+    expect(answered).toEqual([1n]);
+  });
+
+  it("a remote router with rotating caller tokens keeps every call working across expiries", async () => {
+    const secure = await server();
+    const { ca, callerToken } = await credentials();
+    const remote = createRemoteRouter({ baseUrl: secure.url, tls: { ca: ca.cert }, token: () => callerToken(["execute:bots"], "ops", 1) });
+    scope.defer(() => remote.close());
+    const client = createCommandClient(botService, { clientId: "bystander", router: remote });
+    const deadline = Date.now() + 3_000;
+    let calls = 0;
+    while (Date.now() < deadline) {
+      // Several calls in flight at once, so some ride a stream as its token runs out.
+      const replies = await Promise.all(Array.from({ length: 5 }, () => client.send(botCommands.ping())));
+      expect(replies.every((reply) => reply.outcome.case === "success")).toBe(true);
+      calls += replies.length;
+      await sleep(20);
+    }
+    expect(calls).toBeGreaterThan(20);
+  });
+});
