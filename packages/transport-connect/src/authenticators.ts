@@ -10,6 +10,8 @@ export interface PeerCertificate {
   readonly uris: readonly string[];
   /** Whether it chains to the server's client CA (a server with `tls.clientCa` refuses others during the handshake). */
   readonly authorized: boolean;
+  /** The end of its validity (`notAfter`): a stream it authenticated ends then. */
+  readonly validTo: Date | undefined;
 }
 
 /** Where `startServer` puts the client certificate of a TLS connection, for authenticators to read. */
@@ -76,24 +78,29 @@ export interface CertificateIdentityOptions {
   uriPrefix?: string;
 }
 
-function certificateIdentity(context: HandlerContext, options: CertificateIdentityOptions): string {
+/** The name a trusted client certificate gives, and when the certificate expires. */
+function certificateIdentity(context: HandlerContext, options: CertificateIdentityOptions): { name: string; expiresAt?: Date } {
   const certificate = context.values.get(peerCertificateKey);
   if (certificate === undefined || !certificate.authorized) {
     throw new UnauthenticatedError("no trusted client certificate: connect with a certificate issued by the server's client CA");
   }
+  const expiry = certificate.validTo === undefined ? {} : { expiresAt: certificate.validTo };
   if (options.from === "cn") {
     if (!certificate.commonName) throw new UnauthenticatedError("the client certificate has no common name");
-    return certificate.commonName;
+    return { name: certificate.commonName, ...expiry };
   }
   const prefix = options.uriPrefix ?? "";
   const uri = certificate.uris.find((candidate) => candidate.startsWith(prefix) && candidate.length > prefix.length);
   if (uri === undefined) throw new UnauthenticatedError(`the client certificate has no URI${prefix ? ` starting with ${prefix}` : ""} to name the client`);
-  return uri.slice(prefix.length);
+  return { name: uri.slice(prefix.length), ...expiry };
 }
 
 /** Bots prove who they are with a client certificate (mutual TLS): its SAN URI or common name is the client id. */
 export function certificateAuthenticator(options: CertificateIdentityOptions = {}): StreamAuthenticator {
-  return (context) => ({ clientId: certificateIdentity(context, options) });
+  return (context) => {
+    const { name, expiresAt } = certificateIdentity(context, options);
+    return expiresAt === undefined ? { clientId: name } : { clientId: name, expiresAt };
+  };
 }
 
 /** Callers present a signed token: `sub` names them, `aud` is `audience`, `scope` says what they may do. */
@@ -108,7 +115,7 @@ export function tokenCallerAuthenticator(verifier: TokenVerifier, options: { aud
 /** Callers present a client certificate (mutual TLS); `scopes` says what each may do. */
 export function certificateCallerAuthenticator(options: CertificateIdentityOptions & { scopes: (subject: string) => readonly string[] }): CallerAuthenticator {
   return (context) => {
-    const subject = certificateIdentity(context, options);
-    return { subject, scopes: options.scopes(subject) };
+    const { name: subject, expiresAt } = certificateIdentity(context, options);
+    return { subject, scopes: options.scopes(subject), ...(expiresAt === undefined ? {} : { expiresAt }) };
   };
 }

@@ -53,6 +53,22 @@ describe("a stream does not outlive its credential", () => {
     expect((await secure.hub.send("bystander", botCommands.ping())).outcome.case).toBe("success");
   });
 
+  it("a bot's mutual-TLS stream ends when its client certificate expires", async () => {
+    const secure = await startSecureServer({ mtls: { uriPrefix: "spiffe://streamcmd/bots/" } });
+    scope.defer(() => secure.close());
+    const { ca } = await credentials();
+    // The CA back-dates notBefore by a minute: this certificate is valid for about 3 s more.
+    const certificate = await ca.issue({ commonName: "short", uris: ["spiffe://streamcmd/bots/bot-cert"], usage: "client", days: 63 / 86_400 });
+    const bot = await secureAgent(secure.url, "bot-cert", { tls: { ca: ca.cert, ...certificate }, reconnect: false });
+    scope.defer(() => bot.close());
+    const reasons: unknown[] = [];
+    bot.on("disconnected", ({ error }) => reasons.push(error));
+    await bot.waitUntilConnected();
+    await expect.poll(() => bot.state, { timeout: 10_000 }).toBe("closed");
+    expect(ConnectError.from(reasons[0]).code).toBe(Code.Unauthenticated);
+    expect(ConnectError.from(reasons[0]).rawMessage).toMatch(/credential expired/);
+  });
+
   it("an agent whose token source gives fresh tokens reconnects past each expiry and stays commandable", async () => {
     const secure = await server();
     const { botToken } = await credentials();

@@ -64,6 +64,12 @@ export interface RunningServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** A certificate's `valid_to` ("Nov 28 01:30:00 2026 GMT") as a Date; undefined if absent or unreadable. */
+function validTo(text: string | undefined): Date | undefined {
+  const date = text ? new Date(text) : undefined;
+  return date === undefined || Number.isNaN(date.getTime()) ? undefined : date;
+}
+
 function peerCertificateOf(request: http.IncomingMessage | http2.Http2ServerRequest): PeerCertificate | undefined {
   const socket = ("stream" in request ? request.stream.session?.socket : request.socket) as TLSSocket | undefined;
   if (socket === undefined || typeof socket.getPeerCertificate !== "function") return undefined;
@@ -74,6 +80,7 @@ function peerCertificateOf(request: http.IncomingMessage | http2.Http2ServerRequ
     commonName: typeof certificate.subject?.CN === "string" ? certificate.subject.CN : undefined,
     uris: names.filter((name) => name.startsWith("URI:")).map((name) => name.slice(4)),
     authorized: socket.authorized === true,
+    validTo: validTo(certificate.valid_to),
   };
 }
 
