@@ -148,8 +148,8 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
       const calls = new Map<bigint, AbortController>();
       let streamError: CommandError | undefined;
       let reading = true;
-      // When the caller's credential expires, the stream takes no new call, answers those running,
-      // then ends Unauthenticated; the calls it did not take were never started: the caller resends them.
+      // When the caller's credential expires, a new call is refused (Unauthenticated, never started:
+      // the caller resends it on a new stream), those running are answered, then the stream ends.
       const expiry = caller.expiresAt === undefined ? undefined : untilExpiry(caller.expiresAt);
       const finishIfDone = (): void => {
         if ((!reading || expiry?.signal.aborted === true) && calls.size === 0) results.end();
@@ -168,7 +168,6 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
           calls.get(callId)?.abort(new CommandCancelledError("cancelled by the caller"));
           return;
         }
-        if (expiry?.signal.aborted === true) return;
         if (call.kind.case !== "execute") return fail(callId, new InvalidArgumentError("a stream call must either execute or cancel"));
         if (calls.has(callId)) {
           // Answering under that id would settle the live call: the caller is broken, end the stream.

@@ -149,14 +149,19 @@ export class CommandStream {
     stream.controller.abort();
   }
 
+  /** No new call goes on `stream`; it half-closes, and ends once the server has answered its calls. */
+  private retire(stream: OpenStream): void {
+    if (this.stream !== stream) return;
+    this.stream = undefined;
+    stream.requests.end();
+  }
+
   /** A call on `stream` ended: close the stream once it has been idle a while. */
   private afterCall(stream: OpenStream): void {
     if (stream.pending.size > 0 || stream.idleTimer !== undefined || this.stream !== stream) return;
     stream.idleTimer = watchDeadline({ timeoutMs: idleCloseMs, ref: false }, () => {
       stream.idleTimer = undefined;
-      if (stream.pending.size > 0 || this.stream !== stream) return;
-      this.stream = undefined;
-      stream.requests.end(); // a clean half-close: the server ends the stream once its calls drained (none)
+      if (stream.pending.size === 0) this.retire(stream); // nothing in flight: the server ends it at once
     });
   }
 
@@ -171,6 +176,14 @@ export class CommandStream {
           for (const result of response.results) {
             const call = stream.pending.get(result.callId);
             if (call === undefined) continue; // cancelled or timed out here: nobody is listening
+            if (result.outcome.case === "error" && result.outcome.value.code === "unauthenticated" && call.resend !== undefined) {
+              // Refused before it started (the router checks the caller first): the stream's credential
+              // expired. New calls go on a new stream (a fresh token); this one ends once its calls are answered.
+              stream.pending.delete(result.callId);
+              this.retire(stream);
+              call.resend();
+              continue;
+            }
             if (result.outcome.case === "reply") call.resolve(result.outcome.value);
             else if (result.outcome.case === "error") {
               const detail = result.outcome.value;
@@ -189,7 +202,7 @@ export class CommandStream {
       stream.requests.end();
       if (failure instanceof UnauthenticatedError && stream.answered && !this.closed) {
         // The credential the stream was opened with expired: the server answered every call it had
-        // started and took no other, so the rest go once more on a new stream (a fresh token).
+        // started (it refuses the rest before starting them), so the rest go once more on a new stream.
         const calls = [...stream.pending.values()];
         stream.pending.clear();
         for (const call of calls) call.resend === undefined ? call.reject(failure) : call.resend();

@@ -5,10 +5,11 @@ import { createCommandClient } from "@streamcmd/core";
 import { PushQueue } from "@streamcmd/core/internal";
 import * as demoBot from "@streamcmd/demo-protocol";
 import { botCommands, botService, helloMessage } from "@streamcmd/demo-protocol";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { CommandRouterService, type ExecuteStreamRequest } from "./gen/streamcmd/v1/command_router_pb.js";
 import { createRemoteRouter } from "./index.js";
-import { testScope } from "./test-support/bot-server.js";
+import { untilExpiry } from "./stream-handler.js";
+import { resultFor, testScope } from "./test-support/bot-server.js";
 import { credentials, secureAgent, startSecureServer } from "./test-support/secure-server.js";
 
 const scope = testScope();
@@ -24,6 +25,28 @@ async function server() {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("untilExpiry", () => {
+  afterEach(() => void vi.useRealTimers());
+
+  it("aborts at the moment given, also past setTimeout's 24.8-day range", () => {
+    vi.useFakeTimers();
+    const inForty = untilExpiry(new Date(Date.now() + 40 * 86_400_000));
+    vi.advanceTimersByTime(40 * 86_400_000 - 1);
+    expect(inForty.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(inForty.signal.aborted).toBe(true);
+    expect(untilExpiry(new Date(Date.now() - 1)).signal.aborted).toBe(true);
+  });
+
+  it("an invalid date never fires and arms no timer (no 1 ms re-arm loop)", () => {
+    vi.useFakeTimers();
+    const invalid = untilExpiry(new Date(Number.NaN));
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(86_400_000);
+    expect(invalid.signal.aborted).toBe(false);
+  });
+});
 
 describe("a stream does not outlive its credential", () => {
   it("a bot's stream ends Unauthenticated when its token expires; other bots keep working", async () => {
@@ -115,6 +138,23 @@ describe("a stream does not outlive its credential", () => {
     expect(error?.code).toBe(Code.Unauthenticated);
     expect(error?.rawMessage).toMatch(/credential expired/);
     expect(answered).toEqual([1n]);
+  });
+
+  it("a call made while a long one still rides a stream whose token expired goes on a new stream at once", async () => {
+    const secure = await server();
+    const slow = await secureAgent(secure.url, "slow", { onCommand: async (command) => (await sleep(4_000), resultFor(command, "slow")) });
+    scope.defer(() => slow.close());
+    await slow.waitUntilConnected();
+    const { ca, callerToken } = await credentials();
+    const remote = createRemoteRouter({ baseUrl: secure.url, tls: { ca: ca.cert }, token: () => callerToken(["execute:bots"], "ops", 1) });
+    scope.defer(() => remote.close());
+    const longCall = createCommandClient(botService, { clientId: "slow", router: remote }).send(botCommands.ping(), { timeoutMs: 10_000 });
+    await sleep(2_100); // the stream's token has expired; the long call keeps it open
+    const started = performance.now();
+    const quick = await createCommandClient(botService, { clientId: "bystander", router: remote }).send(botCommands.ping(), { timeoutMs: 1_500 });
+    expect(quick.outcome.case).toBe("success");
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect((await longCall).outcome).toMatchObject({ case: "success", value: { detail: "slow:ping" } });
   });
 
   it("a remote router with rotating caller tokens keeps every call working across expiries", async () => {

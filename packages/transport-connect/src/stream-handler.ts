@@ -19,11 +19,12 @@ export interface StreamHandlerOptions {
   allowUnauthenticated?: boolean;
 }
 
-/** Internal: a signal that aborts at `when` (re-armed past setTimeout's range); `dispose` when done. */
+/** Internal: a signal that aborts at `when` (re-armed past setTimeout's range; never for an invalid date); `dispose` when done. */
 export function untilExpiry(when: Date): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   let current = { dispose() {} };
   const arm = (): void => {
+    if (Number.isNaN(when.getTime())) return;
     const left = when.getTime() - Date.now();
     if (left <= 0) return controller.abort();
     current = watchDeadline({ timeoutMs: Math.min(left, maxDurationMs), ref: false }, arm);

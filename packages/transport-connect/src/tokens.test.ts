@@ -2,7 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { exportJWK, importSPKI } from "jose";
+import { exportJWK, importPKCS8, importSPKI, SignJWT } from "jose";
 import { afterAll, describe, expect, it } from "vitest";
 import { UnauthenticatedError } from "@streamcmd/core";
 import { bearerToken, createTokenVerifier, mintToken } from "./index.js";
@@ -18,6 +18,13 @@ describe("tokens", () => {
     const token = await mintToken({ key: secret, subject: "ops", audience: "streamcmd-router", scopes: ["execute:bots", "list:bots"] });
     expect(await verifier.verify(token, "streamcmd-router")).toMatchObject({ subject: "ops", scopes: ["execute:bots", "list:bots"] });
     await expect(verifier.verify(token, "bots")).rejects.toThrow(/"aud" claim/);
+  });
+
+  it("an exp past the latest Date a token may name still gives a valid expiresAt", async () => {
+    const keys = ecKeys();
+    const token = await new SignJWT({}).setProtectedHeader({ alg: "ES256" }).setSubject("bot-1").setAudience("bots").setExpirationTime(1e20).sign(await importPKCS8(keys.privateKey, "ES256"));
+    const { expiresAt } = await createTokenVerifier({ publicKey: keys.publicKey }).verify(token, "bots");
+    expect(expiresAt.getTime()).toBe(8.64e15);
   });
 
   it("refuses a short secret, two key sources, and none", () => {

@@ -102,6 +102,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     algorithms = [...options.algorithms];
   }
   const clockTolerance = options.clockToleranceSeconds ?? 5;
+  const maxDateMs = 8.64e15; // the latest valid Date: an absurd exp is "never", not an Invalid Date
   return {
     async verify(token, audience) {
       try {
@@ -113,7 +114,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         const subject = payload.sub ?? "";
         if (subject === "") throw new joseErrors.JWTClaimValidationFailed("empty", payload, "sub", "check_failed");
         const scope = typeof payload["scope"] === "string" ? payload["scope"] : "";
-        return { subject, scopes: scope.split(" ").filter((s) => s !== ""), expiresAt: new Date((payload.exp ?? 0) * 1000), claims: payload };
+        return { subject, scopes: scope.split(" ").filter((s) => s !== ""), expiresAt: new Date(Math.min((payload.exp ?? 0) * 1000, maxDateMs)), claims: payload };
       } catch (cause) {
         throw new UnauthenticatedError(refusal(cause), { cause });
       }
