@@ -14,6 +14,7 @@ export {
   defineStreamingService,
   type ClientBinding,
   type ClientIdentity,
+  type CommandContext,
   type CommandOf,
   type ReplyEnvelope,
   type ReplyOf,
@@ -43,6 +44,7 @@ export type {
 
 export {
   createCommandClient,
+  withCommandMethods,
   type CommandClientMode,
   type CommandClientOptions,
   type StreamingCommandClient,

@@ -35,6 +35,13 @@ export interface StreamBinding<TIn, TOut, TCommand, TReply> {
   welcome?(client: ClientIdentity): TOut;
 }
 
+/** What a client-side runtime (an agent) gives the handler of one command. */
+export interface CommandContext {
+  commandId: string;
+  /** Aborted when the connection ends or the agent closes: stop working on the command. */
+  signal: AbortSignal;
+}
+
 /**
  * The client side of the same protocol, for whatever plays a client: the agent runtime of a
  * transport, the fake clients of `@streamcmd/testing`.

@@ -1,13 +1,7 @@
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { isCommandError, type ClientBinding, type CommandFailedError, type Logger } from "@streamcmd/core";
+import { isCommandError, type ClientBinding, type CommandContext, type CommandFailedError, type Logger } from "@streamcmd/core";
 import { createLimiter, errorMessage, PushQueue } from "@streamcmd/core/internal";
 
-/** What a command handler gets besides the command. */
-export interface CommandContext {
-  commandId: string;
-  /** Aborted when the connection ends or the agent closes: stop working on the command. */
-  signal: AbortSignal;
-}
 
 /** Internal: what one session needs from the agent. */
 export interface SessionOptions<TIn, TOut, TCommand, TReply> {

@@ -1,15 +1,14 @@
 import type { DescMessage, DescMethodBiDiStreaming, MessageShape } from "@bufbuild/protobuf";
 import type { Transport } from "@connectrpc/connect";
 import type { Http2SessionOptions } from "@connectrpc/connect-node";
-import { ClosedError, CommandCancelledError, InvalidArgumentError, isCommandError, silentLogger, type ClientBinding, type Logger } from "@streamcmd/core";
+import { ClosedError, CommandCancelledError, InvalidArgumentError, isCommandError, silentLogger, type ClientBinding, type CommandContext, type Logger } from "@streamcmd/core";
 import { checkCount, checkDuration, checkName, createListeners, delay, errorMessage, type Listeners } from "@streamcmd/core/internal";
-import { runSession, type CommandContext, type Session } from "./agent-session.js";
+import { runSession, type Session } from "./agent-session.js";
 import { createBackoff, type ReconnectOptions } from "./backoff.js";
 import { fromConnectError } from "./error-mapping.js";
 import { ownTransport, type TokenSource } from "./grpc-connection.js";
 import { describeTlsFailure, type ClientTlsOptions } from "./tls-options.js";
 
-export type { CommandContext } from "./agent-session.js";
 export type { ReconnectOptions } from "./backoff.js";
 
 /** Options of `connectAgent`. */

@@ -45,9 +45,10 @@ export {
   type AgentEvents,
   type AgentOptions,
   type AgentState,
-  type CommandContext,
   type ReconnectOptions,
 } from "./agent.js";
+/** Re-exported from the core, where the generated handler interfaces find it. */
+export type { CommandContext } from "@streamcmd/core";
 export { startServer, type RunningServer, type ServerTlsOptions, type StartServerOptions } from "./server.js";
 export { connectCodeOf, fromConnectError, toConnectError } from "./error-mapping.js";
 export {
