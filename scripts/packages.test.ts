@@ -4,6 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runReadmeQuickstart } from "./test-support/readme-quickstart.js";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -25,9 +26,9 @@ beforeAll(() => {
 }, 120_000);
 
 describe("the published packages", () => {
-  it("are the five libraries, one version for all (the root's)", () => {
+  it("are the five libraries and the plugin, one version for all (the root's)", () => {
     const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
-    expect(publicPackages.sort()).toEqual(["core", "demo-protocol", "examples", "testing", "transport-connect"]);
+    expect(publicPackages.sort()).toEqual(["core", "demo-protocol", "examples", "protoc-gen-streamcmd", "testing", "transport-connect"]);
     for (const name of publicPackages) expect(JSON.parse(readFileSync(join(root, "packages", name, "package.json"), "utf8")).version, name).toBe(version);
   });
 
@@ -40,6 +41,7 @@ describe("the published packages", () => {
       expect(files, `${name} exports ${target}`).toContain(target.replace(/^\.\//, ""));
     }
     for (const required of ["README.md", "LICENSE", "dist/index.js", "dist/index.d.ts"]) expect(files, name).toContain(required);
+    for (const bin of Object.values((manifest.bin ?? {}) as Record<string, string>)) expect(files, `${name}'s bin`).toContain(bin.replace(/^\.\//, ""));
     expect(files.filter((path) => /\.test\.ts$|test-support/.test(path))).toEqual([]);
     // Source maps point at sources the package ships.
     const map = JSON.parse(tar("-xzOf", tarballs[name]!, "package/dist/index.js.map"));
@@ -55,10 +57,9 @@ describe("the published packages", () => {
     writeFileSync(
       join(project, "check.mjs"),
       `
-import { create } from "@bufbuild/protobuf";
 import { createCommandClient, createStreamingService } from "@streamcmd/core";
-import { BotService, BotStatus, botCommands, botService, CommandResultSchema, demoBotClientBinding } from "@streamcmd/demo-protocol";
-import { CommandRouterService, connectAgent, createCommandRouter, createRemoteRouter, createStreamHandler, startServer } from "@streamcmd/transport-connect";
+import { BotService, BotStatus, botAgent, botCommands, botService, createBotClient } from "@streamcmd/demo-protocol";
+import { CommandRouterService, createCommandRouter, createRemoteRouter, createStreamHandler, connectAgent, startServer } from "@streamcmd/transport-connect";
 
 const hub = createStreamingService(botService);
 const server = await startServer({
@@ -67,22 +68,38 @@ const server = await startServer({
     router.service(CommandRouterService, createCommandRouter({ services: [hub], allowUnauthenticated: true }));
   },
 });
+const reply = { status: BotStatus.RUNNING, detail: "from outside" };
 const agent = connectAgent({
-  baseUrl: server.url, method: BotService.method.connect, clientId: "bot-1", binding: demoBotClientBinding,
-  onCommand: () => create(CommandResultSchema, { outcome: { case: "success", value: { detail: "from outside" } }, status: BotStatus.RUNNING }),
+  baseUrl: server.url, clientId: "bot-1",
+  ...botAgent({ start: () => reply, stop: () => reply, configUpdate: () => reply, ping: () => ({ status: BotStatus.RUNNING, version: "9" }) }),
 });
 await agent.waitUntilConnected();
-const local = await createCommandClient(hub, { clientId: "bot-1" }).send(botCommands.ping());
+const local = await createBotClient({ clientId: "bot-1", service: hub }).start();
 const router = createRemoteRouter({ baseUrl: server.url });
-const remote = createCommandClient(botService, { clientId: "bot-1", router });
-const reply = await remote.send(botCommands.ping());
-const missing = await createCommandClient(botService, { clientId: "ghost", router }).send(botCommands.ping()).catch((error) => error.name);
-console.log(JSON.stringify({ local: local.outcome.value.detail, remote: reply.outcome.value.detail, mode: remote.mode, missing }));
+const remote = createBotClient({ clientId: "bot-1", router });
+const ping = await remote.ping();
+const raw = await createCommandClient(botService, { clientId: "bot-1", router }).send(botCommands.stop({ graceful: true }));
+const missing = await createBotClient({ clientId: "ghost", router }).ping().catch((error) => error.name);
+console.log(JSON.stringify({ local: local.detail, remote: ping.version, raw: raw.reply.case, mode: remote.mode, missing }));
 await agent.close(); await router.close(); await hub.close(); await server.close({ graceMs: 0 });
 `,
     );
     const run = spawnSync(process.execPath, ["check.mjs"], { cwd: project, encoding: "utf8", timeout: 60_000 });
     expect(run.status, run.stderr).toBe(0);
-    expect(JSON.parse(run.stdout)).toEqual({ local: "from outside", remote: "from outside", mode: "cross-process", missing: "ClientNotConnectedError" });
+    expect(JSON.parse(run.stdout)).toEqual({ local: "from outside", remote: "9", raw: "stop", mode: "cross-process", missing: "ClientNotConnectedError" });
   }, 240_000);
+
+  it("run the README's own-project quickstart verbatim outside the workspace: buf generation, tsc --strict, server, agent and worker", async () => {
+    const output = await runReadmeQuickstart(readFileSync(join(root, "README.md"), "utf8"), work);
+    expect(output.worker).toEqual(["reboot scheduled: true, temperature: 21.5", "failed: unknown_sensor", "not connected: gw-9"]);
+    expect(output.server).toContain("gw-1 connected, temperature 21.5 °C");
+    expect(output.agent).toContain("connected");
+    // The app is typed end to end: no casts, no generic arguments, and a missing handler does not compile.
+    for (const block of output.code) expect(block.body).not.toMatch(/\bas (?!const\b)|<[A-Z][\w, ]*>\(/);
+    const agent = readFileSync(join(output.project, "src/agent.ts"), "utf8");
+    writeFileSync(join(output.project, "src/agent.ts"), agent.replace(/    reboot: .*\n/, ""));
+    const check = spawnSync("npx", ["tsc", "--noEmit"], { cwd: output.project, encoding: "utf8" });
+    expect(check.status).not.toBe(0);
+    expect(check.stdout).toMatch(/src\/agent\.ts.*Property 'reboot' is missing/s);
+  }, 300_000);
 });

@@ -18,4 +18,7 @@ for (const path of manifests) {
   manifest.version = version;
   writeFileSync(path, `${JSON.stringify(manifest, null, 2)}\n`);
 }
-console.log(`${manifests.length} package.json files at ${version}`);
+// The README's install lines name the tarballs `./dev pack` makes, which carry the version.
+const readme = join(root, "README.md");
+writeFileSync(readme, readFileSync(readme, "utf8").replace(/(streamcmd-[a-z-]+?-)\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+?)?\.tgz/g, `$1${version}.tgz`));
+console.log(`${manifests.length} package.json files and the README at ${version}`);

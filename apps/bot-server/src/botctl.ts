@@ -13,7 +13,7 @@ import {
   RouterUnavailableError,
   UnauthenticatedError,
 } from "@streamcmd/core";
-import { botService, statusName, type CommandResult } from "@streamcmd/demo-protocol";
+import { botService, statusName } from "@streamcmd/demo-protocol";
 import { createBotCommandClient, createSqliteBotStore, type BotCommandClient, type BotStore } from "@streamcmd/examples";
 import { createRemoteRouter, type ConnectRemoteRouter } from "@streamcmd/transport-connect";
 import { readFileSync } from "node:fs";
@@ -111,8 +111,9 @@ function print(value: unknown, table: () => string): void {
   console.log(program.opts<GlobalOptions>().json ? JSON.stringify(value, null, 2) : table());
 }
 
-function printOutcome(action: string, outcome: { botId: string; previousStatus?: number; status?: number; reply: CommandResult; roundTripMs: number; config?: JsonObject }): void {
-  const detail = outcome.reply.outcome.case === "success" ? outcome.reply.outcome.value.detail : "";
+/** The bot's reply (start, stop or config update): each has a `detail`. */
+function printOutcome(action: string, outcome: { botId: string; previousStatus?: number; status?: number; reply: { detail: string }; roundTripMs: number; config?: JsonObject }): void {
+  const { detail } = outcome.reply;
   const summary = {
     bot: outcome.botId,
     action,
@@ -236,7 +237,7 @@ program
 
 program
   .command("token")
-  .description("mint a token for a bot (sub = the bot's id, aud = bots) with the data folder's signing key, and store it there")
+  .description(`mint a token for a bot (sub = the bot's id, aud = ${botService.name}) with the data folder's signing key, and store it there`)
   .argument("<bot>", "the bot's id")
   .action(async (botId: string) => {
     const dataDir = dirname(program.opts<GlobalOptions>().db);

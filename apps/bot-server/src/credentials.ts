@@ -5,11 +5,12 @@ import { generateKeyPairSync } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCertificateAuthority } from "@streamcmd/testing";
+import { botService } from "@streamcmd/demo-protocol";
 import { mintToken } from "@streamcmd/transport-connect";
 
-/** The router audience every caller token names, and the scopes of the demo's admin. */
+/** The router audience every caller token names, and the scopes of the demo's admin: everything on the bots' service. */
 export const routerAudience = "streamcmd-router";
-const adminScopes = ["*:bots"];
+const adminScopes = [`*:${botService.name}`];
 /** Simulated bots that get a token on first run; more with `botctl token <bot-id>`. */
 const firstBots = 10;
 
@@ -32,11 +33,11 @@ function writeSecret(path: string, contents: string): void {
   chmodSync(path, 0o600);
 }
 
-/** Mints a bot's token (sub = its id, aud = "bots") with the data folder's signing key and stores it; returns the token. */
+/** Mints a bot's token (sub = its id, aud = the bots' service name, `botService.name`) with the data folder's signing key and stores it; returns the token. */
 export async function mintBotToken(dataDir: string, botId: string): Promise<string> {
   const paths = credentialPaths(dataDir);
   if (!existsSync(paths.signingKey)) throw new Error(`no signing key in ${dataDir}: start the server once (./dev pnpm demo:server) to create the credentials`);
-  const token = await mintToken({ key: readFileSync(paths.signingKey, "utf8"), subject: botId, audience: "bots" });
+  const token = await mintToken({ key: readFileSync(paths.signingKey, "utf8"), subject: botId, audience: botService.name });
   writeSecret(paths.token(botId), token);
   return token;
 }

@@ -1,5 +1,5 @@
 import type { Logger } from "@streamcmd/core";
-import { BotService, ConnectRequestSchema, demoBotClientBinding, statusName, type ConnectRequest } from "@streamcmd/demo-protocol";
+import { botAgent, botAgentBinding, ConnectRequestSchema, statusName, type ConnectRequest } from "@streamcmd/demo-protocol";
 import { createSimulatedBot, type SimulatedBot, type SimulatedCommand, type SimulatedTiming } from "@streamcmd/examples";
 import { connectAgent, type Agent } from "@streamcmd/transport-connect";
 import { readCa, readToken } from "./credentials.js";
@@ -59,11 +59,15 @@ export function startFleet(options: {
       baseUrl: options.url,
       // Read at every (re)connection, so a token minted again (botctl token) is picked up.
       ...(secure ? { tls: { ca: readCa(options.dataDir) }, token: () => readToken(options.dataDir, botId) } : {}),
-      method: BotService.method.connect,
       clientId: botId,
-      metadata: { version: "demo-1.0" },
-      binding: { ...demoBotClientBinding, heartbeat: () => demoBotClientBinding.heartbeat(bot.status) },
-      onCommand: (command, { signal }) => bot.handle(command, signal),
+      metadata: { version: bot.version },
+      // The bot's handlers answer its commands; the method, binding and dispatch are generated.
+      ...botAgent(bot),
+      // Heartbeats carry the bot's status, so the server sees it even between status reports.
+      binding: {
+        ...botAgentBinding,
+        heartbeat: () => create(ConnectRequestSchema, { message: { case: "heartbeat", value: { status: bot.status } } }),
+      },
       heartbeatIntervalMs: 5_000,
       reconnect: { initialDelayMs: 200, maxDelayMs: 5_000, jitter: 0.2 },
       logger: options.logger,

@@ -29,7 +29,7 @@ export interface DemoServer {
 
 /**
  * The demo server: the bots' bidi method and the CommandRouter on one port, the hub registered as
- * "bots", and the SQLite store kept in step with what bots report about themselves.
+ * `botService.name` ("demo.bot.v1.BotService"), and the SQLite store kept in step with what bots report about themselves.
  */
 export async function startDemoServer(options: { host: string; port: number; dbPath: string; logger: Logger; insecure?: boolean; audit?: Logger }): Promise<DemoServer> {
   const { logger } = options;
@@ -45,7 +45,7 @@ export async function startDemoServer(options: { host: string; port: number; dbP
     // The database is the source of truth for config: a bot that (re)connects gets it back.
     void (async () => {
       const record = await store.ensure(client.clientId);
-      if (Object.keys(record.config).length > 0) await hub.send(client.clientId, botCommands.configUpdate(record.config));
+      if (Object.keys(record.config).length > 0) await hub.send(client.clientId, botCommands.configUpdate({ config: record.config }));
     })().catch((err: unknown) => logger.warn({ err, clientId: client.clientId }, "could not restore the bot's config"));
   });
   hub.onMessage((clientId, message) => {

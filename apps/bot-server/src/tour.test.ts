@@ -59,7 +59,7 @@ describe("demo tour", () => {
   it("bot status reports reach the database through the server", async () => {
     const { server, fleet } = await demo(["bot-1"]);
     await server.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
-    await fleet.bots.get("bot-1")!.handle((await import("@streamcmd/demo-protocol")).botCommands.start("local"));
+    await fleet.bots.get("bot-1")!.start({ reason: "local" });
     await expect.poll(async () => (await server.store.get("bot-1"))?.status).toBe(BotStatus.RUNNING);
   });
 

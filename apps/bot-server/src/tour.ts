@@ -1,5 +1,5 @@
 import { isCommandError } from "@streamcmd/core";
-import { botService, statusName, type CommandResult } from "@streamcmd/demo-protocol";
+import { botService, statusName } from "@streamcmd/demo-protocol";
 import { createBotCommandClient, type BotStore } from "@streamcmd/examples";
 import type { BotHub } from "./server.js";
 
@@ -37,7 +37,7 @@ export async function runTour(options: { hub: BotHub; store: BotStore; botIds: r
     print(`${result.ok ? "✓" : "✗"} ${title.padEnd(40)} ${result.ms.toFixed(1).padStart(8)} ms  ${result.detail}`);
   }
 
-  print(`streamcmd demo tour — ${options.botIds.length} bots, commands sent from the server process ("bots" service)`);
+  print(`streamcmd demo tour — ${options.botIds.length} bots, commands sent from the server process (service "${botService.name}")`);
   await step("list bots", async () => {
     await Promise.all(options.botIds.map((id) => hub.waitForClient(id, { timeoutMs: 10_000 })));
     const records = new Map((await store.list()).map((record) => [record.id, record]));
@@ -50,35 +50,31 @@ export async function runTour(options: { hub: BotHub; store: BotStore; botIds: r
   const bot = createBotCommandClient({ botId: first, store, service: botService, defaultTimeoutMs: 10_000 });
   await step(`start ${first}`, async () => {
     const outcome = await bot.start("tour: market open");
-    return `${statusName(outcome.previousStatus)} → ${statusName(outcome.status)}: ${detailOf(outcome.reply)}`;
+    return `${statusName(outcome.previousStatus)} → ${statusName(outcome.status)}: ${outcome.reply.detail}`;
   });
   await step(`update ${first} config (risk.max_position)`, async () => {
     const outcome = await bot.updateConfig({ risk: { max_position: 10 } }, { fields: ["risk.max_position"] });
-    return `${detailOf(outcome.reply)}; stored config ${JSON.stringify(outcome.config)}`;
+    return `${outcome.reply.detail}; stored config ${JSON.stringify(outcome.config)}`;
   });
   await step(`restart ${first}`, async () => {
     const outcome = await bot.restart("tour: new parameters");
-    return `stop: ${detailOf(outcome.stop.reply)}; start: ${detailOf(outcome.start.reply)}`;
+    return `stop: ${outcome.stop.reply.detail}; start: ${outcome.start.reply.detail}`;
   });
   await step(`stop ${first} gracefully`, async () => {
     const outcome = await bot.stop("tour: end of day", { graceful: true });
-    return `${statusName(outcome.previousStatus)} → ${statusName(outcome.status)}: ${detailOf(outcome.reply)}`;
+    return `${statusName(outcome.previousStatus)} → ${statusName(outcome.status)}: ${outcome.reply.detail}`;
   });
   if (second === undefined) {
     print("  (force-stopping another bot needs --bots 2 or more; skipped)");
     return steps;
   }
   const other = createBotCommandClient({ botId: second, store, service: botService, defaultTimeoutMs: 10_000 });
-  await step(`start ${second}`, async () => detailOf((await other.start("tour: second bot")).reply));
+  await step(`start ${second}`, async () => (await other.start("tour: second bot")).reply.detail);
   await step(`force-stop ${second}`, async () => {
     const outcome = await other.stop("tour: emergency", { graceful: false });
-    return `${statusName(outcome.previousStatus)} → ${statusName(outcome.status)}: ${detailOf(outcome.reply)}`;
+    return `${statusName(outcome.previousStatus)} → ${statusName(outcome.status)}: ${outcome.reply.detail}`;
   });
   const failed = steps.filter((s) => !s.ok).length;
   print(failed === 0 ? "tour complete: every step succeeded" : `tour complete: ${failed} step(s) failed`);
   return steps;
-}
-
-function detailOf(reply: CommandResult): string {
-  return reply.outcome.case === "success" ? reply.outcome.value.detail : "";
 }

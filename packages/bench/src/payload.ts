@@ -1,5 +1,14 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { BotStatus, CommandResultSchema, ConnectRequestSchema, ConnectResponseSchema, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
+import {
+  botAgentBinding,
+  BotStatus,
+  CommandResultSchema,
+  ConnectRequestSchema,
+  ConnectResponseSchema,
+  type CommandResult,
+  type ConnectRequest,
+  type ConnectResponse,
+} from "@streamcmd/demo-protocol";
 
 /** Internal: the same ~100-byte command and reply for every contender. */
 const reason = "bench: rebalance portfolio BTC/ETH/SOL at market open, max slippage 0.2%, window 30s";
@@ -9,7 +18,12 @@ export function benchCommand(): ConnectResponse {
 }
 
 export function benchReply(commandId: string): CommandResult {
-  return create(CommandResultSchema, { commandId, outcome: { case: "success", value: { detail: reason } }, status: BotStatus.RUNNING });
+  return create(CommandResultSchema, { commandId, reply: { case: "start", value: { status: BotStatus.RUNNING, detail: reason } } });
+}
+
+/** A bench bot's first message. */
+export function benchHello(botId: string): ConnectRequest {
+  return botAgentBinding.hello({ clientId: botId, metadata: { version: "bench" } });
 }
 
 /** Sizes on the wire, for the report. */
@@ -21,6 +35,6 @@ export function payloadSizes(): { command: number; reply: number } {
 
 /** The JSON payload of the Socket.IO contender: the same fields as the protobuf command. */
 export const socketPayload = { commandId: "", command: { start: { reason } } };
-export const socketReply = { outcome: { success: { detail: reason } }, status: "RUNNING" };
+export const socketReply = { start: { status: "RUNNING", detail: reason } };
 
 export { fromBinary, toBinary, ConnectRequestSchema, ConnectResponseSchema };

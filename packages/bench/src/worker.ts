@@ -10,13 +10,12 @@ import * as grpc from "@grpc/grpc-js";
 import { createCommandClient, createStreamingService, type StreamingCommandClient } from "@streamcmd/core";
 import { createLimiter, delay, PushQueue } from "@streamcmd/core/internal";
 import {
+  botAgentBinding,
   BotService,
   botService,
   CommandResultSchema,
   ConnectRequestSchema,
   ConnectResponseSchema,
-  demoBotClientBinding,
-  helloMessage,
   type CommandResult,
   type ConnectRequest,
   type ConnectResponse,
@@ -36,7 +35,7 @@ import { Server as SocketServer, type Socket } from "socket.io";
 import { io as socketClient, type Socket as ClientSocket } from "socket.io-client";
 import { serveWorker } from "./ipc.js";
 import { latency, summarize, throughput } from "./measure.js";
-import { benchCommand, benchReply, fromBinary, socketPayload, socketReply, toBinary } from "./payload.js";
+import { benchCommand, benchHello, benchReply, fromBinary, socketPayload, socketReply, toBinary } from "./payload.js";
 
 type Send = (target: string) => Promise<unknown>;
 /** Plaintext on loopback, no credentials, and room for the scale scenario's connections from one address. */
@@ -122,7 +121,7 @@ const roles: Record<string, () => Promise<void>> = {
         method: BotService.method.connect,
         clientId: botId,
         metadata: { version: "bench" },
-        binding: demoBotClientBinding,
+        binding: botAgentBinding,
         onCommand: (command) => benchReply(command.commandId),
         heartbeatIntervalMs: 0,
         maxConcurrentCommands: 64,
@@ -195,7 +194,7 @@ const roles: Record<string, () => Promise<void>> = {
       const botId = `${str("prefix")}${i}`;
       const client = createClient(BotService, createGrpcTransport({ baseUrl: str("url") }));
       const outbox = new PushQueue<ConnectRequest>();
-      outbox.tryPush(helloMessage(botId, "bench"));
+      outbox.tryPush(benchHello(botId));
       void (async () => {
         for await (const command of client.connect(outbox)) outbox.tryPush(create(ConnectRequestSchema, { message: { case: "result", value: benchReply(command.commandId) } }));
       })().catch(() => {}); // the stream ends when the bench stops the server
@@ -207,7 +206,7 @@ const roles: Record<string, () => Promise<void>> = {
   async "connect-caller"() {
     const client = createClient(CommandRouterService, createGrpcTransport({ baseUrl: str("url") }));
     const command = anyPack(ConnectResponseSchema, benchCommand());
-    serveWorker({}, loops((target) => client.execute({ service: "bots", clientId: target, command })));
+    serveWorker({}, loops((target) => client.execute({ service: botService.name, clientId: target, command })));
   },
 
   // e: @grpc/grpc-js on both ends, server-initiated ping-pong on a bidi stream.
@@ -270,7 +269,7 @@ const roles: Record<string, () => Promise<void>> = {
         call.write(create(ConnectRequestSchema, { message: { case: "result", value: benchReply(command.commandId) } })),
       );
       call.on("error", () => {});
-      call.write(helloMessage(botId, "bench"));
+      call.write(benchHello(botId));
     });
     serveWorker({ connectMs }, {});
   },
@@ -310,7 +309,7 @@ const roles: Record<string, () => Promise<void>> = {
     const count = num("count");
     const before = gcMemory();
     const harness = createHarness(demoBotProtocol, { serviceOptions: { heartbeatTimeoutMs: 0 } });
-    for (let i = 0; i < count; i++) harness.openStream().incoming.push(helloMessage(`bot-${i}`, "bench"));
+    for (let i = 0; i < count; i++) harness.openStream().incoming.push(benchHello(`bot-${i}`));
     while (harness.service.clients().length < count) await delay(10);
     const after = gcMemory();
     serveWorker({ heapPerClient: (after.heapUsed - before.heapUsed) / count, rssPerClient: (after.rss - before.rss) / count }, {});

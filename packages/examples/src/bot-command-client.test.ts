@@ -1,12 +1,25 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CommandFailedError, CommandTimeoutError } from "@streamcmd/core";
-import { BotStatus, successResult } from "@streamcmd/demo-protocol";
+import { create } from "@bufbuild/protobuf";
+import { BotStatus, CommandResultSchema, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
 import { batchStart, batchStop, createBotCommandClient } from "./index.js";
 import { fleetScope } from "./test-support/fleet.js";
 
 const scope = fleetScope();
 afterEach(() => scope.closeAll());
 const setup = scope.setup;
+
+/** A fake bot's reply to `command`: the reply of that command, with `status` (and `detail`). */
+function replyTo(command: ConnectResponse, status: BotStatus, detail = ""): CommandResult {
+  switch (command.command.case) {
+    case "start":
+    case "stop":
+    case "configUpdate":
+      return create(CommandResultSchema, { reply: { case: command.command.case, value: { status, detail } } });
+    default:
+      return create(CommandResultSchema, { reply: { case: "ping", value: { status } } });
+  }
+}
 
 describe("BotCommandClient", () => {
   it("start, updateConfig, stop keep the store in step with the bot", async () => {
@@ -45,12 +58,12 @@ describe("BotCommandClient", () => {
         switch (command.command.case) {
           case "stop":
             stopping = 3; // three more pings before it is down
-            return { reply: successResult(BotStatus.STOPPING, "winding down") };
+            return { reply: replyTo(command, BotStatus.STOPPING, "winding down") };
           case "ping":
             stopping = Math.max(0, stopping - 1);
-            return { reply: successResult(stopping > 0 ? BotStatus.STOPPING : BotStatus.STOPPED) };
+            return { reply: replyTo(command, stopping > 0 ? BotStatus.STOPPING : BotStatus.STOPPED) };
           default:
-            return { reply: successResult(BotStatus.RUNNING) };
+            return { reply: replyTo(command, BotStatus.RUNNING) };
         }
       },
     });
@@ -63,7 +76,7 @@ describe("BotCommandClient", () => {
 
   it("restart gives up with CommandTimeoutError if the bot never reaches STOPPED", async () => {
     const { store, harness } = await setup([]);
-    await harness.connect("stubborn", { behaviour: () => ({ reply: successResult(BotStatus.STOPPING) }) });
+    await harness.connect("stubborn", { behaviour: (command) => ({ reply: replyTo(command, BotStatus.STOPPING) }) });
     const client = createBotCommandClient({ botId: "stubborn", store, service: harness.service });
     await expect(client.restart("roll", { stoppedWithinMs: 100 })).rejects.toBeInstanceOf(CommandTimeoutError);
   });

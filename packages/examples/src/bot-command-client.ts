@@ -1,7 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { CommandTimeoutError, createCommandClient, type RemoteRouter, type ServiceKey } from "@streamcmd/core";
+import { CommandTimeoutError, type RemoteRouter, type ServiceKey } from "@streamcmd/core";
 import { delay } from "@streamcmd/core/internal";
-import { botCommands, botService, BotStatus, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
+import { BotStatus, createBotClient, type CommandResult, type ConnectResponse, type StartReply, type StopReply } from "@streamcmd/demo-protocol";
 import type { BotStore } from "./bot-store.js";
 import {
   runBatch,
@@ -19,7 +19,7 @@ import {
 export interface BotCommandClientOptions {
   botId: string;
   store: BotStore;
-  /** The bots' streaming service: a hub, or a definition routed as `createCommandClient` does. Default `botService`. */
+  /** The bots' streaming service: a hub, or a definition routed as `createBotClient` does. Default `botService`. */
   service?: ServiceKey<ConnectResponse, CommandResult>;
   /** The cross-process router, when the service lives in another process (default: the installed one). */
   router?: RemoteRouter;
@@ -29,8 +29,8 @@ export interface BotCommandClientOptions {
 
 /** What `restart` did. */
 export interface RestartOutcome {
-  stop: LifecycleOutcome;
-  start: LifecycleOutcome;
+  stop: LifecycleOutcome<StopReply>;
+  start: LifecycleOutcome<StartReply>;
   roundTripMs: number;
 }
 
@@ -38,8 +38,8 @@ export interface RestartOutcome {
 export interface BotCommandClient {
   readonly botId: string;
   readonly client: BotClient;
-  start(reason: string, options?: CallOptions): Promise<LifecycleOutcome>;
-  stop(reason: string, options?: CallOptions & { graceful?: boolean }): Promise<LifecycleOutcome>;
+  start(reason: string, options?: CallOptions): Promise<LifecycleOutcome<StartReply>>;
+  stop(reason: string, options?: CallOptions & { graceful?: boolean }): Promise<LifecycleOutcome<StopReply>>;
   updateConfig(config: JsonObject, options?: CallOptions & { fields?: readonly string[] }): Promise<ConfigOutcome>;
   /**
    * Stops (gracefully), waits until the bot reports STOPPED — asking it, with growing pauses, if the
@@ -51,17 +51,18 @@ export interface BotCommandClient {
   status(options?: CallOptions): Promise<BotStatus>;
 }
 
-/** Creates a `BotCommandClient`; same-process or cross-process as `createCommandClient` decides. */
+/** Creates a `BotCommandClient`; same-process or cross-process as `createBotClient` decides. */
 export function createBotCommandClient(options: BotCommandClientOptions): BotCommandClient {
   const { botId, store } = options;
-  const client: BotClient = createCommandClient(options.service ?? botService, {
+  const client = createBotClient({
     clientId: botId,
+    ...(options.service ? { service: options.service } : {}),
     ...(options.router ? { router: options.router } : {}),
     ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
   });
 
   async function status(call: CallOptions = {}): Promise<BotStatus> {
-    const reply = await client.send(botCommands.ping(), call);
+    const reply = await client.ping({}, call);
     await store.setStatus(botId, reply.status, "reported by the bot");
     return reply.status;
   }
@@ -101,7 +102,7 @@ export function batchStart(
   bots: readonly BotCommandClient[],
   reason: string,
   options: CallOptions & { concurrency?: number } = {},
-): Promise<BatchOutcome<LifecycleOutcome>[]> {
+): Promise<BatchOutcome<LifecycleOutcome<StartReply>>[]> {
   return runBatch(bots, (bot) => bot.botId, (bot) => bot.start(reason, options), options.concurrency, options.signal);
 }
 
@@ -110,6 +111,6 @@ export function batchStop(
   bots: readonly BotCommandClient[],
   reason: string,
   options: CallOptions & { graceful?: boolean; concurrency?: number } = {},
-): Promise<BatchOutcome<LifecycleOutcome>[]> {
+): Promise<BatchOutcome<LifecycleOutcome<StopReply>>[]> {
   return runBatch(bots, (bot) => bot.botId, (bot) => bot.stop(reason, options), options.concurrency, options.signal);
 }

@@ -30,4 +30,4 @@ export {
   type BotCommandClientOptions,
   type RestartOutcome,
 } from "./bot-command-client.js";
-export { createSimulatedBot, type SimulatedBot, type SimulatedCommand, type SimulatedTiming } from "./simulated-bot.js";
+export { createSimulatedBot, type SimulatedBot, type SimulatedCommand, type SimulatedContext, type SimulatedTiming } from "./simulated-bot.js";

@@ -8,8 +8,8 @@ import {
 } from "@streamcmd/core";
 import { BotStatus } from "@streamcmd/demo-protocol";
 import { neverReply } from "@streamcmd/testing";
-import { batchUpdateConfig, startBot, stopBot, updateBotConfig, type BotClient } from "./index.js";
-import { fleetScope } from "./test-support/fleet.js";
+import { batchUpdateConfig, createSimulatedBot, startBot, stopBot, updateBotConfig } from "./index.js";
+import { fastTiming, fleetScope, simulated } from "./test-support/fleet.js";
 
 const scope = fleetScope();
 afterEach(() => scope.closeAll());
@@ -63,7 +63,7 @@ describe("stopBot", () => {
     const outcome = await stopBot(client("bot-1"), store, { reason: "end of day", graceful: true });
     expect(outcome).toMatchObject({ previousStatus: BotStatus.RUNNING, status: BotStatus.STOPPED });
     expect([bot("bot-1").closedOrders, bot("bot-1").abandonedOrders]).toEqual([3, 0]);
-    expect(outcome.reply.outcome.value).toMatchObject({ detail: "stopped gracefully, closed 3 orders" });
+    expect(outcome.reply).toMatchObject({ status: BotStatus.STOPPED, detail: "stopped gracefully, closed 3 orders" });
   });
 
   it("force: the bot stops at once and abandons its orders", async () => {
@@ -109,7 +109,7 @@ describe("updateBotConfig", () => {
     expect(outcome.config).toEqual(expected);
     expect(bot("bot-1").config).toEqual(expected);
     expect((await store.get("bot-1"))?.config).toEqual(expected);
-    expect(outcome.reply.outcome.value).toMatchObject({ detail: "updated risk.max_position" });
+    expect(outcome.reply.detail).toBe("updated risk.max_position");
   });
 
   it("leaves the stored config untouched when the bot rejects it", async () => {
@@ -152,28 +152,27 @@ describe("batchUpdateConfig", () => {
 
   it("updates many bots with a concurrency limit and reports per bot", async () => {
     const ids = ["a", "b", "c", "d", "e"];
-    const { store, client, bot, hub } = await setup(ids);
-    bot("c").injectFailure("configUpdate", "busy", "try later");
+    const { store, client, harness } = await setup([]);
+    // Counted where the commands arrive: how many bots are working on one at once.
     let inFlight = 0;
     let peak = 0;
-    hub.onMessage(() => {});
-    const clients = ids.map((id) => {
-      const inner = client(id);
-      return {
-        ...inner,
-        clientId: id,
-        async send(...args: Parameters<BotClient["send"]>) {
+    for (const id of ids) {
+      const bot = createSimulatedBot(id, { timing: fastTiming });
+      if (id === "c") bot.injectFailure("configUpdate", "busy", "try later");
+      const answer = simulated(bot);
+      await harness.connect(id, {
+        behaviour: async (command, received) => {
           inFlight++;
           peak = Math.max(peak, inFlight);
           try {
-            return await inner.send(...args);
+            return await answer(command, received);
           } finally {
             inFlight--;
           }
         },
-      } as BotClient;
-    });
-    const report = await batchUpdateConfig(clients, store, { mode: "live" }, { concurrency: 2 });
+      });
+    }
+    const report = await batchUpdateConfig(ids.map(client), store, { mode: "live" }, { concurrency: 2 });
     expect(report.map((r) => [r.botId, r.ok])).toEqual([["a", true], ["b", true], ["c", false], ["d", true], ["e", true]]);
     expect(report[2]).toMatchObject({ ok: false, error: expect.any(CommandFailedError) });
     expect(peak).toBe(2);

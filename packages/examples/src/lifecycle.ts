@@ -1,24 +1,24 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { CommandCancelledError, isCommandError, type CallOptions, type CommandErrorCode, type StreamingCommandClient } from "@streamcmd/core";
+import { CommandCancelledError, isCommandError, type CallOptions, type CommandErrorCode } from "@streamcmd/core";
 // The workspace's concurrency limit. In your own code, p-limit or the like does the same.
 import { createLimiter } from "@streamcmd/core/internal";
-import { botCommands, BotStatus, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
+import { BotStatus, type BotClient, type ConfigUpdateReply, type StartReply, type StopReply } from "@streamcmd/demo-protocol";
 import type { BotRecord, BotStore } from "./bot-store.js";
 import { applyFieldPaths, validateFieldPaths } from "./field-paths.js";
 
-/** A command client for one bot of the demo protocol. */
-export type BotClient = StreamingCommandClient<ConnectResponse, CommandResult>;
+/** A command client for one bot of the demo protocol (`createBotClient`): `start`, `stop`, `configUpdate`, `ping`. */
+export type { BotClient } from "@streamcmd/demo-protocol";
 
 export type { CallOptions } from "@streamcmd/core";
 
-/** What a lifecycle command did. */
-export interface LifecycleOutcome {
+/** What a lifecycle command did; `reply` is the bot's own reply to it (`StartReply` or `StopReply`). */
+export interface LifecycleOutcome<TReply extends StartReply | StopReply = StartReply | StopReply> {
   botId: string;
   /** The status before the command. */
   previousStatus: BotStatus;
   /** The status now (stored). */
   status: BotStatus;
-  reply: CommandResult;
+  reply: TReply;
   /** From sending the command to having the reply, in ms. */
   roundTripMs: number;
 }
@@ -28,7 +28,7 @@ export interface ConfigOutcome {
   botId: string;
   /** The config now stored. */
   config: JsonObject;
-  reply: CommandResult;
+  reply: ConfigUpdateReply;
   roundTripMs: number;
 }
 
@@ -66,22 +66,23 @@ async function recordFailure(store: BotStore, before: BotRecord, error: unknown)
   }
 }
 
-async function transition(
+/** Internal: one lifecycle command, with the stored status set before it and from its reply after. */
+async function transition<TReply extends StartReply | StopReply>(
   client: BotClient,
   store: BotStore,
-  command: ConnectResponse,
+  send: (call: CallOptions) => Promise<TReply>,
   during: BotStatus,
   after: BotStatus,
   reason: string,
   options: CallOptions,
-): Promise<LifecycleOutcome> {
+): Promise<LifecycleOutcome<TReply>> {
   const botId = client.clientId;
   const before = await store.ensure(botId);
   await store.setStatus(botId, during, reason);
   const started = performance.now();
-  let reply: CommandResult;
+  let reply: TReply;
   try {
-    reply = await client.send(command, callOptions(options));
+    reply = await send(callOptions(options));
   } catch (error) {
     await recordFailure(store, before, error);
     throw error;
@@ -97,8 +98,9 @@ async function transition(
  * STOPPED → STARTING → RUNNING. A failure reply (or a command that never left, e.g. the bot is not
  * connected) restores the old status; an error that leaves the outcome unknown sets ERROR.
  */
-export function startBot(client: BotClient, store: BotStore, options: CallOptions & { reason: string }): Promise<LifecycleOutcome> {
-  return transition(client, store, botCommands.start(options.reason), BotStatus.STARTING, BotStatus.RUNNING, options.reason, options);
+export function startBot(client: BotClient, store: BotStore, options: CallOptions & { reason: string }): Promise<LifecycleOutcome<StartReply>> {
+  const { reason } = options;
+  return transition(client, store, (call) => client.start({ reason }, call), BotStatus.STARTING, BotStatus.RUNNING, reason, options);
 }
 
 /**
@@ -109,8 +111,9 @@ export function stopBot(
   client: BotClient,
   store: BotStore,
   options: CallOptions & { reason: string; graceful: boolean },
-): Promise<LifecycleOutcome> {
-  return transition(client, store, botCommands.stop(options.reason, options.graceful), BotStatus.STOPPING, BotStatus.STOPPED, options.reason, options);
+): Promise<LifecycleOutcome<StopReply>> {
+  const { reason, graceful } = options;
+  return transition(client, store, (call) => client.stop({ reason, graceful }, call), BotStatus.STOPPING, BotStatus.STOPPED, reason, options);
 }
 
 /**
@@ -128,11 +131,13 @@ export async function updateBotConfig(
   if (options.fields !== undefined) validateFieldPaths(options.fields);
   await store.ensure(botId);
   const started = performance.now();
-  const reply = await client.send(botCommands.configUpdate(config, options.fields), callOptions(options));
+  const { fields } = options;
+  // Without field paths the bot replaces its whole config; with them it patches only those.
+  const update = { config, partial: fields !== undefined, fieldPaths: fields === undefined ? [] : [...fields] };
+  const reply = await client.configUpdate(update, callOptions(options));
   const roundTripMs = performance.now() - started;
   // Applied to the config as stored at write time, atomically, so two partial updates of different
   // fields that overlap both survive (as they did in the bot).
-  const { fields } = options;
   const stored = await store.updateConfig(botId, (current) => (fields === undefined ? config : applyFieldPaths(current, config, fields)));
   return { botId, config: stored.config, reply, roundTripMs };
 }

@@ -1,7 +1,22 @@
-import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import { CommandFailedError } from "@streamcmd/core";
+import { create, type JsonObject, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
+import { CommandFailedError, type CommandContext } from "@streamcmd/core";
 import { delay } from "@streamcmd/core/internal";
-import { BotStatus, successResult, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
+import {
+  BotStatus,
+  ConfigUpdateReplySchema,
+  PingReplySchema,
+  StartReplySchema,
+  StopReplySchema,
+  type BotHandlers,
+  type ConfigUpdateReply,
+  type ConfigUpdateSchema,
+  type PingReply,
+  type PingSchema,
+  type StartReply,
+  type StartSchema,
+  type StopReply,
+  type StopSchema,
+} from "@streamcmd/demo-protocol";
 import { applyFieldPaths } from "./field-paths.js";
 
 /** How long a simulated bot takes, in ms. */
@@ -16,12 +31,21 @@ export interface SimulatedTiming {
   configMs: number;
 }
 
-/** The command kinds a failure can be injected into. */
-export type SimulatedCommand = "start" | "stop" | "configUpdate" | "ping";
+/** The command kinds a failure can be injected into: one per handler. */
+export type SimulatedCommand = keyof BotHandlers;
 
-/** A bot that behaves like a small trading bot, for the demo fleet and the tests. */
-export interface SimulatedBot {
+/** What a simulated bot's handlers use of the agent's `CommandContext`: its signal, when there is one. */
+export type SimulatedContext = Partial<Pick<CommandContext, "signal">>;
+
+/**
+ * A bot that behaves like a small trading bot, for the demo fleet and the tests. Its commands are
+ * `BotHandlers`: connect it with `connectAgent({ …, ...botAgent(bot) })`, or call them directly.
+ * A handler resolves with its reply, or throws `CommandFailedError` (a failure reply).
+ */
+export interface SimulatedBot extends BotHandlers {
   readonly botId: string;
+  /** The bot software's version, answered to a ping. */
+  readonly version: string;
   readonly status: BotStatus;
   readonly config: JsonObject;
   /** Orders open now (it opens `config.max_open_orders`, default 3, when it starts). */
@@ -30,8 +54,14 @@ export interface SimulatedBot {
   readonly closedOrders: number;
   /** Orders left behind by forced stops. */
   readonly abandonedOrders: number;
-  /** Handles one command; resolves with the result, or throws `CommandFailedError` (a failure reply). */
-  handle(command: ConnectResponse, signal?: AbortSignal): Promise<CommandResult>;
+  /** STOPPED → STARTING → RUNNING, opening its orders; refused while running (`already_running`) or stopping (`busy`). */
+  start(command?: MessageInitShape<typeof StartSchema>, context?: SimulatedContext): Promise<StartReply>;
+  /** → STOPPING → STOPPED: gracefully closes its orders one by one, or (not graceful) abandons them. */
+  stop(command?: MessageInitShape<typeof StopSchema>, context?: SimulatedContext): Promise<StopReply>;
+  /** Validates the config (no negative numbers) and applies it, whole or (partial) by field path. */
+  configUpdate(command?: MessageInitShape<typeof ConfigUpdateSchema>, context?: SimulatedContext): Promise<ConfigUpdateReply>;
+  /** Its status and version. */
+  ping(command?: MessageInitShape<typeof PingSchema>, context?: SimulatedContext): Promise<PingReply>;
   /** Makes the next command of `kind` fail with `code` (`always`: every one until cleared). */
   injectFailure(kind: SimulatedCommand, code: string, message?: string, always?: boolean): void;
   clearFailures(): void;
@@ -43,9 +73,14 @@ export interface SimulatedBot {
  * A simulated trading bot: start takes time and opens orders, a graceful stop closes them one by
  * one, a forced stop abandons them, configs are validated and applied (whole or by field path),
  * overlapping commands are refused (`busy`), and failures can be injected. Handlers honour their
- * AbortSignal and leave a consistent status when interrupted.
+ * AbortSignal and leave a consistent status when interrupted. `version` (default "demo-1.0") is
+ * what it answers a ping with.
  */
-export function createSimulatedBot(botId: string, options: { timing?: Partial<SimulatedTiming>; config?: JsonObject } = {}): SimulatedBot {
+export function createSimulatedBot(
+  botId: string,
+  options: { timing?: Partial<SimulatedTiming>; config?: JsonObject; version?: string } = {},
+): SimulatedBot {
+  const version = options.version ?? "demo-1.0";
   const timing: SimulatedTiming = { startMs: 400, perOrderMs: 120, forceStopMs: 30, configMs: 60, ...options.timing };
   let status = BotStatus.STOPPED;
   let config: JsonObject = structuredClone(options.config ?? {});
@@ -79,7 +114,7 @@ export function createSimulatedBot(botId: string, options: { timing?: Partial<Si
     return new CommandFailedError("busy", `${botId} is ${BotStatus[status]}; cannot ${what} now`, { clientId: botId });
   }
 
-  async function start(signal: AbortSignal | undefined): Promise<CommandResult> {
+  async function start(signal: AbortSignal | undefined): Promise<StartReply> {
     if (status === BotStatus.RUNNING || status === BotStatus.STARTING) {
       throw new CommandFailedError("already_running", `${botId} is ${BotStatus[status]}`, { clientId: botId });
     }
@@ -95,11 +130,11 @@ export function createSimulatedBot(botId: string, options: { timing?: Partial<Si
     const maxOrders = config["max_open_orders"];
     openOrders = typeof maxOrders === "number" ? Math.max(0, Math.floor(maxOrders)) : 3;
     become(BotStatus.RUNNING, `trading with ${openOrders} open orders`);
-    return successResult(status, `running with ${openOrders} open orders`);
+    return create(StartReplySchema, { status, detail: `running with ${openOrders} open orders` });
   }
 
-  async function stop(graceful: boolean, signal: AbortSignal | undefined): Promise<CommandResult> {
-    if (status === BotStatus.STOPPED) return successResult(status, "already stopped");
+  async function stop(graceful: boolean, signal: AbortSignal | undefined): Promise<StopReply> {
+    if (status === BotStatus.STOPPED) return create(StopReplySchema, { status, detail: "already stopped" });
     if (status === BotStatus.STARTING || status === BotStatus.STOPPING) throw busy("stop");
     checkInjected("stop");
     become(BotStatus.STOPPING, graceful ? "closing open orders" : "cancelling everything");
@@ -112,7 +147,7 @@ export function createSimulatedBot(botId: string, options: { timing?: Partial<Si
           closedOrders++;
         }
         become(BotStatus.STOPPED, `closed ${toClose} orders`);
-        return successResult(status, `stopped gracefully, closed ${toClose} orders`);
+        return create(StopReplySchema, { status, detail: `stopped gracefully, closed ${toClose} orders` });
       }
       await delay(timing.forceStopMs, signal);
     } catch (error) {
@@ -124,22 +159,24 @@ export function createSimulatedBot(botId: string, options: { timing?: Partial<Si
     abandonedOrders += left;
     openOrders = 0;
     become(BotStatus.STOPPED, `abandoned ${left} orders`);
-    return successResult(status, `force-stopped, abandoned ${left} orders`);
+    return create(StopReplySchema, { status, detail: `force-stopped, abandoned ${left} orders` });
   }
 
-  async function updateConfig(update: NonNullable<Extract<ConnectResponse["command"], { case: "configUpdate" }>["value"]>, signal: AbortSignal | undefined): Promise<CommandResult> {
+  async function updateConfig(update: MessageInitShape<typeof ConfigUpdateSchema>, signal: AbortSignal | undefined): Promise<ConfigUpdateReply> {
     checkInjected("configUpdate");
     const incoming: JsonObject = update.config ?? {};
-    const candidate = update.partial ? applyFieldPaths(config, incoming, update.fieldPaths) : structuredClone(incoming);
+    const fieldPaths = update.fieldPaths ?? [];
+    const candidate = update.partial ? applyFieldPaths(config, incoming, fieldPaths) : structuredClone(incoming);
     checkConfig(candidate);
     await delay(timing.configMs, signal);
     config = candidate;
-    const what = update.partial ? `updated ${update.fieldPaths.join(", ")}` : "replaced the config";
-    return successResult(status, what);
+    const detail = update.partial ? `updated ${fieldPaths.join(", ")}` : "replaced the config";
+    return create(ConfigUpdateReplySchema, { status, detail });
   }
 
   return {
     botId,
+    version,
     get status() {
       return status;
     },
@@ -155,20 +192,12 @@ export function createSimulatedBot(botId: string, options: { timing?: Partial<Si
     get abandonedOrders() {
       return abandonedOrders;
     },
-    async handle(command, signal) {
-      switch (command.command.case) {
-        case "start":
-          return start(signal);
-        case "stop":
-          return stop(command.command.value.graceful, signal);
-        case "configUpdate":
-          return updateConfig(command.command.value, signal);
-        case "ping":
-          checkInjected("ping");
-          return successResult(status, `${botId} is ${BotStatus[status]}`);
-        default:
-          throw new CommandFailedError("unknown_command", "the command sets nothing this bot knows", { clientId: botId });
-      }
+    start: (_command, context) => start(context?.signal),
+    stop: (command, context) => stop(command?.graceful ?? false, context?.signal),
+    configUpdate: (command = {}, context) => updateConfig(command, context?.signal),
+    async ping() {
+      checkInjected("ping");
+      return create(PingReplySchema, { status, version });
     },
     injectFailure(kind, code, message = `injected ${kind} failure`, always = false) {
       failures.set(kind, { code, message, always });

@@ -98,8 +98,7 @@ describe("demo bot protocol fixture", () => {
     const command = create(demoBot.ConnectResponseSchema, { command: { case: "start", value: { reason: "test" } } });
     const reply = await h.service.send("bot-7", command);
     expect(reply.$typeName).toBe("demo.bot.v1.CommandResult");
-    expect(reply.status).toBe(demoBot.BotStatus.RUNNING);
-    expect(reply.outcome).toEqual({ case: "success", value: expect.objectContaining({ detail: "done: start" }) });
+    expect(reply.reply).toEqual({ case: "start", value: expect.objectContaining({ status: demoBot.BotStatus.RUNNING, detail: "done: start" }) });
     expect(bot.received[0]!.command.command.case).toBe("start");
     expect(h.service.client("bot-7")?.metadata).toEqual({ version: "3.1.0" });
   });
@@ -112,7 +111,7 @@ describe("demo bot protocol fixture", () => {
     const error = (await h.service.send("bot-7", command).catch((e: unknown) => e)) as CommandFailedError;
     expect(error).toBeInstanceOf(CommandFailedError);
     expect(error.clientErrorCode).toBe("already_running");
-    expect((error.reply as { status: number }).status).toBe(demoBot.BotStatus.ERROR);
+    expect(error.reply).toMatchObject({ $typeName: "demo.bot.v1.CommandResult", reply: { case: "failure", value: { code: "already_running" } } });
   });
 
   it("refuses a command with nothing set, without touching the bot", async () => {

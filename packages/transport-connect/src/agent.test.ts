@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
-import { ClosedError, InvalidArgumentError } from "@streamcmd/core";
+import { ClosedError, CommandFailedError, InvalidArgumentError } from "@streamcmd/core";
 import * as demoBot from "@streamcmd/demo-protocol";
-import { demoBotClientBinding } from "@streamcmd/demo-protocol";
+import { botAgent, botAgentBinding, createBotClient } from "@streamcmd/demo-protocol";
 import { connectAgent, type AgentEvents } from "./index.js";
 import { startBotServer, startCommand, testScope } from "./test-support/bot-server.js";
 
@@ -21,7 +21,7 @@ describe("agent runtime", () => {
     bots[0]!.on("disconnected", () => events.push("disconnected"));
     bots[0]!.on("reconnecting", () => events.push("reconnecting"));
     await Promise.all(["bot-1", "bot-2"].map((id) => first.hub.waitForClient(id, { timeoutMs: 5_000 })));
-    expect((await first.hub.send("bot-1", startCommand("before"))).outcome.case).toBe("success");
+    expect((await first.hub.send("bot-1", startCommand("before"))).reply.case).toBe("start");
 
     await first.server.close({ graceMs: 0 }); // a crash: connections torn down
     await first.hub.close();
@@ -32,10 +32,35 @@ describe("agent runtime", () => {
     await Promise.all(bots.map((bot) => bot.waitUntilConnected()));
     expect(["bot-1", "bot-2"].map((id) => second.hub.isConnected(id))).toEqual([true, true]);
     const reply = await second.hub.send("bot-2", startCommand("after"));
-    expect(reply.outcome).toMatchObject({ case: "success", value: { detail: "bot-2:start:after" } });
+    expect(reply.reply).toMatchObject({ case: "start", value: { detail: "bot-2:start:after" } });
     expect(events.slice(0, 3)).toEqual(["connected", "disconnected", "reconnecting"]);
     expect(events).toContain("connected");
     expect(events.lastIndexOf("connected")).toBeGreaterThan(0);
+  });
+
+  it("runs a generated protocol's handlers (botAgent): each command gets its own typed reply, a failure keeps its code", async () => {
+    const bots = await server();
+    const { RUNNING } = demoBot.BotStatus;
+    const bot = connectAgent({
+      baseUrl: bots.url,
+      clientId: "bot-typed",
+      heartbeatIntervalMs: 0,
+      ...botAgent({
+        start: (command) => ({ status: RUNNING, detail: `started: ${command.reason}` }),
+        stop: (command) => {
+          throw new CommandFailedError("not_flat", `cannot stop ${command.graceful ? "gracefully" : "at once"}`);
+        },
+        configUpdate: (command) => ({ status: RUNNING, detail: command.fieldPaths.join(",") }),
+        ping: async () => ({ status: RUNNING, version: "1.2.3" }),
+      }),
+    });
+    scope.defer(() => bot.close());
+    await bot.waitUntilConnected();
+    const client = createBotClient({ clientId: "bot-typed", service: bots.hub });
+    expect(await client.start({ reason: "open" })).toMatchObject({ status: RUNNING, detail: "started: open" });
+    await expect(client.stop({ reason: "close", graceful: true })).rejects.toMatchObject({ clientErrorCode: "not_flat", clientErrorMessage: "cannot stop gracefully" });
+    expect((await client.configUpdate({ config: { risk: 1 }, partial: true, fieldPaths: ["risk"] })).detail).toBe("risk");
+    expect(await client.ping()).toMatchObject({ status: RUNNING, version: "1.2.3" });
   });
 
   it("reports connected on the server's welcome: by then the hub has the client", async () => {
@@ -113,7 +138,7 @@ describe("agent runtime", () => {
         peak = Math.max(peak, running);
         await new Promise((resolve) => setTimeout(resolve, 20));
         running--;
-        return create(demoBot.CommandResultSchema, { outcome: { case: "success", value: { detail: command.commandId } } });
+        return create(demoBot.CommandResultSchema, { reply: { case: "start", value: { detail: command.commandId } } });
       },
     });
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
@@ -197,21 +222,21 @@ describe("agent runtime", () => {
     const logger = { debug() {}, info() {}, warn() {}, error: (_: unknown, message: string) => errors.push(message) };
     agent(bots.url, "bot-1", {
       heartbeatIntervalMs: 10,
-      binding: { ...demoBotClientBinding, heartbeat: () => { throw new Error("no clock"); } },
+      binding: { ...botAgentBinding, heartbeat: () => { throw new Error("no clock"); } },
       logger,
     });
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
     await expect.poll(() => errors.length).toBeGreaterThanOrEqual(2);
     expect(errors[0]).toMatch(/failed to build the heartbeat/);
-    expect((await bots.hub.send("bot-1", startCommand("still fine"))).outcome.case).toBe("success");
+    expect((await bots.hub.send("bot-1", startCommand("still fine"))).reply.case).toBe("start");
 
     let calls = 0;
     const flaky = agent(bots.url, "bot-2", {
       binding: {
-        ...demoBotClientBinding,
+        ...botAgentBinding,
         hello: (identity) => {
           if (++calls === 1) throw new Error("not ready yet");
-          return demoBotClientBinding.hello(identity);
+          return botAgentBinding.hello(identity);
         },
       },
     });
@@ -230,7 +255,7 @@ describe("agent runtime", () => {
       baseUrl: "http://127.0.0.1:1",
       method: demoBot.BotService.method.connect,
       clientId: "bot-1",
-      binding: demoBotClientBinding,
+      binding: botAgentBinding,
       onCommand: () => create(demoBot.CommandResultSchema, {}),
     };
     expect(() => connectAgent({ ...base, maxConcurrentCommands: 0 })).toThrow(InvalidArgumentError);

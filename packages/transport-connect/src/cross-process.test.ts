@@ -4,12 +4,13 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHarness, demoBotProtocol, disconnectOnCommand, failWith, neverReply } from "@streamcmd/testing";
+import { botService } from "@streamcmd/demo-protocol";
 import type { Agent } from "./index.js";
 import { startAgent, startBotServer, startCommand, type BotServer } from "./test-support/bot-server.js";
 
 const run = promisify(execFile);
 const callerScript = fileURLToPath(new URL("./test-support/remote-caller.mjs", import.meta.url));
-const builtPackages = ["core", "testing", "transport-connect"].map((name) =>
+const builtPackages = ["core", "demo-protocol", "testing", "transport-connect"].map((name) =>
   fileURLToPath(new URL(`../../${name}/dist/index.js`, import.meta.url)),
 );
 
@@ -56,9 +57,10 @@ afterAll(async () => {
 
 describe("cross-process, from a separate OS process", () => {
   it("auto-detects cross-process mode and gets the bot's reply", async () => {
-    const results = await callFromAnotherProcess("mode", "ok");
+    const results = await callFromAnotherProcess("mode", "ok", "typed");
     expect(results["mode"]).toMatchObject({ mode: "cross-process" });
-    expect(results["ok"]).toMatchObject({ outcome: "reply", typeName: "demo.bot.v1.CommandResult", detail: "bot-ok:start:from another process" });
+    expect(results["ok"]).toMatchObject({ outcome: "reply", typeName: "demo.bot.v1.CommandResult", reply: "start", detail: "bot-ok:start:from another process" });
+    expect(results["typed"]).toMatchObject({ outcome: "reply", typeName: "demo.bot.v1.StartReply", detail: "bot-ok:start:typed, from another process" });
   });
 
   it("every typed error the server raises arrives as the same class, rebuilt from the wire, with the caller's stack", async () => {
@@ -89,7 +91,7 @@ describe("cross-process, from a separate OS process", () => {
   it("a bad call is refused in the caller's process with a clear error, and nothing reaches the server", async () => {
     const sentBefore = bots.hub.stats().commandsSent;
     const results = await callFromAnotherProcess("wrongType", "emptyClientId");
-    expect(results["wrongType"]).toMatchObject({ name: "InvalidArgumentError", message: 'a command of "bots" must be a demo.bot.v1.ConnectResponse, got a demo.bot.v1.Hello' });
+    expect(results["wrongType"]).toMatchObject({ name: "InvalidArgumentError", message: `a command of "${botService.name}" must be a demo.bot.v1.ConnectResponse, got a demo.bot.v1.Hello` });
     expect(results["emptyClientId"]).toMatchObject({ name: "InvalidArgumentError", message: 'clientId must be a non-empty string, got ""' });
     // Raised here: no status from the server behind them.
     expect([results["wrongType"]!["causeName"], results["emptyClientId"]!["causeName"]]).toEqual([undefined, undefined]);

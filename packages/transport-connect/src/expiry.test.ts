@@ -1,10 +1,9 @@
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { createCommandClient } from "@streamcmd/core";
 import { PushQueue } from "@streamcmd/core/internal";
 import * as demoBot from "@streamcmd/demo-protocol";
-import { botCommands, botService, helloMessage } from "@streamcmd/demo-protocol";
+import { botAgentBinding, botCommands, botService, createBotClient } from "@streamcmd/demo-protocol";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CommandRouterService, type ExecuteStreamRequest } from "./gen/streamcmd/v1/command_router_pb.js";
 import { createRemoteRouter } from "./index.js";
@@ -54,7 +53,7 @@ describe("a stream does not outlive its credential", () => {
     const { ca, botToken } = await credentials();
     const transport = createGrpcTransport({ baseUrl: secure.url, nodeOptions: { ca: ca.cert } });
     const requests = new PushQueue<demoBot.ConnectRequest>();
-    requests.tryPush(helloMessage("bot-short"));
+    requests.tryPush(botAgentBinding.hello({ clientId: "bot-short" }));
     scope.defer(() => requests.close());
     const token = await botToken("bot-short", { expiresInSeconds: 2 });
     const started = performance.now();
@@ -73,7 +72,7 @@ describe("a stream does not outlive its credential", () => {
     // The token said 2 s (whole seconds): the stream lived at most that long, with a generous bound.
     expect(performance.now() - started).toBeLessThan(10_000);
     expect(secure.hub.clients().map((client) => client.clientId)).toEqual(["bystander"]);
-    expect((await secure.hub.send("bystander", botCommands.ping())).outcome.case).toBe("success");
+    expect((await secure.hub.send("bystander", botCommands.ping())).reply.case).toBe("ping");
   });
 
   it("a bot's mutual-TLS stream ends when its client certificate expires", async () => {
@@ -101,7 +100,7 @@ describe("a stream does not outlive its credential", () => {
     const deadline = Date.now() + 3_000;
     while (Date.now() < deadline) {
       const reply = await secure.hub.send("bot-rotating", botCommands.ping(), { waitForConnectMs: 5_000 });
-      expect(reply.outcome.case).toBe("success");
+      expect(reply.reply.case).toBe("ping");
       await sleep(100);
     }
   });
@@ -110,9 +109,9 @@ describe("a stream does not outlive its credential", () => {
     const secure = await server();
     const { ca, callerToken } = await credentials();
     const client = createClient(CommandRouterService, createGrpcTransport({ baseUrl: secure.url, nodeOptions: { ca: ca.cert } }));
-    const token = await callerToken(["execute:bots"], "ops", 2);
+    const token = await callerToken([`execute:${botService.name}`], "ops", 2);
     const call = (callId: bigint) => ({
-      calls: [{ callId, kind: { case: "execute" as const, value: { service: "bots", clientId: "bystander", command: anyPack(demoBot.ConnectResponseSchema, botCommands.ping()), timeoutMs: 5_000 } } }],
+      calls: [{ callId, kind: { case: "execute" as const, value: { service: botService.name, clientId: "bystander", command: anyPack(demoBot.ConnectResponseSchema, botCommands.ping()), timeoutMs: 5_000 } } }],
     });
     const requests = new PushQueue<ExecuteStreamRequest | ReturnType<typeof call>>();
     scope.defer(() => requests.close());
@@ -123,7 +122,7 @@ describe("a stream does not outlive its credential", () => {
         for await (const response of client.executeStream(requests, { headers: { authorization: `Bearer ${token}` } })) {
           for (const result of response.results) {
             const reply = result.outcome.case === "reply" ? result.outcome.value.reply : undefined;
-            if (reply !== undefined && anyUnpack(reply, demoBot.CommandResultSchema)?.outcome.case === "success") answered.push(result.callId);
+            if (reply !== undefined && anyUnpack(reply, demoBot.CommandResultSchema)?.reply.case === "ping") answered.push(result.callId);
           }
         }
         return undefined;
@@ -146,29 +145,29 @@ describe("a stream does not outlive its credential", () => {
     scope.defer(() => slow.close());
     await slow.waitUntilConnected();
     const { ca, callerToken } = await credentials();
-    const remote = createRemoteRouter({ baseUrl: secure.url, tls: { ca: ca.cert }, token: () => callerToken(["execute:bots"], "ops", 1) });
+    const remote = createRemoteRouter({ baseUrl: secure.url, tls: { ca: ca.cert }, token: () => callerToken([`execute:${botService.name}`], "ops", 1) });
     scope.defer(() => remote.close());
-    const longCall = createCommandClient(botService, { clientId: "slow", router: remote }).send(botCommands.ping(), { timeoutMs: 10_000 });
+    const longCall = createBotClient({ clientId: "slow", router: remote }).ping({}, { timeoutMs: 10_000 });
     await sleep(2_100); // the stream's token has expired; the long call keeps it open
     const started = performance.now();
-    const quick = await createCommandClient(botService, { clientId: "bystander", router: remote }).send(botCommands.ping(), { timeoutMs: 1_500 });
-    expect(quick.outcome.case).toBe("success");
+    const quick = await createBotClient({ clientId: "bystander", router: remote }).ping({}, { timeoutMs: 1_500 });
+    expect(quick.version).toBe("bystander:ping");
     expect(performance.now() - started).toBeLessThan(1_500);
-    expect((await longCall).outcome).toMatchObject({ case: "success", value: { detail: "slow:ping" } });
+    expect((await longCall).version).toBe("slow:ping");
   });
 
   it("a remote router with rotating caller tokens keeps every call working across expiries", async () => {
     const secure = await server();
     const { ca, callerToken } = await credentials();
-    const remote = createRemoteRouter({ baseUrl: secure.url, tls: { ca: ca.cert }, token: () => callerToken(["execute:bots"], "ops", 1) });
+    const remote = createRemoteRouter({ baseUrl: secure.url, tls: { ca: ca.cert }, token: () => callerToken([`execute:${botService.name}`], "ops", 1) });
     scope.defer(() => remote.close());
-    const client = createCommandClient(botService, { clientId: "bystander", router: remote });
+    const client = createBotClient({ clientId: "bystander", router: remote });
     const deadline = Date.now() + 3_000;
     let calls = 0;
     while (Date.now() < deadline) {
       // Several calls in flight at once, so some ride a stream as its token runs out.
-      const replies = await Promise.all(Array.from({ length: 5 }, () => client.send(botCommands.ping())));
-      expect(replies.every((reply) => reply.outcome.case === "success")).toBe(true);
+      const replies = await Promise.all(Array.from({ length: 5 }, () => client.ping()));
+      expect(replies.map((reply) => reply.version)).toEqual(Array(5).fill("bystander:ping"));
       calls += replies.length;
       await sleep(20);
     }

@@ -22,7 +22,7 @@ async function bystander(bots: BotServer): Promise<Agent> {
 }
 async function bystanderStillWorks(bots: BotServer): Promise<void> {
   const reply = await bots.hub.send("bystander", startCommand("still here?"));
-  expect(reply.outcome).toMatchObject({ case: "success", value: { detail: "bystander:start:still here?" } });
+  expect(reply.reply).toMatchObject({ case: "start", value: { detail: "bystander:start:still here?" } });
 }
 
 describe("interoperability: an agent written with @grpc/grpc-js", () => {
@@ -35,8 +35,7 @@ describe("interoperability: an agent written with @grpc/grpc-js", () => {
             case: "result",
             value: {
               commandId: command.commandId,
-              outcome: { case: "success", value: { detail: `grpc-js did ${command.command.case}` } },
-              status: demoBot.BotStatus.RUNNING,
+              reply: { case: "start", value: { status: demoBot.BotStatus.RUNNING, detail: `grpc-js did ${command.command.case}` } },
             },
           },
         }),
@@ -46,7 +45,7 @@ describe("interoperability: an agent written with @grpc/grpc-js", () => {
     expect(bots.hub.client("grpc-bot")?.metadata).toEqual({ version: "grpc-js" });
     await expect.poll(() => bot.welcome?.command).toEqual({ case: "welcome", value: expect.objectContaining({ botId: "grpc-bot" }) });
     const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => bots.hub.send("grpc-bot", startCommand(String(i)))));
-    expect(replies.map((r) => r.outcome.value && "detail" in r.outcome.value ? r.outcome.value.detail : "")).toEqual(
+    expect(replies.map((r) => (r.reply.case === "start" ? r.reply.value.detail : r.reply.case))).toEqual(
       Array(20).fill("grpc-js did start"),
     );
     expect(new Set(bot.received.map((c) => c.commandId)).size).toBe(20);

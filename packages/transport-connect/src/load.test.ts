@@ -25,7 +25,7 @@ describe("load over real HTTP/2", () => {
         Array.from({ length: 100 }, async (__, c) => {
           const reply = await bots.hub.send(`bot-${a}`, startCommand(`${a}/${c}`), { timeoutMs: 30_000 });
           settled++;
-          return reply.outcome.case === "success" ? reply.outcome.value.detail : "failed";
+          return reply.reply.case === "start" ? reply.reply.value.detail : "failed";
         }),
       ),
     );

@@ -24,7 +24,6 @@ describe("README examples", () => {
     "./examples/readme-server.ts",
     "./examples/readme-agent.ts",
     "./examples/readme-caller.ts",
-    "../../demo-protocol/src/bot-service.ts",
   ])("README shows %s exactly as it is compiled here", (file) => {
     const source = readFileSync(fileURLToPath(new URL(file, import.meta.url)), "utf8").trimEnd();
     expect(readme).toContain(source);
@@ -35,9 +34,10 @@ describe("README examples", () => {
     closers.push(async () => unregister(), () => bots.close());
     const fakes = createHarness(demoBotProtocol, { service: bots });
     await fakes.connect("bot-7");
-    const { mode, result } = await startBot7();
+    const { mode, reply, result } = await startBot7();
     expect(mode).toBe("same-process");
-    expect(result.outcome).toEqual({ case: "success", value: expect.objectContaining({ detail: "done: start" }) });
+    expect(reply).toMatchObject({ $typeName: "demo.bot.v1.StartReply", status: demoBot.BotStatus.RUNNING, detail: "done: start" });
+    expect(result.reply).toMatchObject({ case: "ping", value: { status: demoBot.BotStatus.RUNNING } });
   });
 
   it("the README's server, agent and caller work together over TLS with tokens", async () => {
@@ -47,7 +47,7 @@ describe("README examples", () => {
     const { bots, server } = await startBotServer({ port: 0, tls, tokenPublicKey: signing.publicKey });
     closers.push(() => server.close({ graceMs: 0 }), () => bots.close());
     expect(server.url).toMatch(/^https:/);
-    const botToken = await mintToken({ key: signing.privateKey, subject: "bot-7", audience: "bots" });
+    const botToken = await mintToken({ key: signing.privateKey, subject: "bot-7", audience: demoBot.botService.name });
     const agent = runBot({ baseUrl: server.url, ca: ca.cert, botId: "bot-7", token: botToken });
     closers.push(() => agent.close());
     await agent.waitUntilConnected();
@@ -55,9 +55,9 @@ describe("README examples", () => {
     expect(bots.isConnected("bot-7")).toBe(true);
     // In the server's own process the service is registered: no network needed. Unregister it to go across.
     unregisterStreamingService(bots);
-    const callerToken = await mintToken({ key: signing.privateKey, subject: "ops", audience: "streamcmd-router", scopes: ["execute:bots"] });
+    const callerToken = await mintToken({ key: signing.privateKey, subject: "ops", audience: "streamcmd-router", scopes: [`execute:${demoBot.botService.name}`] });
     const result = await startFromAnotherProcess({ serverUrl: server.url, ca: ca.cert, token: callerToken, botId: "bot-7" });
-    expect(result).toMatchObject({ mode: "cross-process", status: demoBot.BotStatus.RUNNING, outcome: { case: "success", value: { detail: "bot-7 did start" } } });
+    expect(result).toEqual({ mode: "cross-process", status: demoBot.BotStatus.RUNNING, detail: "bot-7 started: market open" });
   });
 
 });

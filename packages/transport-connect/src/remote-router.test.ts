@@ -21,7 +21,7 @@ import {
 import { maxDurationMs } from "@streamcmd/core/internal";
 import { createHarness, demoBotProtocol, neverReply, testService } from "@streamcmd/testing";
 import * as demoBot from "@streamcmd/demo-protocol";
-import { botService } from "@streamcmd/demo-protocol";
+import { botService, createBotClient } from "@streamcmd/demo-protocol";
 import { createCommandRouter, createRemoteRouter, CommandRouterService, startServer, type ConnectRemoteRouter } from "./index.js";
 import type { ExecuteStreamRequestSchema } from "./gen/streamcmd/v1/command_router_pb.js";
 
@@ -48,7 +48,7 @@ describe("remote router over real HTTP/2", () => {
     const client = createCommandClient(botService, { clientId: "bot-1", router });
     for (let batch = 0; batch < 10; batch++) {
       const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => client.send(startCommand(`${batch}-${i}`))));
-      expect(replies.every((r) => r.outcome.case === "success")).toBe(true);
+      expect(replies.every((r) => r.reply.case === "start")).toBe(true);
     }
     expect(bots.server.sessionsAccepted - sessionsBefore).toBe(1);
     expect(bots.hub.stats().repliesOk).toBe(1_000);
@@ -73,7 +73,7 @@ describe("remote router over real HTTP/2", () => {
     agentOn(bots.url, "bot-1", {
       onCommand: (command) => {
         seen.push(command.commandId);
-        return create(demoBot.CommandResultSchema, { outcome: { case: "success", value: {} } });
+        return create(demoBot.CommandResultSchema, { reply: { case: "start", value: {} } });
       },
     });
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
@@ -97,17 +97,17 @@ describe("remote router over real HTTP/2", () => {
         () => "accepted",
         (e: unknown) => `${Code[ConnectError.from(e).code]}: ${ConnectError.from(e).rawMessage}`,
       );
-    expect(await refusal({ service: "bots", clientId: "", command })).toBe("InvalidArgument: client_id is required");
+    expect(await refusal({ service: botService.name, clientId: "", command })).toBe("InvalidArgument: client_id is required");
     expect(await refusal({ service: "", clientId: "bot-1", command })).toBe("InvalidArgument: service is required");
-    expect(await refusal({ service: "bots", clientId: "bot-1" })).toBe("InvalidArgument: command is required");
-    expect(await refusal({ service: "bots", clientId: "bot-1", command: anyPack(demoBot.HelloSchema, create(demoBot.HelloSchema, {})) })).toBe(
+    expect(await refusal({ service: botService.name, clientId: "bot-1" })).toBe("InvalidArgument: command is required");
+    expect(await refusal({ service: botService.name, clientId: "bot-1", command: anyPack(demoBot.HelloSchema, create(demoBot.HelloSchema, {})) })).toBe(
       'InvalidArgument: command must be a demo.bot.v1.ConnectResponse, got "type.googleapis.com/demo.bot.v1.Hello"',
     );
     const huge = create(demoBot.ConnectResponseSchema, { command: { case: "configUpdate", value: { config: { blob: "x".repeat(2_000) } } } });
-    expect(await refusal({ service: "bots", clientId: "bot-1", command: anyPack(demoBot.ConnectResponseSchema, huge) })).toMatch(/over the limit of 512/);
+    expect(await refusal({ service: botService.name, clientId: "bot-1", command: anyPack(demoBot.ConnectResponseSchema, huge) })).toMatch(/over the limit of 512/);
     expect(bots.hub.stats().commandsSent).toBe(0);
     const request = { clientId: "bot-1", timeoutMs: 1_000, waitForConnectMs: 0, queueTimeoutMs: 0 };
-    expect(await router.execute(botService, { ...request, command: startCommand("still fine") })).toMatchObject({ outcome: { case: "success" } });
+    expect(await router.execute(botService, { ...request, command: startCommand("still fine") })).toMatchObject({ reply: { case: "start" } });
   });
 
   it("the caller refuses a command of the wrong type before anything is sent", async () => {
@@ -136,7 +136,7 @@ describe("remote router over real HTTP/2", () => {
 
   it("refuses two services of one name", async () => {
     const bots = await scope.server();
-    expect(() => createCommandRouter({ services: [bots.hub, bots.hub] })).toThrow(/two services named "bots"/);
+    expect(() => createCommandRouter({ services: [bots.hub, bots.hub] })).toThrow(`two services named "${botService.name}"`);
   });
 
   it("a router that cannot be reached fails with RouterUnavailableError", async () => {
@@ -153,10 +153,10 @@ describe("remote router over real HTTP/2", () => {
 
   it("waits for a client to connect when asked, across the network", async () => {
     const { bots, router } = await setup();
-    const client = createCommandClient(botService, { clientId: "late", router, waitForConnectMs: 5_000 });
-    const reply = client.send(startCommand("when you arrive"));
+    const client = createBotClient({ clientId: "late", router, waitForConnectMs: 5_000 });
+    const reply = client.start({ reason: "when you arrive" });
     setTimeout(() => agentOn(bots.url, "late"), 50);
-    expect((await reply).outcome.case).toBe("success");
+    expect((await reply).detail).toBe("late:start:when you arrive");
     const impatient = createCommandClient(botService, { clientId: "never", router });
     await expect(impatient.send(startCommand("x"))).rejects.toBeInstanceOf(ClientNotConnectedError);
   });
@@ -173,7 +173,7 @@ describe("remote router over real HTTP/2", () => {
     agentOn(bots.url, "bot-1");
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
     const client = createCommandClient(botService, { clientId: "bot-1", router });
-    expect((await client.send(startCommand("patient"), { timeoutMs: maxDurationMs })).outcome.case).toBe("success");
+    expect((await client.send(startCommand("patient"), { timeoutMs: maxDurationMs })).reply.case).toBe("start");
   });
 
   it("unary mode (executeVia: unary) gives the same replies and the same typed errors", async () => {
@@ -182,8 +182,8 @@ describe("remote router over real HTTP/2", () => {
     scope.defer(() => router.close());
     agentOn(bots.url, "bot-1");
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
-    const client = createCommandClient(botService, { clientId: "bot-1", router });
-    expect((await client.send(startCommand("unary"))).outcome.case).toBe("success");
+    const client = createBotClient({ clientId: "bot-1", router });
+    expect((await client.start({ reason: "unary" })).detail).toBe("bot-1:start:unary");
     const ghost = createCommandClient(botService, { clientId: "ghost", router });
     await expect(ghost.send(startCommand("x"))).rejects.toBeInstanceOf(ClientNotConnectedError);
     expect(() => createRemoteRouter({ baseUrl: bots.url, executeVia: "carrier-pigeon" as never })).toThrow(/executeVia must be "stream" or "unary"/);
@@ -206,7 +206,7 @@ describe("remote router over real HTTP/2", () => {
     agentOn(second.url, "bot-2");
     await second.hub.waitForClient("bot-2", { timeoutMs: 5_000 });
     const again = createCommandClient(botService, { clientId: "bot-2", router });
-    expect((await again.send(startCommand("reopened"))).outcome.case).toBe("success");
+    expect((await again.send(startCommand("reopened"))).reply.case).toBe("start");
   });
 
   it("many large commands in flight travel in batches that stay under the server's message limit", async () => {
@@ -217,7 +217,7 @@ describe("remote router over real HTTP/2", () => {
     const big = create(demoBot.ConnectResponseSchema, { command: { case: "configUpdate", value: { config: { blob: "x".repeat(20_000) } } } });
     const client = createCommandClient(botService, { clientId: "bot-1", router });
     const replies = await Promise.all(Array.from({ length: 300 }, () => client.send(big)));
-    expect(replies.every((reply) => reply.outcome.case === "success")).toBe(true);
+    expect(replies.every((reply) => reply.reply.case === "configUpdate")).toBe(true);
   });
 
   it("refuses calls beyond maxCallsPerStream with QueueFullError, and serves the rest", async () => {
@@ -252,19 +252,19 @@ describe("remote router over real HTTP/2", () => {
     const client = createClient(CommandRouterService, createGrpcTransport({ baseUrl: bots.url }));
     const execute = (reason: string) => ({
       case: "execute" as const,
-      value: { service: "bots", clientId: "bot-1", command: anyPack(demoBot.ConnectResponseSchema, startCommand(reason)), timeoutMs: 5_000 },
+      value: { service: botService.name, clientId: "bot-1", command: anyPack(demoBot.ConnectResponseSchema, startCommand(reason)), timeoutMs: 5_000 },
     });
     const collect = async (requests: AsyncIterable<MessageInitShape<typeof ExecuteStreamRequestSchema>>) => {
       const results = new Map<bigint, string>();
       try {
         for await (const response of client.executeStream(requests)) {
           for (const result of response.results) {
-            results.set(
-              result.callId,
-              result.outcome.case === "reply"
-                ? (anyUnpack(result.outcome.value.reply!, demoBot.CommandResultSchema)!.outcome.value as { detail: string }).detail
-                : `${result.outcome.value?.code}: ${result.message}`,
-            );
+            if (result.outcome.case !== "reply") {
+              results.set(result.callId, `${result.outcome.value?.code}: ${result.message}`);
+              continue;
+            }
+            const reply = anyUnpack(result.outcome.value.reply!, demoBot.CommandResultSchema)!.reply;
+            results.set(result.callId, reply.case === "start" ? reply.value.detail : `a ${reply.case ?? "missing"} reply`);
           }
         }
         return { results };
@@ -321,9 +321,9 @@ describe("remote router over real HTTP/2", () => {
     scope.defer(() => router.close());
     agentOn(bots.url, "bot-1");
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
-    const client = createCommandClient(botService, { clientId: "bot-1", router });
-    expect((await Promise.all([client.send(startCommand("a")), client.send(startCommand("b"))])).map((r) => r.outcome.case)).toEqual(["success", "success"]);
-    expect((await client.send(startCommand("c"))).outcome.case).toBe("success");
+    const client = createBotClient({ clientId: "bot-1", router });
+    expect((await Promise.all([client.start({ reason: "a" }), client.start({ reason: "b" })])).map((r) => r.detail)).toEqual(["bot-1:start:a", "bot-1:start:b"]);
+    expect((await client.start({ reason: "c" })).detail).toBe("bot-1:start:c");
   });
 
   it("a stream-level refusal keeps its class (unauthenticated), unlike a broken stream", async () => {
@@ -376,7 +376,7 @@ describe("remote router over real HTTP/2", () => {
     const response = await fetch(`${bots.url}/streamcmd.v1.CommandRouterService/ListClients`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ service: "bots" }),
+      body: JSON.stringify({ service: botService.name }),
     });
     expect(response.status).toBe(200);
     const body = (await response.json()) as { clients: { id: string }[] };

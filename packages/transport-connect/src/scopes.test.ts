@@ -6,6 +6,7 @@ describe("scopes", () => {
     [["execute:bots"], "execute", "bots", "bot-1", true],
     [["execute:bots"], "post", "bots", "bot-1", false],
     [["execute:bots"], "execute", "fleet", "bot-1", false],
+    [["*:demo.bot.v1.BotService/eu-*"], "execute", "demo.bot.v1.BotService", "eu-1", true],
     [["*:bots"], "list", "bots", undefined, true],
     [["execute:*"], "execute", "anything", "x", true],
     [["execute:bots/bot-eu-*"], "execute", "bots", "bot-eu-7", true],

@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { PermissionDeniedError, RouterUnavailableError, UnauthenticatedError, createCommandClient } from "@streamcmd/core";
 import { PushQueue } from "@streamcmd/core/internal";
 import * as demoBot from "@streamcmd/demo-protocol";
-import { botCommands, botService, helloMessage } from "@streamcmd/demo-protocol";
+import { botAgentBinding, botCommands, botService, createBotClient } from "@streamcmd/demo-protocol";
 import { createCertificateAuthority } from "@streamcmd/testing";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
@@ -48,6 +48,9 @@ async function rawStream(url: string, token: string | undefined, messages: demoB
   return { requests, received, ended };
 }
 
+/** A bot's first message. */
+const hello = (botId: string): demoBot.ConnectRequest => botAgentBinding.hello({ clientId: botId });
+
 /** A router for the server's callers: with the given token, or none. */
 async function router(url: string, token?: string) {
   const { ca } = await credentials();
@@ -59,7 +62,7 @@ async function router(url: string, token?: string) {
 async function bystanderRoundTrip(secure: SecureServer): Promise<number> {
   const started = performance.now();
   const reply = await secure.hub.send("bystander", botCommands.ping());
-  expect(reply.outcome.case).toBe("success");
+  expect(reply.reply.case).toBe("ping");
   return performance.now() - started;
 }
 
@@ -67,23 +70,23 @@ describe("bots prove who they are (tokens over TLS)", () => {
   it("a bot with its token connects over TLS and is commanded", async () => {
     const secure = await server();
     await (await agent(secure.url, "bot-1")).waitUntilConnected();
-    expect((await secure.hub.send("bot-1", botCommands.start("go"))).outcome).toMatchObject({ case: "success" });
+    expect((await secure.hub.send("bot-1", botCommands.start({ reason: "go" }))).reply).toMatchObject({ case: "start", value: { detail: "bot-1:start:go" } });
   });
 
   it("an impostor saying hello as bot-1 without a token is refused; the real bot keeps every command, and nothing reaches the impostor", async () => {
     const secure = await server();
     await (await agent(secure.url, "bot-1")).waitUntilConnected();
-    const impostor = await rawStream(secure.url, undefined, [helloMessage("bot-1")]);
+    const impostor = await rawStream(secure.url, undefined, [hello("bot-1")]);
     expect((await impostor.ended)?.code).toBe(Code.Unauthenticated);
     expect(impostor.received).toEqual([]);
     const replies = await Promise.all(Array.from({ length: 20 }, () => secure.hub.send("bot-1", botCommands.ping())));
-    expect(replies.every((reply) => reply.outcome.case === "success" && reply.outcome.value.detail === "bot-1:ping")).toBe(true);
+    expect(replies.every((reply) => reply.reply.case === "ping" && reply.reply.value.version === "bot-1:ping")).toBe(true);
   });
 
   it("a token for bot-2 cannot claim bot-1 in its hello, whatever the duplicate policy", async () => {
     const secure = await server({ serviceOptions: { duplicatePolicy: "reject" } });
     const { botToken } = await credentials();
-    const impostor = await rawStream(secure.url, await botToken("bot-2"), [helloMessage("bot-1")]);
+    const impostor = await rawStream(secure.url, await botToken("bot-2"), [hello("bot-1")]);
     const end = await impostor.ended;
     expect(end?.code).toBe(Code.PermissionDenied);
     expect(end?.rawMessage).toMatch(/authenticated as bot-2 claimed to be bot-1/);
@@ -96,7 +99,7 @@ describe("bots prove who they are (tokens over TLS)", () => {
     const secure = await server();
     let admitted = 0;
     secure.hub.onConnect(() => admitted++);
-    const attempts = await Promise.all(Array.from({ length: 100 }, (_, i) => rawStream(secure.url, undefined, [helloMessage(`fake-${i}-${"x".repeat(200)}`)])));
+    const attempts = await Promise.all(Array.from({ length: 100 }, (_, i) => rawStream(secure.url, undefined, [hello(`fake-${i}-${"x".repeat(200)}`)])));
     const ends = await Promise.all(attempts.map((attempt) => attempt.ended));
     expect(ends.every((end) => end?.code === Code.Unauthenticated)).toBe(true);
     expect([admitted, secure.hub.clients().length]).toEqual([0, 0]);
@@ -105,19 +108,19 @@ describe("bots prove who they are (tokens over TLS)", () => {
   it.each([
     ["forged: signed with another key", async () => {
       const other = generateKeyPairSync("ec", { namedCurve: "P-256", privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
-      return mintToken({ key: other.privateKey, subject: "bot-1", audience: "bots" });
+      return mintToken({ key: other.privateKey, subject: "bot-1", audience: botService.name });
     }, /signature does not verify/],
     ["expired", async () => (await credentials()).botToken("bot-1", { expiresInSeconds: -60 }), /has expired/],
     ["for another service", async () => (await credentials()).botToken("bot-1", { audience: "fleet" }), /"aud" claim/],
     ["HS256, with the server's public key as the secret (algorithm confusion)", async () => {
       const { signing } = await credentials();
-      return new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("bot-1").setAudience("bots").setExpirationTime("1h").sign(new TextEncoder().encode(signing.publicKey));
+      return new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("bot-1").setAudience(botService.name).setExpirationTime("1h").sign(new TextEncoder().encode(signing.publicKey));
     }, /algorithm this server does not accept/],
-    ['"alg": "none"', async () => new UnsecuredJWT({}).setSubject("bot-1").setAudience("bots").setExpirationTime("1h").encode(), /algorithm this server does not accept|malformed/],
+    ['"alg": "none"', async () => new UnsecuredJWT({}).setSubject("bot-1").setAudience(botService.name).setExpirationTime("1h").encode(), /algorithm this server does not accept|malformed/],
     ["not a token at all", async () => "hello", /malformed/],
   ])("a token that is %s is refused with Unauthenticated, saying why", async (_, token, reason) => {
     const secure = await server();
-    const attempt = await rawStream(secure.url, await token(), [helloMessage("bot-1")]);
+    const attempt = await rawStream(secure.url, await token(), [hello("bot-1")]);
     const end = await attempt.ended;
     expect(end?.code).toBe(Code.Unauthenticated);
     expect(end?.rawMessage).toMatch(reason);
@@ -130,7 +133,7 @@ describe("callers are authorised and audited", () => {
     const secure = await server();
     await (await agent(secure.url, "bot-1")).waitUntilConnected();
     const anonymous = await router(secure.url);
-    const request = { clientId: "bot-1", command: botCommands.stop("now", false), timeoutMs: 1_000, queueTimeoutMs: 0, waitForConnectMs: 0 };
+    const request = { clientId: "bot-1", command: botCommands.stop({ reason: "now", graceful: false }), timeoutMs: 1_000, queueTimeoutMs: 0, waitForConnectMs: 0 };
     await expect(anonymous.listClients(botService)).rejects.toBeInstanceOf(UnauthenticatedError);
     await expect(anonymous.execute(botService, request)).rejects.toBeInstanceOf(UnauthenticatedError);
     await expect(anonymous.post(botService, request)).rejects.toBeInstanceOf(UnauthenticatedError);
@@ -146,18 +149,18 @@ describe("callers are authorised and audited", () => {
     const secure = await server();
     await (await agent(secure.url, "bot-1")).waitUntilConnected();
     const { callerToken } = await credentials();
-    const ops = await router(secure.url, await callerToken(["execute:bots"], "ops"));
+    const ops = await router(secure.url, await callerToken([`execute:${botService.name}`], "ops"));
     const client = createCommandClient(botService, { clientId: "bot-1", router: ops });
-    expect((await client.send(botCommands.ping())).outcome.case).toBe("success");
+    expect((await client.send(botCommands.ping())).reply.case).toBe("ping");
     const elsewhere = { ...botService, name: "fleet" };
     await expect(ops.execute(elsewhere, { clientId: "bot-1", command: botCommands.ping(), timeoutMs: 1_000, queueTimeoutMs: 0, waitForConnectMs: 0 })).rejects.toThrow(PermissionDeniedError);
-    await expect(ops.listClients(botService)).rejects.toThrow(/ops may not list on service "bots"/);
+    await expect(ops.listClients(botService)).rejects.toThrow(`ops may not list on service "${botService.name}"`);
     await expect(client.post(botCommands.ping())).rejects.toBeInstanceOf(PermissionDeniedError);
     expect(secure.audit).toEqual([
-      expect.objectContaining({ caller: "ops", action: "execute", service: "bots", clientId: "bot-1", commandType: "demo.bot.v1.ConnectResponse", outcome: "ok", durationMs: expect.any(Number) }),
+      expect.objectContaining({ caller: "ops", action: "execute", service: botService.name, clientId: "bot-1", commandType: "demo.bot.v1.ConnectResponse", outcome: "ok", durationMs: expect.any(Number) }),
       expect.objectContaining({ caller: "ops", action: "execute", service: "fleet", outcome: "permission_denied" }),
-      expect.objectContaining({ caller: "ops", action: "list", service: "bots", outcome: "permission_denied" }),
-      expect.objectContaining({ caller: "ops", action: "post", service: "bots", clientId: "bot-1", outcome: "permission_denied" }),
+      expect.objectContaining({ caller: "ops", action: "list", service: botService.name, outcome: "permission_denied" }),
+      expect.objectContaining({ caller: "ops", action: "post", service: botService.name, clientId: "bot-1", outcome: "permission_denied" }),
     ]);
     expect(secure.hub.stats().commandsSent).toBe(1);
   });
@@ -166,16 +169,16 @@ describe("callers are authorised and audited", () => {
     const secure = await server();
     await Promise.all(["eu-1", "us-1"].map(async (id) => (await agent(secure.url, id)).waitUntilConnected()));
     const { callerToken } = await credentials();
-    const eu = await router(secure.url, await callerToken(["*:bots/eu-*"], "eu-desk"));
+    const eu = await router(secure.url, await callerToken([`*:${botService.name}/eu-*`], "eu-desk"));
     expect((await eu.listClients(botService)).map((c) => c.clientId)).toEqual(["eu-1"]);
-    expect((await createCommandClient(botService, { clientId: "eu-1", router: eu }).send(botCommands.ping())).outcome.case).toBe("success");
-    await expect(createCommandClient(botService, { clientId: "us-1", router: eu }).send(botCommands.ping())).rejects.toThrow(/eu-desk may not execute on client us-1/);
+    expect((await createBotClient({ clientId: "eu-1", router: eu }).ping()).version).toBe("eu-1:ping");
+    await expect(createBotClient({ clientId: "us-1", router: eu }).ping()).rejects.toThrow(/eu-desk may not execute on client us-1/);
   });
 
   it("an over-long client id is refused before it meets a scope's pattern", async () => {
     const secure = await server();
     const { callerToken } = await credentials();
-    const ops = await router(secure.url, await callerToken(["execute:bots/*a*b*c*d*e*"], "ops"));
+    const ops = await router(secure.url, await callerToken([`execute:${botService.name}/*a*b*c*d*e*`], "ops"));
     const error = await ops.execute(botService, { clientId: "a".repeat(100_000), command: botCommands.ping(), timeoutMs: 1_000, queueTimeoutMs: 0, waitForConnectMs: 0 }).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/client_id is 100000 characters long \(limit 256\)/);
   });
@@ -183,7 +186,7 @@ describe("callers are authorised and audited", () => {
   it("a token supplier is asked again for each call, so a rotated token is used at once", async () => {
     const secure = await server();
     const { callerToken } = await credentials();
-    const tokens = [await callerToken(["list:bots"], "old"), await callerToken(["list:bots"], "new")];
+    const tokens = [await callerToken([`list:${botService.name}`], "old"), await callerToken([`list:${botService.name}`], "new")];
     let current = 0;
     const rotating = createRemoteRouter({ baseUrl: secure.url, tls: { ca: (await credentials()).ca.cert }, token: () => tokens[current]! });
     scope.defer(() => rotating.close());
@@ -198,7 +201,7 @@ describe("TLS", () => {
   it("a client that trusts another CA fails with a clear, typed error", async () => {
     const secure = await server();
     const stranger = await createCertificateAuthority({ commonName: "someone else's CA" });
-    const remote = createRemoteRouter({ baseUrl: secure.url, tls: { ca: stranger.cert }, token: await (await credentials()).callerToken(["list:bots"]) });
+    const remote = createRemoteRouter({ baseUrl: secure.url, tls: { ca: stranger.cert }, token: await (await credentials()).callerToken([`list:${botService.name}`]) });
     scope.defer(() => remote.close());
     const error = await remote.listClients(botService).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RouterUnavailableError);
@@ -216,7 +219,7 @@ describe("TLS", () => {
     const certificate = await ca.issue({ commonName: "bot from cert", uris: ["spiffe://streamcmd/bots/bot-7"], usage: "client" });
     const bot = await agent(secure.url, "bot-7", { tls: { ca: ca.cert, ...certificate } });
     await bot.waitUntilConnected();
-    expect((await secure.hub.send("bot-7", botCommands.ping())).outcome.case).toBe("success");
+    expect((await secure.hub.send("bot-7", botCommands.ping())).reply.case).toBe("ping");
     // bot-7's certificate with a hello naming bot-8: admitted as bot-7 (what the certificate says), then dropped for the lie.
     const liar = await agent(secure.url, "bot-8", { tls: { ca: ca.cert, ...certificate }, reconnect: false });
     const reasons: unknown[] = [];
@@ -247,9 +250,10 @@ describe("TLS", () => {
       call.on("error", () => {});
       call.on("data", (message: demoBot.ConnectResponse) => {
         if (message.command.case === undefined || message.command.case === "welcome") return;
-        call.write(create(demoBot.ConnectRequestSchema, { message: { case: "result", value: { commandId: message.commandId, outcome: { case: "success", value: { detail: "grpc-js over TLS" } } } } }));
+        const reply = { case: "ping" as const, value: { status: demoBot.BotStatus.RUNNING, version: "grpc-js over TLS" } };
+        call.write(create(demoBot.ConnectRequestSchema, { message: { case: "result", value: { commandId: message.commandId, reply } } }));
       });
-      call.write(helloMessage("grpc-bot", "grpc-js"));
+      call.write(botAgentBinding.hello({ clientId: "grpc-bot", metadata: { version: "grpc-js" } }));
       scope.defer(() => (call.cancel(), client.close()));
       return { status };
     };
@@ -257,7 +261,7 @@ describe("TLS", () => {
     expect((await refused.status).code).toBe(grpc.status.UNAUTHENTICATED);
     grpcBot(await botToken("grpc-bot"));
     await secure.hub.waitForClient("grpc-bot", { timeoutMs: 5_000 });
-    expect((await secure.hub.send("grpc-bot", botCommands.ping())).outcome).toMatchObject({ case: "success", value: { detail: "grpc-js over TLS" } });
+    expect((await secure.hub.send("grpc-bot", botCommands.ping())).reply).toMatchObject({ case: "ping", value: { version: "grpc-js over TLS" } });
     expect(await bystanderRoundTrip(secure)).toBeLessThan(1_000);
   });
 });

@@ -21,7 +21,7 @@ describe("stream handler over real HTTP/2", () => {
     const info = await connected;
     expect(info.metadata).toEqual({ version: "test" });
     const reply = await hub.send("bot-1", startCommand("open market"));
-    expect(reply.outcome).toEqual({ case: "success", value: expect.objectContaining({ detail: "bot-1:start:open market" }) });
+    expect(reply.reply).toEqual({ case: "start", value: expect.objectContaining({ detail: "bot-1:start:open market" }) });
   });
 
   it("a handler that throws answers with a failure, and the stream keeps working", async () => {
@@ -32,7 +32,7 @@ describe("stream handler over real HTTP/2", () => {
         calls++;
         if (command.command.case === "stop") throw Object.assign(new Error("positions still open"), { code: "not_flat" });
         if (command.command.case === "ping") throw new Error("plain failure");
-        return create(demoBot.CommandResultSchema, { outcome: { case: "success", value: {} } });
+        return create(demoBot.CommandResultSchema, { reply: { case: "start", value: {} } });
       },
     });
     await hub.waitForClient("bot-1", { timeoutMs: 5_000 });
@@ -42,7 +42,7 @@ describe("stream handler over real HTTP/2", () => {
     expect([failure.clientErrorCode, failure.clientErrorMessage]).toEqual(["not_flat", "positions still open"]);
     const ping = create(demoBot.ConnectResponseSchema, { command: { case: "ping", value: {} } });
     await expect(hub.send("bot-1", ping)).rejects.toMatchObject({ clientErrorCode: "handler_error" });
-    expect((await hub.send("bot-1", startCommand("again"))).outcome.case).toBe("success");
+    expect((await hub.send("bot-1", startCommand("again"))).reply.case).toBe("start");
     expect(calls).toBe(3);
   });
 

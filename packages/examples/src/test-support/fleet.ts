@@ -1,25 +1,24 @@
 // Internal test support: simulated bots connected to a real hub through the in-memory harness.
-import { createCommandClient, isCommandError, type CommandFailedError } from "@streamcmd/core";
-import type { CommandResult, ConnectResponse } from "@streamcmd/demo-protocol";
+import { CommandFailedError } from "@streamcmd/core";
+import { botAgent, createBotClient, type BotClient, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
 import { createHarness, demoBotProtocol, type Behaviour } from "@streamcmd/testing";
 import { createBotCommandClient } from "../bot-command-client.js";
-import type { BotClient } from "../lifecycle.js";
 import { createMemoryBotStore } from "../memory-bot-store.js";
 import { createSimulatedBot, type SimulatedBot } from "../simulated-bot.js";
 
 /** Fast timings, so tests stay quick but transitions still take time. */
 export const fastTiming = { startMs: 20, perOrderMs: 10, forceStopMs: 2, configMs: 2 };
 
-/** A harness behaviour that lets a simulated bot answer. */
+/** A harness behaviour that lets a simulated bot answer, through its handlers as an agent would call them. */
 export function simulated(bot: SimulatedBot): Behaviour<ConnectResponse, CommandResult> {
-  return async (command) => {
+  const { onCommand } = botAgent(bot);
+  // The harness has no connection to lose: the handlers' signal never aborts.
+  const signal = new AbortController().signal;
+  return async (command, { commandId }) => {
     try {
-      return { reply: await bot.handle(command) };
+      return { reply: await onCommand(command, { commandId, signal }) };
     } catch (error) {
-      if (isCommandError(error, "command_failed")) {
-        const failed = error as CommandFailedError;
-        return { fail: { code: failed.clientErrorCode, message: failed.clientErrorMessage } };
-      }
+      if (error instanceof CommandFailedError) return { fail: { code: error.clientErrorCode, message: error.clientErrorMessage } };
       throw error;
     }
   };
@@ -34,7 +33,12 @@ export async function simulatedFleet(ids: readonly string[]) {
     bots.set(id, bot);
     await harness.connect(id, { behaviour: simulated(bot) });
   }
-  return { harness, hub: harness.service, bots, bot: (id: string) => bots.get(id) as SimulatedBot };
+  const bot = (id: string): SimulatedBot => {
+    const found = bots.get(id);
+    if (found === undefined) throw new Error(`no simulated bot ${id} in this fleet`);
+    return found;
+  };
+  return { harness, hub: harness.service, bots, bot };
 }
 
 /**
@@ -47,7 +51,7 @@ export function fleetScope() {
       const fleet = await simulatedFleet(ids);
       closers.push(() => fleet.harness.close());
       const store = createMemoryBotStore();
-      const client = (id: string): BotClient => createCommandClient(fleet.hub, { clientId: id });
+      const client = (id: string): BotClient => createBotClient({ clientId: id, service: fleet.hub });
       const botClient = (botId: string) => createBotCommandClient({ botId, store, service: fleet.hub });
       return { ...fleet, store, client, botClient };
     },

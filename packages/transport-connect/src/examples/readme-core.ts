@@ -1,5 +1,5 @@
 import { createCommandClient, createStreamingService, registerStreamingService } from "@streamcmd/core";
-import { botCommands, botService } from "@streamcmd/demo-protocol";
+import { botCommands, botService, createBotClient } from "@streamcmd/demo-protocol";
 
 export function startHub() {
   const bots = createStreamingService(botService, { maxQueueSize: 256, heartbeatTimeoutMs: 45_000 });
@@ -11,7 +11,10 @@ export function startHub() {
 
 // Anywhere in the process (or, with a remote router, in any other process):
 export async function startBot7() {
-  const bot7 = createCommandClient(botService, { clientId: "bot-7", defaultTimeoutMs: 2_000 });
-  const result = await bot7.send(botCommands.start("market open"), { signal: AbortSignal.timeout(10_000) }); // a CommandResult
-  return { mode: bot7.mode, result };
+  // The generated client: one method per command, each resolving with its own reply.
+  const bot7 = createBotClient({ clientId: "bot-7", defaultTimeoutMs: 2_000 });
+  const reply = await bot7.start({ reason: "market open" }, { signal: AbortSignal.timeout(10_000) }); // a StartReply
+  // The core's client underneath: whole server messages in, whole results out.
+  const result = await createCommandClient(botService, { clientId: "bot-7" }).send(botCommands.ping()); // a CommandResult
+  return { mode: bot7.mode, reply, result };
 }

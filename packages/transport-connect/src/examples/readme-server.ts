@@ -14,7 +14,7 @@ import {
 import { BotService, botService } from "@streamcmd/demo-protocol";
 
 export async function startBotServer(options: { port: number; tls: ServerTlsOptions; tokenPublicKey: string }) {
-  // Bots and callers present tokens signed with your key: sub = who, aud = "bots" (a bot) or "streamcmd-router" (a caller).
+  // Bots and callers present tokens signed with your key: sub = who, aud = the service name (a bot) or "streamcmd-router" (a caller).
   const tokens = createTokenVerifier({ publicKey: options.tokenPublicKey });
   // The hub of connected bots, reachable from anywhere in this process.
   const bots = createStreamingService(botService, { heartbeatTimeoutMs: 30_000 });
@@ -26,7 +26,7 @@ export async function startBotServer(options: { port: number; tls: ServerTlsOpti
     routes(router) {
       // Bots connect here, each as the client its token names, with a small message limit.
       router.service(BotService, { connect: createStreamHandler(bots, { authenticate: tokenAuthenticator(tokens) }) }, streamRouteOptions());
-      // Other processes call here, within their token's scopes (e.g. "execute:bots list:bots").
+      // Other processes call here, within their token's scopes (e.g. "execute:demo.bot.v1.BotService list:*").
       router.service(CommandRouterService, createCommandRouter({ services: [bots], authenticate: tokenCallerAuthenticator(tokens) }));
     },
   });

@@ -1,8 +1,8 @@
 // Internal test support (not built, not exported): a demo bot server and agents over real HTTP/2.
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { createStreamingService, type StreamingServiceOf, type StreamingServiceOptions } from "@streamcmd/core";
 import * as demoBot from "@streamcmd/demo-protocol";
-import { botService, demoBotClientBinding } from "@streamcmd/demo-protocol";
+import { botAgentBinding, botService } from "@streamcmd/demo-protocol";
 import {
   connectAgent,
   createCommandRouter,
@@ -54,18 +54,33 @@ export async function startBotServer(
   };
 }
 
-/** A reply naming what was done, so tests can check each command got its own answer. */
+/**
+ * A reply naming what was done (`bot-1:start:why`), so tests can check each command got its own
+ * answer: the command's own reply member, RUNNING (STOPPED after stop). A ping's reply has no
+ * detail, so its version carries the note.
+ */
 export function resultFor(command: demoBot.ConnectResponse, botId: string): demoBot.CommandResult {
   const what = command.command.case === "start" ? `start:${command.command.value.reason}` : (command.command.case ?? "none");
-  return create(demoBot.CommandResultSchema, {
-    commandId: command.commandId,
-    outcome: { case: "success", value: { detail: `${botId}:${what}` } },
-    status: demoBot.BotStatus.RUNNING,
-  });
+  const detail = `${botId}:${what}`;
+  const { RUNNING, STOPPED } = demoBot.BotStatus;
+  const result = (reply: MessageInitShape<typeof demoBot.CommandResultSchema>["reply"]) =>
+    create(demoBot.CommandResultSchema, { commandId: command.commandId, reply });
+  switch (command.command.case) {
+    case "start":
+      return result({ case: "start", value: { status: RUNNING, detail } });
+    case "stop":
+      return result({ case: "stop", value: { status: STOPPED, detail } });
+    case "configUpdate":
+      return result({ case: "configUpdate", value: { status: RUNNING, detail } });
+    case "ping":
+      return result({ case: "ping", value: { status: RUNNING, version: detail } });
+    default:
+      return result({ case: "failure", value: { code: "unknown_command", message: detail } });
+  }
 }
 
 export function startCommand(reason: string): demoBot.ConnectResponse {
-  return create(demoBot.ConnectResponseSchema, { command: { case: "start", value: { reason } } });
+  return demoBot.botCommands.start({ reason });
 }
 
 export function startAgent(
@@ -78,7 +93,7 @@ export function startAgent(
     method: demoBot.BotService.method.connect,
     clientId: botId,
     metadata: { version: "test" },
-    binding: demoBotClientBinding,
+    binding: botAgentBinding,
     onCommand: (command) => resultFor(command, botId),
     heartbeatIntervalMs: 0,
     reconnect: { initialDelayMs: 20, maxDelayMs: 200, jitter: 0.1 },

@@ -7,14 +7,16 @@ import * as demoBot from "@streamcmd/demo-protocol";
 import { installRemoteRouter } from "@streamcmd/transport-connect";
 
 const uninstall = installRemoteRouter({ baseUrl: process.env.STREAMCMD_URL });
-const start = demoBot.botCommands.start("from another process");
+const start = demoBot.botCommands.start({ reason: "from another process" });
 const client = (clientId, service = demoBot.botService) => createCommandClient(service, { clientId });
 const elsewhere = { ...demoBot.botService, name: "no-such-service" };
 
 async function outcome(run) {
   try {
     const reply = await run();
-    return { outcome: "reply", detail: reply.outcome?.value?.detail ?? null, typeName: reply.$typeName };
+    // A CommandResult names its reply member; a typed client's reply is that member itself.
+    const member = reply.reply?.value ?? reply;
+    return { outcome: "reply", reply: reply.reply?.case ?? null, detail: member.detail ?? null, typeName: reply.$typeName };
   } catch (error) {
     return {
       outcome: "error",
@@ -35,6 +37,8 @@ async function outcome(run) {
 const scenarios = {
   mode: async () => ({ outcome: "mode", mode: client("bot-ok").mode }),
   ok: () => outcome(() => client("bot-ok").send(start)),
+  // The generated typed client: resolves with the start command's own reply.
+  typed: () => outcome(() => demoBot.createBotClient({ clientId: "bot-ok" }).start({ reason: "typed, from another process" })),
   failed: () => outcome(() => client("bot-failing").send(start)),
   timeout: () => outcome(() => client("bot-silent").send(start, { timeoutMs: 150 })),
   notConnected: () => outcome(() => client("ghost").send(start)),

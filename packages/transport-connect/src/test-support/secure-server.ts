@@ -3,7 +3,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { createStreamingService, type Logger, type StreamingServiceOf, type StreamingServiceOptions } from "@streamcmd/core";
 import * as demoBot from "@streamcmd/demo-protocol";
-import { botService, demoBotClientBinding } from "@streamcmd/demo-protocol";
+import { botAgentBinding, botService } from "@streamcmd/demo-protocol";
 import { createCertificateAuthority, type CertificateAuthority, type IssuedCertificate } from "@streamcmd/testing";
 import {
   certificateAuthenticator,
@@ -29,6 +29,7 @@ export interface Credentials {
   ca: CertificateAuthority;
   serverCert: IssuedCertificate;
   signing: { publicKey: string; privateKey: string };
+  /** A bot's token: its audience is the bot service's name (what the stream handler checks), unless given. */
   botToken(botId: string, options?: { audience?: string; expiresInSeconds?: number }): Promise<string>;
   callerToken(scopes: readonly string[], subject?: string, expiresInSeconds?: number): Promise<string>;
 }
@@ -46,7 +47,7 @@ export function credentials(): Promise<Credentials> {
       serverCert,
       signing,
       botToken: (botId, options = {}) =>
-        mintToken({ key: signing.privateKey, subject: botId, audience: options.audience ?? "bots", ...(options.expiresInSeconds !== undefined ? { expiresInSeconds: options.expiresInSeconds } : {}) }),
+        mintToken({ key: signing.privateKey, subject: botId, audience: options.audience ?? botService.name, ...(options.expiresInSeconds !== undefined ? { expiresInSeconds: options.expiresInSeconds } : {}) }),
       callerToken: (scopes, subject = "caller", expiresInSeconds) =>
         mintToken({ key: signing.privateKey, subject, audience: "streamcmd-router", scopes, ...(expiresInSeconds !== undefined ? { expiresInSeconds } : {}) }),
     };
@@ -107,7 +108,7 @@ export async function secureAgent(
     token: await creds.botToken(botId),
     method: demoBot.BotService.method.connect,
     clientId: botId,
-    binding: demoBotClientBinding,
+    binding: botAgentBinding,
     onCommand: (command) => resultFor(command, botId),
     heartbeatIntervalMs: 0,
     reconnect: { initialDelayMs: 20, maxDelayMs: 200, jitter: 0.1 },

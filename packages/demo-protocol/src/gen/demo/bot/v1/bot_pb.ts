@@ -3,7 +3,11 @@
 /* eslint-disable */
 
 // The demo bot protocol: what a user of streamcmd writes for their own clients.
-// Nothing in it is specific to streamcmd except that commands carry an id and results echo it.
+// It follows streamcmd's conventions (see packages/protoc-gen-streamcmd/README.md), so
+// protoc-gen-streamcmd generates its bindings, typed command client and agent handlers:
+// the client message's oneof has hello and result (and heartbeat), the server message has a
+// command_id and a oneof of commands (and welcome), and the result's oneof has one reply per
+// command, named like it, plus failure.
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -15,7 +19,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file demo/bot/v1/bot.proto.
  */
 export const file_demo_bot_v1_bot: GenFile = /*@__PURE__*/
-  fileDesc("ChVkZW1vL2JvdC92MS9ib3QucHJvdG8SC2RlbW8uYm90LnYxIs8BCg5Db25uZWN0UmVxdWVzdBIjCgVoZWxsbxgBIAEoCzISLmRlbW8uYm90LnYxLkhlbGxvSAASLAoGcmVzdWx0GAIgASgLMhouZGVtby5ib3QudjEuQ29tbWFuZFJlc3VsdEgAEisKCWhlYXJ0YmVhdBgDIAEoCzIWLmRlbW8uYm90LnYxLkhlYXJ0YmVhdEgAEjIKDXN0YXR1c19yZXBvcnQYBCABKAsyGS5kZW1vLmJvdC52MS5TdGF0dXNSZXBvcnRIAEIJCgdtZXNzYWdlIigKBUhlbGxvEg4KBmJvdF9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJIrYBCg1Db21tYW5kUmVzdWx0EhIKCmNvbW1hbmRfaWQYASABKAkSLgoHc3VjY2VzcxgCIAEoCzIbLmRlbW8uYm90LnYxLkNvbW1hbmRTdWNjZXNzSAASLgoHZmFpbHVyZRgDIAEoCzIbLmRlbW8uYm90LnYxLkNvbW1hbmRGYWlsdXJlSAASJgoGc3RhdHVzGAQgASgOMhYuZGVtby5ib3QudjEuQm90U3RhdHVzQgkKB291dGNvbWUiIAoOQ29tbWFuZFN1Y2Nlc3MSDgoGZGV0YWlsGAEgASgJIi8KDkNvbW1hbmRGYWlsdXJlEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSJgCglIZWFydGJlYXQSKwoHc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoGc3RhdHVzGAIgASgOMhYuZGVtby5ib3QudjEuQm90U3RhdHVzIkYKDFN0YXR1c1JlcG9ydBImCgZzdGF0dXMYASABKA4yFi5kZW1vLmJvdC52MS5Cb3RTdGF0dXMSDgoGZGV0YWlsGAIgASgJIvgBCg9Db25uZWN0UmVzcG9uc2USEgoKY29tbWFuZF9pZBgBIAEoCRInCgd3ZWxjb21lGAYgASgLMhQuZGVtby5ib3QudjEuV2VsY29tZUgAEiMKBXN0YXJ0GAIgASgLMhIuZGVtby5ib3QudjEuU3RhcnRIABIhCgRzdG9wGAMgASgLMhEuZGVtby5ib3QudjEuU3RvcEgAEjIKDWNvbmZpZ191cGRhdGUYBCABKAsyGS5kZW1vLmJvdC52MS5Db25maWdVcGRhdGVIABIhCgRwaW5nGAUgASgLMhEuZGVtby5ib3QudjEuUGluZ0gAQgkKB2NvbW1hbmQiGQoHV2VsY29tZRIOCgZib3RfaWQYASABKAkiFwoFU3RhcnQSDgoGcmVhc29uGAEgASgJIigKBFN0b3ASDgoGcmVhc29uGAEgASgJEhAKCGdyYWNlZnVsGAIgASgIIl0KDENvbmZpZ1VwZGF0ZRInCgZjb25maWcYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg8KB3BhcnRpYWwYAiABKAgSEwoLZmllbGRfcGF0aHMYAyADKAkiBgoEUGluZyqfAQoJQm90U3RhdHVzEhoKFkJPVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJCT1RfU1RBVFVTX1NUT1BQRUQQARIXChNCT1RfU1RBVFVTX1NUQVJUSU5HEAISFgoSQk9UX1NUQVRVU19SVU5OSU5HEAMSFwoTQk9UX1NUQVRVU19TVE9QUElORxAEEhQKEEJPVF9TVEFUVVNfRVJST1IQBTJWCgpCb3RTZXJ2aWNlEkgKB0Nvbm5lY3QSGy5kZW1vLmJvdC52MS5Db25uZWN0UmVxdWVzdBocLmRlbW8uYm90LnYxLkNvbm5lY3RSZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChVkZW1vL2JvdC92MS9ib3QucHJvdG8SC2RlbW8uYm90LnYxIs8BCg5Db25uZWN0UmVxdWVzdBIjCgVoZWxsbxgBIAEoCzISLmRlbW8uYm90LnYxLkhlbGxvSAASLAoGcmVzdWx0GAIgASgLMhouZGVtby5ib3QudjEuQ29tbWFuZFJlc3VsdEgAEisKCWhlYXJ0YmVhdBgDIAEoCzIWLmRlbW8uYm90LnYxLkhlYXJ0YmVhdEgAEjIKDXN0YXR1c19yZXBvcnQYBCABKAsyGS5kZW1vLmJvdC52MS5TdGF0dXNSZXBvcnRIAEIJCgdtZXNzYWdlIigKBUhlbGxvEg4KBmJvdF9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJIo8CCg1Db21tYW5kUmVzdWx0EhIKCmNvbW1hbmRfaWQYASABKAkSKAoFc3RhcnQYAiABKAsyFy5kZW1vLmJvdC52MS5TdGFydFJlcGx5SAASJgoEc3RvcBgDIAEoCzIWLmRlbW8uYm90LnYxLlN0b3BSZXBseUgAEjcKDWNvbmZpZ191cGRhdGUYBCABKAsyHi5kZW1vLmJvdC52MS5Db25maWdVcGRhdGVSZXBseUgAEiYKBHBpbmcYBSABKAsyFi5kZW1vLmJvdC52MS5QaW5nUmVwbHlIABIuCgdmYWlsdXJlGAYgASgLMhsuZGVtby5ib3QudjEuQ29tbWFuZEZhaWx1cmVIAEIHCgVyZXBseSJECgpTdGFydFJlcGx5EiYKBnN0YXR1cxgBIAEoDjIWLmRlbW8uYm90LnYxLkJvdFN0YXR1cxIOCgZkZXRhaWwYAiABKAkiQwoJU3RvcFJlcGx5EiYKBnN0YXR1cxgBIAEoDjIWLmRlbW8uYm90LnYxLkJvdFN0YXR1cxIOCgZkZXRhaWwYAiABKAkiSwoRQ29uZmlnVXBkYXRlUmVwbHkSJgoGc3RhdHVzGAEgASgOMhYuZGVtby5ib3QudjEuQm90U3RhdHVzEg4KBmRldGFpbBgCIAEoCSJECglQaW5nUmVwbHkSJgoGc3RhdHVzGAEgASgOMhYuZGVtby5ib3QudjEuQm90U3RhdHVzEg8KB3ZlcnNpb24YAiABKAkiLwoOQ29tbWFuZEZhaWx1cmUSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJImAKCUhlYXJ0YmVhdBIrCgdzZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgZzdGF0dXMYAiABKA4yFi5kZW1vLmJvdC52MS5Cb3RTdGF0dXMiRgoMU3RhdHVzUmVwb3J0EiYKBnN0YXR1cxgBIAEoDjIWLmRlbW8uYm90LnYxLkJvdFN0YXR1cxIOCgZkZXRhaWwYAiABKAki+AEKD0Nvbm5lY3RSZXNwb25zZRISCgpjb21tYW5kX2lkGAEgASgJEicKB3dlbGNvbWUYBiABKAsyFC5kZW1vLmJvdC52MS5XZWxjb21lSAASIwoFc3RhcnQYAiABKAsyEi5kZW1vLmJvdC52MS5TdGFydEgAEiEKBHN0b3AYAyABKAsyES5kZW1vLmJvdC52MS5TdG9wSAASMgoNY29uZmlnX3VwZGF0ZRgEIAEoCzIZLmRlbW8uYm90LnYxLkNvbmZpZ1VwZGF0ZUgAEiEKBHBpbmcYBSABKAsyES5kZW1vLmJvdC52MS5QaW5nSABCCQoHY29tbWFuZCIZCgdXZWxjb21lEg4KBmJvdF9pZBgBIAEoCSIXCgVTdGFydBIOCgZyZWFzb24YASABKAkiKAoEU3RvcBIOCgZyZWFzb24YASABKAkSEAoIZ3JhY2VmdWwYAiABKAgiXQoMQ29uZmlnVXBkYXRlEicKBmNvbmZpZxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDwoHcGFydGlhbBgCIAEoCBITCgtmaWVsZF9wYXRocxgDIAMoCSIGCgRQaW5nKp8BCglCb3RTdGF0dXMSGgoWQk9UX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEkJPVF9TVEFUVVNfU1RPUFBFRBABEhcKE0JPVF9TVEFUVVNfU1RBUlRJTkcQAhIWChJCT1RfU1RBVFVTX1JVTk5JTkcQAxIXChNCT1RfU1RBVFVTX1NUT1BQSU5HEAQSFAoQQk9UX1NUQVRVU19FUlJPUhAFMlYKCkJvdFNlcnZpY2USSAoHQ29ubmVjdBIbLmRlbW8uYm90LnYxLkNvbm5lY3RSZXF1ZXN0GhwuZGVtby5ib3QudjEuQ29ubmVjdFJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * ConnectRequest is one message from the bot to the server.
@@ -97,7 +101,7 @@ export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
   messageDesc(file_demo_bot_v1_bot, 1);
 
 /**
- * CommandResult answers one command.
+ * CommandResult answers one command: the reply of that command, or a failure.
  *
  * @generated from message demo.bot.v1.CommandResult
  */
@@ -110,32 +114,51 @@ export type CommandResult = Message<"demo.bot.v1.CommandResult"> & {
   commandId: string;
 
   /**
-   * @generated from oneof demo.bot.v1.CommandResult.outcome
+   * One member per command of ConnectResponse, named like it, plus failure.
+   *
+   * @generated from oneof demo.bot.v1.CommandResult.reply
    */
-  outcome: {
+  reply: {
     /**
-     * The command succeeded.
+     * The bot started (or was already running).
      *
-     * @generated from field: demo.bot.v1.CommandSuccess success = 2;
+     * @generated from field: demo.bot.v1.StartReply start = 2;
      */
-    value: CommandSuccess;
-    case: "success";
+    value: StartReply;
+    case: "start";
+  } | {
+    /**
+     * The bot stopped (or was already stopped).
+     *
+     * @generated from field: demo.bot.v1.StopReply stop = 3;
+     */
+    value: StopReply;
+    case: "stop";
+  } | {
+    /**
+     * The bot applied the configuration.
+     *
+     * @generated from field: demo.bot.v1.ConfigUpdateReply config_update = 4;
+     */
+    value: ConfigUpdateReply;
+    case: "configUpdate";
+  } | {
+    /**
+     * The bot's status.
+     *
+     * @generated from field: demo.bot.v1.PingReply ping = 5;
+     */
+    value: PingReply;
+    case: "ping";
   } | {
     /**
      * The command failed.
      *
-     * @generated from field: demo.bot.v1.CommandFailure failure = 3;
+     * @generated from field: demo.bot.v1.CommandFailure failure = 6;
      */
     value: CommandFailure;
     case: "failure";
   } | { case: undefined; value?: undefined };
-
-  /**
-   * The bot's status after handling the command.
-   *
-   * @generated from field: demo.bot.v1.BotStatus status = 4;
-   */
-  status: BotStatus;
 };
 
 /**
@@ -146,28 +169,119 @@ export const CommandResultSchema: GenMessage<CommandResult> = /*@__PURE__*/
   messageDesc(file_demo_bot_v1_bot, 2);
 
 /**
- * CommandSuccess is a successful outcome.
+ * StartReply answers Start.
  *
- * @generated from message demo.bot.v1.CommandSuccess
+ * @generated from message demo.bot.v1.StartReply
  */
-export type CommandSuccess = Message<"demo.bot.v1.CommandSuccess"> & {
+export type StartReply = Message<"demo.bot.v1.StartReply"> & {
+  /**
+   * The bot's status after starting.
+   *
+   * @generated from field: demo.bot.v1.BotStatus status = 1;
+   */
+  status: BotStatus;
+
   /**
    * A short human-readable note, e.g. "started 3 strategies".
    *
-   * @generated from field: string detail = 1;
+   * @generated from field: string detail = 2;
    */
   detail: string;
 };
 
 /**
- * Describes the message demo.bot.v1.CommandSuccess.
- * Use `create(CommandSuccessSchema)` to create a new message.
+ * Describes the message demo.bot.v1.StartReply.
+ * Use `create(StartReplySchema)` to create a new message.
  */
-export const CommandSuccessSchema: GenMessage<CommandSuccess> = /*@__PURE__*/
+export const StartReplySchema: GenMessage<StartReply> = /*@__PURE__*/
   messageDesc(file_demo_bot_v1_bot, 3);
 
 /**
- * CommandFailure is a failed outcome.
+ * StopReply answers Stop.
+ *
+ * @generated from message demo.bot.v1.StopReply
+ */
+export type StopReply = Message<"demo.bot.v1.StopReply"> & {
+  /**
+   * The bot's status after stopping.
+   *
+   * @generated from field: demo.bot.v1.BotStatus status = 1;
+   */
+  status: BotStatus;
+
+  /**
+   * A short human-readable note, e.g. "closed 2 positions".
+   *
+   * @generated from field: string detail = 2;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message demo.bot.v1.StopReply.
+ * Use `create(StopReplySchema)` to create a new message.
+ */
+export const StopReplySchema: GenMessage<StopReply> = /*@__PURE__*/
+  messageDesc(file_demo_bot_v1_bot, 4);
+
+/**
+ * ConfigUpdateReply answers ConfigUpdate.
+ *
+ * @generated from message demo.bot.v1.ConfigUpdateReply
+ */
+export type ConfigUpdateReply = Message<"demo.bot.v1.ConfigUpdateReply"> & {
+  /**
+   * The bot's status after applying the configuration.
+   *
+   * @generated from field: demo.bot.v1.BotStatus status = 1;
+   */
+  status: BotStatus;
+
+  /**
+   * A short human-readable note, e.g. "applied 1 field".
+   *
+   * @generated from field: string detail = 2;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message demo.bot.v1.ConfigUpdateReply.
+ * Use `create(ConfigUpdateReplySchema)` to create a new message.
+ */
+export const ConfigUpdateReplySchema: GenMessage<ConfigUpdateReply> = /*@__PURE__*/
+  messageDesc(file_demo_bot_v1_bot, 5);
+
+/**
+ * PingReply answers Ping.
+ *
+ * @generated from message demo.bot.v1.PingReply
+ */
+export type PingReply = Message<"demo.bot.v1.PingReply"> & {
+  /**
+   * The bot's status now.
+   *
+   * @generated from field: demo.bot.v1.BotStatus status = 1;
+   */
+  status: BotStatus;
+
+  /**
+   * The bot software's version.
+   *
+   * @generated from field: string version = 2;
+   */
+  version: string;
+};
+
+/**
+ * Describes the message demo.bot.v1.PingReply.
+ * Use `create(PingReplySchema)` to create a new message.
+ */
+export const PingReplySchema: GenMessage<PingReply> = /*@__PURE__*/
+  messageDesc(file_demo_bot_v1_bot, 6);
+
+/**
+ * CommandFailure is a failed command.
  *
  * @generated from message demo.bot.v1.CommandFailure
  */
@@ -192,7 +306,7 @@ export type CommandFailure = Message<"demo.bot.v1.CommandFailure"> & {
  * Use `create(CommandFailureSchema)` to create a new message.
  */
 export const CommandFailureSchema: GenMessage<CommandFailure> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 4);
+  messageDesc(file_demo_bot_v1_bot, 7);
 
 /**
  * Heartbeat tells the server the bot is alive.
@@ -220,7 +334,7 @@ export type Heartbeat = Message<"demo.bot.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 5);
+  messageDesc(file_demo_bot_v1_bot, 8);
 
 /**
  * StatusReport is an unsolicited status change.
@@ -248,7 +362,7 @@ export type StatusReport = Message<"demo.bot.v1.StatusReport"> & {
  * Use `create(StatusReportSchema)` to create a new message.
  */
 export const StatusReportSchema: GenMessage<StatusReport> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 6);
+  messageDesc(file_demo_bot_v1_bot, 9);
 
 /**
  * ConnectResponse is one message from the server to the bot: the welcome, then commands.
@@ -314,7 +428,7 @@ export type ConnectResponse = Message<"demo.bot.v1.ConnectResponse"> & {
  * Use `create(ConnectResponseSchema)` to create a new message.
  */
 export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 7);
+  messageDesc(file_demo_bot_v1_bot, 10);
 
 /**
  * Welcome tells the bot the server took its hello: it is connected and may receive commands.
@@ -335,7 +449,7 @@ export type Welcome = Message<"demo.bot.v1.Welcome"> & {
  * Use `create(WelcomeSchema)` to create a new message.
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 8);
+  messageDesc(file_demo_bot_v1_bot, 11);
 
 /**
  * Start asks the bot to start.
@@ -356,7 +470,7 @@ export type Start = Message<"demo.bot.v1.Start"> & {
  * Use `create(StartSchema)` to create a new message.
  */
 export const StartSchema: GenMessage<Start> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 9);
+  messageDesc(file_demo_bot_v1_bot, 12);
 
 /**
  * Stop asks the bot to stop.
@@ -384,7 +498,7 @@ export type Stop = Message<"demo.bot.v1.Stop"> & {
  * Use `create(StopSchema)` to create a new message.
  */
 export const StopSchema: GenMessage<Stop> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 10);
+  messageDesc(file_demo_bot_v1_bot, 13);
 
 /**
  * ConfigUpdate replaces or patches the bot's configuration.
@@ -419,7 +533,7 @@ export type ConfigUpdate = Message<"demo.bot.v1.ConfigUpdate"> & {
  * Use `create(ConfigUpdateSchema)` to create a new message.
  */
 export const ConfigUpdateSchema: GenMessage<ConfigUpdate> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 11);
+  messageDesc(file_demo_bot_v1_bot, 14);
 
 /**
  * Ping asks for the bot's status.
@@ -434,7 +548,7 @@ export type Ping = Message<"demo.bot.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 12);
+  messageDesc(file_demo_bot_v1_bot, 15);
 
 /**
  * BotStatus is a bot's lifecycle state.

@@ -1,0 +1,5 @@
+import { runNodeJs } from "@bufbuild/protoplugin";
+import { protocGenStreamcmd } from "./plugin.js";
+
+// The executable: reads a CodeGeneratorRequest on stdin, writes the response on stdout.
+runNodeJs(protocGenStreamcmd);
