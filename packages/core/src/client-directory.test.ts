@@ -1,8 +1,12 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ClientDirectory } from "./client-directory.js";
-import { ClientNotConnectedError, CommandCancelledError, ServiceClosedError } from "./errors.js";
+import { ClientNotConnectedError, CommandCancelledError, QueueFullError, ServiceClosedError } from "./errors.js";
 
-const errors = { timedOut: () => new ClientNotConnectedError("did not connect"), cancelled: () => new CommandCancelledError("cancelled") };
+const errors = {
+  timedOut: () => new ClientNotConnectedError("did not connect"),
+  cancelled: () => new CommandCancelledError("cancelled"),
+  full: (max: number) => new QueueFullError(`${max} waiting`),
+};
 
 afterEach(() => {
   vi.useRealTimers();
@@ -51,5 +55,27 @@ describe("ClientDirectory", () => {
     const waiting = directory.waitFor("x", { timeoutMs: 1_000 }, errors);
     directory.rejectAll(new ServiceClosedError("closed"));
     await expect(waiting).rejects.toBeInstanceOf(ServiceClosedError);
+  });
+
+  it("refuses a waiter beyond maxWaiters at once, across ids, and counts a waiter out when it ends however it ends", async () => {
+    vi.useFakeTimers();
+    const directory = new ClientDirectory<object>(2);
+    const controller = new AbortController();
+    const first = directory.waitFor("a", { timeoutMs: 50 }, errors).catch((e: unknown) => e);
+    const second = directory.waitFor("b", { timeoutMs: 1_000, signal: controller.signal }, errors).catch((e: unknown) => e);
+    await expect(directory.waitFor("c", { timeoutMs: 1_000 }, errors)).rejects.toThrow("2 waiting");
+    expect(vi.getTimerCount()).toBe(2);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await first).toBeInstanceOf(ClientNotConnectedError);
+    controller.abort();
+    expect(await second).toBeInstanceOf(CommandCancelledError);
+    const third = directory.waitFor("c", { timeoutMs: 1_000 }, errors);
+    const fourth = directory.waitFor("c", { timeoutMs: 1_000 }, errors);
+    directory.set("c", {});
+    await expect(Promise.all([third, fourth])).resolves.toEqual([undefined, undefined]);
+    // Both slots are free again: a new waiter is taken (and times out, not refused).
+    const fifth = directory.waitFor("d", { timeoutMs: 10 }, errors).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(await fifth).toBeInstanceOf(ClientNotConnectedError);
   });
 });

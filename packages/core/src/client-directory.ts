@@ -10,6 +10,10 @@ type Waiter = (error?: CommandError) => void;
 export class ClientDirectory<C> {
   private readonly byId = new Map<string, C>();
   private readonly waiters = new Map<string, Set<Waiter>>();
+  private waiting = 0;
+
+  /** `maxWaiters`: calls that may wait for a client to connect at once, across all ids. */
+  constructor(private readonly maxWaiters = Number.POSITIVE_INFINITY) {}
 
   get size(): number {
     return this.byId.size;
@@ -39,18 +43,24 @@ export class ClientDirectory<C> {
 
   /**
    * Resolves when `clientId` is set (the caller looks it up again: it may be gone already);
-   * rejects with `timedOut()` after `timeoutMs`, `cancelled()` when `signal` aborts, or the error
-   * of `rejectAll`.
+   * rejects with `timedOut()` after `timeoutMs`, `cancelled()` when `signal` aborts, `full()` at
+   * once when `maxWaiters` calls wait already, or the error of `rejectAll`.
    */
-  waitFor(clientId: string, options: { timeoutMs: number; signal?: AbortSignal | undefined }, errors: { timedOut(): CommandError; cancelled(): CommandError }): Promise<void> {
+  waitFor(
+    clientId: string,
+    options: { timeoutMs: number; signal?: AbortSignal | undefined },
+    errors: { timedOut(): CommandError; cancelled(): CommandError; full(max: number): CommandError },
+  ): Promise<void> {
     if (options.signal?.aborted === true) return Promise.reject(errors.cancelled());
+    if (this.waiting >= this.maxWaiters) return Promise.reject(errors.full(this.maxWaiters));
+    this.waiting++;
     return new Promise<void>((resolve, reject) => {
       let set = this.waiters.get(clientId);
       if (set === undefined) this.waiters.set(clientId, (set = new Set()));
       const waiting = set;
       const finish: Waiter = (error) => {
         deadline.dispose();
-        waiting.delete(finish);
+        if (waiting.delete(finish)) this.waiting--;
         if (waiting.size === 0 && this.waiters.get(clientId) === waiting) this.waiters.delete(clientId);
         if (error === undefined) resolve();
         else reject(error);

@@ -74,6 +74,7 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
     await directory.waitFor(clientId, { timeoutMs, signal: options.signal }, {
       timedOut: () => new ClientNotConnectedError(`client ${clientId} did not connect within ${timeoutMs} ms`, where(clientId)),
       cancelled: () => cancelled(options.signal?.reason, clientId),
+      full: (max) => new QueueFullError(`${max} calls are waiting for clients to connect already (maxConnectWaiters); this one was not sent`, where(clientId)),
     });
     const connection = directory.get(clientId);
     if (connection === undefined) throw new ClientNotConnectedError(`client ${clientId} disconnected again at once`, where(clientId));

@@ -10,6 +10,7 @@ export interface ResolvedServiceOptions {
   readonly heartbeatTimeoutMs: number;
   readonly helloTimeoutMs: number;
   readonly maxPendingPerClient: number;
+  readonly maxConnectWaiters: number;
   readonly maxMessagesPerSecond: number;
   readonly maxMetadataEntries: number;
   readonly maxMetadataBytes: number;
@@ -26,6 +27,7 @@ export function resolveServiceOptions(options: StreamingServiceOptions): Resolve
     heartbeatTimeoutMs: checkDuration("heartbeatTimeoutMs", options.heartbeatTimeoutMs ?? 45_000),
     helloTimeoutMs: checkDuration("helloTimeoutMs", options.helloTimeoutMs ?? 10_000, 1),
     maxPendingPerClient: checkCount("maxPendingPerClient", options.maxPendingPerClient ?? 1024, 1),
+    maxConnectWaiters: checkCount("maxConnectWaiters", options.maxConnectWaiters ?? 10_000),
     maxMessagesPerSecond: checkCount("maxMessagesPerSecond", options.maxMessagesPerSecond ?? 0),
     maxMetadataEntries: checkCount("maxMetadataEntries", options.maxMetadataEntries ?? 16),
     maxMetadataBytes: checkCount("maxMetadataBytes", options.maxMetadataBytes ?? 4096),

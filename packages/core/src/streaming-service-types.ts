@@ -47,6 +47,12 @@ export interface StreamingServiceOptions {
    */
   maxPendingPerClient?: number;
   /**
+   * Calls that may wait for a client to connect (`waitForConnectMs`) at once, across all ids; one
+   * more fails at once with `QueueFullError` (never sent). This bounds the timers and memory that
+   * long waits for absent ids hold. Default 10000.
+   */
+  maxConnectWaiters?: number;
+  /**
    * A client that sends more than this many messages in one second (a burst of up to this many is
    * fine) is dropped with a `RateLimitedError`; replies to pending commands do not count. 0 turns
    * it off. Default 0.

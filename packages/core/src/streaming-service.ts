@@ -65,7 +65,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   type Connection = ClientConnection<TOut>;
 
   const connections = new Set<Connection>();
-  const directory = new ClientDirectory<Connection>();
+  const directory = new ClientDirectory<Connection>(settings.maxConnectWaiters);
   const pending = new PendingCommands<TReply, Connection>({
     timedOut: (connection, commandId, timeoutMs) =>
       new CommandTimeoutError(`client ${connection.clientId} did not reply to command ${commandId} within ${timeoutMs} ms`, where(connection.clientId, commandId)),
@@ -97,9 +97,9 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   /** The one way a connection ends: its pending commands are rejected, its listeners told. */
   function drop(connection: Connection, reason: DisconnectReason, error?: CommandError): void {
     const wasOpen = connection.state === "open";
-    // Streams the client or the service ended close cleanly; the others with the error, so the client learns why.
-    const cause = error ?? (reason === "service_closed" ? serviceClosed() : undefined);
-    if (!connection.close({ reason, error: cause }, error)) return;
+    // A stream the client ended closes cleanly; the others with the error, so the client learns why
+    // (a closing service ends them with ServiceClosedError: a transport tells the client to reconnect).
+    if (!connection.close({ reason, error }, error)) return;
     connections.delete(connection);
     const clientId = connection.clientId;
     if (clientId !== undefined) directory.delete(clientId, connection);
@@ -110,7 +110,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     if (wasOpen) {
       logger.info({ service: name, clientId, reason, rejected }, "client disconnected");
       disconnectListeners.emit(error === undefined ? { client: snapshot, reason } : { client: snapshot, reason, error });
-    } else if (error !== undefined) {
+    } else if (error !== undefined && reason !== "service_closed") {
       logger.warn({ service: name, reason, err: error }, "connection refused");
     }
   }
@@ -299,7 +299,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     closed = true;
     heartbeat.stop();
     // Pending commands are rejected with ClientDisconnectedError whose cause is ServiceClosedError.
-    for (const connection of [...connections]) drop(connection, "service_closed");
+    for (const connection of [...connections]) drop(connection, "service_closed", serviceClosed());
     directory.rejectAll(serviceClosed());
     pending.clearRecent();
   }

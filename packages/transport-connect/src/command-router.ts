@@ -1,8 +1,9 @@
 import { isMessage, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyIs, anyPack, anyUnpack, timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   CommandCancelledError,
+  CommandTimeoutError,
   InvalidArgumentError,
   isCommandError,
   QueueFullError,
@@ -53,6 +54,10 @@ interface Routed {
  * schema, sends it, and packs the reply; every failure is a status with a `CommandErrorDetail`, so
  * the remote caller rebuilds the same typed error.
  */
+/** The share of a call's remaining deadline kept back for the answer's way home: 10%, between these bounds, in ms. */
+const deadlineMarginMinMs = 5;
+const deadlineMarginMaxMs = 50;
+
 export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<typeof CommandRouterService> {
   const maxCommandBytes = checkCount("maxCommandBytes", options.maxCommandBytes ?? 512 * 1024, 1);
   const maxCallsPerStream = checkCount("maxCallsPerStream", options.maxCallsPerStream ?? 4096, 1);
@@ -87,10 +92,22 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
     }
   }
 
-  /** The reply timeout: the request's, capped by what is left of the call's deadline (if it has one). */
+  /**
+   * The reply timeout: the request's, capped by what is left of the call's deadline (if it has one)
+   * less a margin, so the typed `command_timeout` answer reaches the caller before its own deadline
+   * fires (a client library that gives up first reports a bare DEADLINE_EXCEEDED).
+   */
   function replyTimeout(requested: number, leftMs: number | undefined): number | undefined {
-    if (requested === 0) return leftMs === undefined ? undefined : Math.max(1, leftMs);
-    return leftMs === undefined ? requested : Math.max(1, Math.min(requested, leftMs));
+    const cap = leftMs === undefined ? undefined : Math.max(1, Math.floor(leftMs - Math.min(deadlineMarginMaxMs, Math.max(deadlineMarginMinMs, leftMs / 10))));
+    if (requested === 0) return cap;
+    return cap === undefined ? requested : Math.min(requested, cap);
+  }
+
+  /** Connect aborts a handler's signal with DeadlineExceeded when the call's deadline passes: for the command, that is a timeout. */
+  function deadlineAsTimeout(error: unknown, signal: AbortSignal, request: ExecuteRequest): unknown {
+    const reason: unknown = signal.reason;
+    if (!isCommandError(error, "command_cancelled") || !(reason instanceof ConnectError) || reason.code !== Code.DeadlineExceeded) return error;
+    return new CommandTimeoutError(`no reply from ${request.clientId} within the call's deadline`, { service: request.service, clientId: request.clientId, cause: error });
   }
 
   type Outcome = { ok: true; reply: Any } | { ok: false; error: unknown; replySchema: DescMessage | undefined };
@@ -117,7 +134,8 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
       }
       guard.record(caller, asked, started, undefined, typeOf(request.command));
       return { ok: true, reply: anyPack(reply, result) };
-    } catch (error) {
+    } catch (thrown) {
+      const error = deadlineAsTimeout(thrown, signal, request);
       guard.record(caller, asked, started, error, typeOf(request.command));
       return { ok: false, error, replySchema };
     }

@@ -24,7 +24,8 @@ import { describeTlsFailure } from "./tls-options.js";
 export const connectCodeOf: Readonly<Record<CommandErrorCode, Code>> = Object.freeze({
   client_not_connected: Code.NotFound,
   command_timeout: Code.DeadlineExceeded,
-  client_disconnected: Code.Unavailable,
+  // Not Unavailable: generic gRPC retry policies retry that, and the client may have run the command.
+  client_disconnected: Code.Aborted,
   command_failed: Code.FailedPrecondition,
   queue_full: Code.ResourceExhausted,
   command_cancelled: Code.Canceled,
@@ -103,7 +104,7 @@ export function fromErrorDetail(detail: CommandErrorDetail, message: string, rep
  * it has one (the same class the server threw), otherwise from the status code (the router could
  * not be reached, the deadline passed on the way, the call was cancelled, …).
  */
-export function fromConnectError(error: unknown, replySchema?: DescMessage): CommandError {
+export function fromConnectError(error: unknown, replySchema?: DescMessage, call?: { signal?: AbortSignal | undefined }): CommandError {
   if (isCommandError(error)) return error;
   const connectError = ConnectError.from(error);
   const [detail] = connectError.findDetails(CommandErrorDetailSchema);
@@ -113,6 +114,11 @@ export function fromConnectError(error: unknown, replySchema?: DescMessage): Com
   const message = connectError.rawMessage;
   const tls = describeTlsFailure(connectError);
   if (tls !== undefined) return new RouterUnavailableError(`cannot reach the command router over TLS: ${tls}`, options);
+  // No detail and the caller did not cancel: the connection broke (a peer killed mid-call, an HTTP/2
+  // stream reset, a refused stream): the router was unreachable for this call, not cancelled by anyone.
+  if (call !== undefined && call.signal?.aborted !== true && brokenConnection(connectError)) {
+    return new RouterUnavailableError(`the connection to the command router broke: ${message}`, options);
+  }
   switch (connectError.code) {
     case Code.Canceled:
       return new CommandCancelledError(`the call was cancelled: ${message}`, options);
@@ -129,6 +135,12 @@ export function fromConnectError(error: unknown, replySchema?: DescMessage): Com
     default:
       return new InternalError(`[${Code[connectError.code]}] ${message}`, options);
   }
+}
+
+/** A transport failure rather than a status the server sent: a reset or closed HTTP/2 stream, a dropped socket. */
+function brokenConnection(error: ConnectError): boolean {
+  if (error.code === Code.Canceled || error.code === Code.Unavailable) return true;
+  return (error.code === Code.Internal || error.code === Code.Unknown || error.code === Code.Aborted) && /NGHTTP2_|stream closed|ECONNRESET|EPIPE|socket hang up/i.test(error.rawMessage);
 }
 
 /** Internal: packs a reply for a failure detail when it is a message of `schema`. */

@@ -1,17 +1,20 @@
-import { isMessage } from "@bufbuild/protobuf";
+import { isMessage, type DescMessage } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack, timestampDate } from "@bufbuild/protobuf/wkt";
 import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { Http2SessionOptions } from "@connectrpc/connect-node";
 import {
+  ClosedError,
+  CommandCancelledError,
   InternalError,
   InvalidArgumentError,
+  QueueFullError,
   setRemoteRouter,
   type ClientInfo,
   type RemoteCommandRequest,
   type RemoteRouter,
   type ServiceKey,
 } from "@streamcmd/core";
-import { checkDuration, checkOneOf, maxDurationMs } from "@streamcmd/core/internal";
+import { checkCount, checkDuration, checkOneOf, createLimiter, errorMessage, maxDurationMs } from "@streamcmd/core/internal";
 import { CommandStream, StreamUnsupportedError } from "./command-stream.js";
 import { fromConnectError } from "./error-mapping.js";
 import { CommandRouterService, type ExecuteResponse } from "./gen/streamcmd/v1/command_router_pb.js";
@@ -45,6 +48,13 @@ export interface RemoteRouterOptions {
    * `ExecuteStream`; `"unary"` makes one `Execute` call per command (simpler on the wire, slower).
    */
   executeVia?: "stream" | "unary";
+  /**
+   * Unary calls (`Execute`, `Post`, `ListClients`) in flight on the connection at once (at least 1;
+   * keep it under the server's `limits.maxStreamsPerConnection`, 128 by default); more wait in order.
+   * A call still waiting when its deadline passes fails with `QueueFullError`: it was never sent.
+   * Default 100.
+   */
+  maxConcurrentCalls?: number;
 }
 
 /** A `RemoteRouter` over Connect, holding one HTTP/2 connection. */
@@ -71,6 +81,37 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
   const { transport, sessionManager } = ownTransport("createRemoteRouter", options);
   const client = createClient(CommandRouterService, transport);
   let stream = executeVia === "stream" ? new CommandStream(client) : undefined;
+  const calls = createLimiter(checkCount("maxConcurrentCalls", options.maxConcurrentCalls ?? 100, 1), "maxConcurrentCalls");
+
+  /**
+   * Runs one unary call in a slot: the wait counts against its deadline, and a call that waited it
+   * out was never sent (`QueueFullError`, safe to retry). Errors come back typed; a broken
+   * connection is `RouterUnavailableError`, whatever status the transport made of it.
+   */
+  async function unaryCall<T>(
+    run: (options: { timeoutMs?: number; signal?: AbortSignal }) => Promise<T>,
+    call: { signal?: AbortSignal | undefined; deadlineMs?: number | undefined; replySchema?: DescMessage; where: { service: string; clientId?: string } },
+  ): Promise<T> {
+    const waited = call.deadlineMs === undefined ? call.signal : AbortSignal.any([AbortSignal.timeout(call.deadlineMs), ...(call.signal ? [call.signal] : [])]);
+    const started = performance.now();
+    let release: () => void;
+    try {
+      release = await calls.acquire(waited);
+    } catch (reason) {
+      if (call.signal?.aborted === true || reason instanceof ClosedError) {
+        throw new CommandCancelledError(`the call was cancelled before it was sent: ${errorMessage(reason)}`, { ...call.where, cause: reason });
+      }
+      throw new QueueFullError(`${calls.max} calls to the command router were in flight for the whole deadline; this one was not sent`, call.where);
+    }
+    try {
+      const timeoutMs = call.deadlineMs === undefined ? undefined : Math.max(1, Math.floor(call.deadlineMs - (performance.now() - started)));
+      return await run({ ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(call.signal ? { signal: call.signal } : {}) });
+    } catch (error) {
+      throw fromConnectError(error, call.replySchema, { signal: call.signal });
+    } finally {
+      release();
+    }
+  }
 
   /** The whole wait the server may take plus a margin for the way back; none if past setTimeout's range. */
   function deadline(serverWaitMs: number): number | undefined {
@@ -104,13 +145,7 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
     const body = { service: service.name, clientId, command: any, timeoutMs, waitForConnectMs, queueTimeoutMs };
     const deadlineMs = deadline(timeoutMs + waitForConnectMs + queueTimeoutMs);
     const where = { service: service.name, clientId };
-    const unary = async () => {
-      try {
-        return await client.execute(body, { ...(deadlineMs === undefined ? {} : { timeoutMs: deadlineMs }), ...(callOptions.signal ? { signal: callOptions.signal } : {}) });
-      } catch (error) {
-        throw fromConnectError(error, schemas.reply);
-      }
-    };
+    const unary = () => unaryCall((o) => client.execute(body, o), { signal: callOptions.signal, deadlineMs, replySchema: schemas.reply, where });
     if (stream === undefined) return unpackReply(schemas, await unary(), where);
     try {
       return unpackReply(schemas, await stream.execute(body, { signal: callOptions.signal, deadlineMs, replySchema: schemas.reply }), where);
@@ -126,31 +161,21 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
     const { schemas, any } = pack(service, request.command);
     const { clientId, queueTimeoutMs, waitForConnectMs } = request;
     const deadlineMs = deadline(queueTimeoutMs + waitForConnectMs);
-    try {
-      const response = await client.post(
-        { service: service.name, clientId, command: any, queueTimeoutMs, waitForConnectMs },
-        { ...(deadlineMs === undefined ? {} : { timeoutMs: deadlineMs }), ...(callOptions.signal ? { signal: callOptions.signal } : {}) },
-      );
-      return response.commandId;
-    } catch (error) {
-      throw fromConnectError(error, schemas.reply);
-    }
+    const body = { service: service.name, clientId, command: any, queueTimeoutMs, waitForConnectMs };
+    const response = await unaryCall((o) => client.post(body, o), { signal: callOptions.signal, deadlineMs, replySchema: schemas.reply, where: { service: service.name, clientId } });
+    return response.commandId;
   }
 
   async function listClients(service: ServiceKey<unknown, unknown>, callOptions: { signal?: AbortSignal } = {}): Promise<ClientInfo[]> {
-    try {
-      const response = await client.listClients({ service: service.name }, callOptions.signal ? { signal: callOptions.signal } : {});
-      return response.clients.map((c) => ({
-        clientId: c.id,
-        connectedAt: c.connectedAt ? timestampDate(c.connectedAt) : new Date(0),
-        lastSeenAt: c.lastSeenAt ? timestampDate(c.lastSeenAt) : new Date(0),
-        metadata: { ...c.metadata },
-        pendingCommands: c.pendingCommands,
-        queuedMessages: 0,
-      }));
-    } catch (error) {
-      throw fromConnectError(error);
-    }
+    const response = await unaryCall((o) => client.listClients({ service: service.name }, o), { signal: callOptions.signal, where: { service: service.name } });
+    return response.clients.map((c) => ({
+      clientId: c.id,
+      connectedAt: c.connectedAt ? timestampDate(c.connectedAt) : new Date(0),
+      lastSeenAt: c.lastSeenAt ? timestampDate(c.lastSeenAt) : new Date(0),
+      metadata: { ...c.metadata },
+      pendingCommands: c.pendingCommands,
+      queuedMessages: 0,
+    }));
   }
 
   const router: ConnectRemoteRouter = {
@@ -159,6 +184,7 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
     post,
     listClients,
     async close() {
+      calls.clear(new ClosedError("the remote router was closed"));
       stream?.close();
       sessionManager?.abort();
     },

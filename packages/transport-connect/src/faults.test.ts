@@ -1,0 +1,158 @@
+// Issue 11's fault table, one row per test: each reproduces what went wrong, then pins the fix.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { anyPack } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { afterEach, describe, expect, it } from "vitest";
+import * as demoBot from "@streamcmd/demo-protocol";
+import { botAgentBinding, botService } from "@streamcmd/demo-protocol";
+import { createPushStream } from "@streamcmd/testing";
+import { CommandCancelledError, CommandTimeoutError, createCommandClient, QueueFullError, RouterUnavailableError } from "@streamcmd/core";
+import { CommandErrorDetailSchema, CommandRouterService, createRemoteRouter } from "./index.js";
+import { startCommand, testScope } from "./test-support/bot-server.js";
+
+const scope = testScope();
+afterEach(() => scope.closeAll());
+
+/** A bot server in its own OS process (built packages), to kill -9; its bot "bot-silent" never answers. */
+async function serverProcess(): Promise<{ child: ChildProcess; url: string }> {
+  const script = fileURLToPath(new URL("./test-support/server-process.mjs", import.meta.url));
+  const child = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "inherit"] });
+  scope.defer(() => child.kill("SIGKILL"));
+  const [line] = (await once(child.stdout!.setEncoding("utf8"), "data")) as [string];
+  return { child, url: line.trim() };
+}
+
+describe("issue 11: every command settles once, with the right error", () => {
+  it("a raw Execute with grpc-timeout and no timeout_ms, the bot slower than the deadline: always DEADLINE_EXCEEDED + command_timeout", async () => {
+    const bots = await scope.server();
+    scope.agent(bots.url, "bot-1", { onCommand: () => new Promise(() => {}) });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const client = createClient(CommandRouterService, createGrpcTransport({ baseUrl: bots.url }));
+    const command = anyPack(demoBot.ConnectResponseSchema, startCommand("slow"));
+    // Warm: connect-node sends grpc-timeout as given, not as what is left after connecting.
+    await client.listClients({ service: botService.name });
+    const outcomes: string[] = [];
+    // One at a time, as a caller with a deadline calls: the server's clock starts when the call arrives.
+    for (let i = 0; i < 20; i++) {
+      const outcome = await client.execute({ service: botService.name, clientId: "bot-1", command, timeoutMs: 0 }, { timeoutMs: 100 }).then(
+        () => "replied",
+        (error: unknown) => {
+          const e = ConnectError.from(error);
+          return `${Code[e.code]} ${e.findDetails(CommandErrorDetailSchema)[0]?.code ?? `(no detail: ${e.message})`}`;
+        },
+      );
+      outcomes.push(outcome);
+    }
+    expect(outcomes.filter((outcome) => outcome !== "DeadlineExceeded command_timeout")).toEqual([]);
+    await expect.poll(() => bots.hub.stats().pendingCommands).toBe(0);
+  });
+
+  it("a bot stream ends UNAVAILABLE with a service_closed detail when the server's hub shuts down, which a generic gRPC bot reads as reconnect", async () => {
+    const bots = await scope.server();
+    const client = createClient(demoBot.BotService, createGrpcTransport({ baseUrl: bots.url }));
+    const requests = createPushStream<demoBot.ConnectRequest>();
+    requests.push(botAgentBinding.hello({ clientId: "bot-1" }));
+    const received: string[] = [];
+    const ended = (async () => {
+      for await (const message of client.connect(requests)) {
+        received.push(message.command.case ?? "none");
+        if (message.command.case === "welcome") void bots.hub.close();
+      }
+    })().then(
+      () => "OK",
+      (error: unknown) => {
+        const e = ConnectError.from(error);
+        return `${Code[e.code]} ${e.findDetails(CommandErrorDetailSchema)[0]?.code ?? "(no detail)"}`;
+      },
+    );
+    expect(await ended).toBe("Unavailable service_closed");
+    expect(received).toEqual(["welcome"]);
+    requests.end();
+  });
+
+  it("a command whose client disconnects mid-command answers ABORTED + client_disconnected, a code generic retry policies do not retry", async () => {
+    const bots = await scope.server();
+    const agent = scope.agent(bots.url, "bot-1", {
+      onCommand: () => {
+        void agent.close();
+        return new Promise(() => {});
+      },
+    });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const client = createClient(CommandRouterService, createGrpcTransport({ baseUrl: bots.url }));
+    const command = anyPack(demoBot.ConnectResponseSchema, startCommand("then leave"));
+    const error = ConnectError.from(await client.execute({ service: botService.name, clientId: "bot-1", command, timeoutMs: 5_000 }).catch((e: unknown) => e));
+    expect([Code[error.code], error.findDetails(CommandErrorDetailSchema)[0]?.code]).toEqual(["Aborted", "client_disconnected"]);
+  });
+
+  it.each(["unary", "stream"] as const)("kill -9 of the server with 1,000 %s calls in flight: every call fails with RouterUnavailableError, at once", async (executeVia) => {
+    const { child, url } = await serverProcess();
+    const router = createRemoteRouter({ baseUrl: url, executeVia });
+    scope.defer(() => router.close());
+    const bot = createCommandClient(botService, { clientId: "bot-silent", router, defaultTimeoutMs: 60_000 });
+    const calls = Array.from({ length: 1_000 }, () => bot.send(startCommand("lost")).catch((error: unknown) => error));
+    // Unary calls beyond the router's maxConcurrentCalls (100) wait their turn on the caller's side.
+    const inFlight = executeVia === "unary" ? 100 : 1_000;
+    const observer = createRemoteRouter({ baseUrl: url });
+    scope.defer(() => observer.close());
+    await expect.poll(async () => (await observer.listClients(botService))[0]?.pendingCommands, { timeout: 15_000 }).toBe(inFlight);
+    const killed = performance.now();
+    child.kill("SIGKILL");
+    const errors = await Promise.all(calls);
+    expect(performance.now() - killed).toBeLessThan(5_000);
+    expect(errors.filter((error) => !(error instanceof RouterUnavailableError)).map(String).slice(0, 3)).toEqual([]);
+    expect(errors.some((error) => error instanceof CommandCancelledError)).toBe(false);
+  });
+
+  it("10,000 concurrent unary calls from one router: each gets its reply (the router queues beyond its limit), and a bystander is served", async () => {
+    const bots = await scope.server();
+    scope.agent(bots.url, "bot-1");
+    scope.agent(bots.url, "bystander");
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    await bots.hub.waitForClient("bystander", { timeoutMs: 5_000 });
+    const router = createRemoteRouter({ baseUrl: bots.url, executeVia: "unary" });
+    scope.defer(() => router.close());
+    const bot = createCommandClient(botService, { clientId: "bot-1", router, defaultTimeoutMs: 60_000 });
+    const flood = Array.from({ length: 10_000 }, () => bot.send(startCommand("flood")).then((reply) => reply.reply.case, (error: unknown) => String(error)));
+    const other = createRemoteRouter({ baseUrl: bots.url, executeVia: "unary" });
+    scope.defer(() => other.close());
+    const bystander = await createCommandClient(botService, { clientId: "bystander", router: other }).send(startCommand("me too"), { timeoutMs: 10_000 });
+    expect(bystander.reply.case).toBe("start");
+    const outcomes = await Promise.all(flood);
+    expect(outcomes.filter((outcome) => outcome !== "start").slice(0, 3)).toEqual([]);
+  }, 60_000);
+
+  it("a unary call that waits out its deadline behind the router's limit was never sent: QueueFullError", async () => {
+    const bots = await scope.server();
+    scope.agent(bots.url, "bot-1", { onCommand: () => new Promise(() => {}) });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const router = createRemoteRouter({ baseUrl: bots.url, executeVia: "unary", maxConcurrentCalls: 1, deadlineMarginMs: 0 });
+    scope.defer(() => router.close());
+    const bot = createCommandClient(botService, { clientId: "bot-1", router });
+    const holding = bot.send(startCommand("holds the slot"), { timeoutMs: 2_000 }).catch((error: unknown) => error);
+    const waiting = await bot.send(startCommand("never sent"), { timeoutMs: 200 }).catch((error: unknown) => error);
+    expect(waiting).toBeInstanceOf(QueueFullError);
+    expect(bots.hub.stats().pendingCommands).toBe(1);
+    expect(await holding).toBeInstanceOf(CommandTimeoutError);
+  });
+
+  it("calls waiting an hour for absent clients are capped across the hub (maxConnectWaiters): one more is refused at once with QueueFullError", async () => {
+    const bots = await scope.server({ serviceOptions: { maxConnectWaiters: 100 } });
+    const router = createRemoteRouter({ baseUrl: bots.url });
+    scope.defer(() => router.close());
+    const controller = new AbortController();
+    const calls = Array.from({ length: 300 }, (_, i) =>
+      createCommandClient(botService, { clientId: `absent-${i}`, router })
+        .send(startCommand("later"), { waitForConnectMs: 3_600_000, signal: controller.signal })
+        .catch((error: unknown) => error),
+    );
+    const refused = await Promise.race([Promise.all(calls.slice(100)), new Promise((resolve) => setTimeout(resolve, 10_000, "still waiting"))]);
+    expect(Array.isArray(refused) && refused.every((error) => error instanceof QueueFullError)).toBe(true);
+    controller.abort();
+    const cancelled = await Promise.all(calls.slice(0, 100));
+    expect(cancelled.every((error) => error instanceof CommandCancelledError)).toBe(true);
+  });
+});
