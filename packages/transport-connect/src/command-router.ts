@@ -12,7 +12,7 @@ import {
   type CommandError,
   type RegisteredService,
 } from "@streamcmd/core";
-import { checkCount, PushQueue } from "@streamcmd/core/internal";
+import { checkCount, maxDurationMs, PushQueue } from "@streamcmd/core/internal";
 import { packReply, toConnectError, toErrorDetail } from "./error-mapping.js";
 import {
   CommandRouterService,
@@ -22,6 +22,7 @@ import {
 } from "./gen/streamcmd/v1/command_router_pb.js";
 import type { CallerIdentity } from "./authenticators.js";
 import { schemasOf } from "./protobuf-schemas.js";
+import { responseRoomKey } from "./response-room.js";
 import { untilExpiry } from "./stream-handler.js";
 import { createRouterGuard, type RouterSecurityOptions } from "./router-guard.js";
 
@@ -193,7 +194,10 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
           return;
         }
         if (calls.size >= maxCallsPerStream) {
-          return fail(callId, new QueueFullError(`${calls.size} calls in flight on this stream (limit ${maxCallsPerStream})`));
+          const refused = new QueueFullError(`${calls.size} calls in flight on this stream (limit ${maxCallsPerStream})`);
+          const { service, clientId, command } = call.kind.value;
+          guard.record(caller, { action: "execute", service, clientId }, performance.now(), refused, typeOf(command));
+          return fail(callId, refused);
         }
         const controller = new AbortController();
         calls.set(callId, controller);
@@ -207,6 +211,13 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
           finishIfDone();
         });
       };
+      const responseRoom = context.values.get(responseRoomKey);
+      /** Undefined while answers flow; otherwise resolves when they may again (or the stream ends). */
+      const backlog = (): Promise<void> | undefined => {
+        if (results.ended || context.signal.aborted) return undefined;
+        if (results.size >= maxCallsPerStream) return results.waitForRoom(maxDurationMs, context.signal, () => undefined).catch(() => undefined);
+        return responseRoom();
+      };
       // Requests are read in their own loop (never await a write and a read in one task).
       void (async () => {
         try {
@@ -215,6 +226,9 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
             const cancelledHere = new Set(request.calls.filter((call) => call.kind.case === "cancel").map((call) => call.callId));
             for (const call of request.calls) {
               if (call.kind.case === "execute" && cancelledHere.has(call.callId)) continue;
+              // A caller that does not read its answers gets no more calls taken up (nor read: its
+              // writes then wait on HTTP/2 flow control) instead of answers buffered without bound.
+              for (let wait = backlog(); wait !== undefined; wait = backlog()) await wait;
               start(call);
               if (streamError !== undefined) break;
             }

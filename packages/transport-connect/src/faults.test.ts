@@ -1,7 +1,9 @@
 // Issue 11's fault table, one row per test: each reproduces what went wrong, then pins the fix.
 import { spawn, type ChildProcess } from "node:child_process";
+import http2 from "node:http2";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -10,8 +12,9 @@ import * as demoBot from "@streamcmd/demo-protocol";
 import { botAgentBinding, botService } from "@streamcmd/demo-protocol";
 import { createPushStream } from "@streamcmd/testing";
 import { CommandCancelledError, CommandTimeoutError, createCommandClient, QueueFullError, RouterUnavailableError } from "@streamcmd/core";
+import { ExecuteStreamRequestSchema } from "./gen/streamcmd/v1/command_router_pb.js";
 import { CommandErrorDetailSchema, CommandRouterService, createRemoteRouter } from "./index.js";
-import { startCommand, testScope } from "./test-support/bot-server.js";
+import { resultFor, startCommand, testScope } from "./test-support/bot-server.js";
 
 const scope = testScope();
 afterEach(() => scope.closeAll());
@@ -154,5 +157,33 @@ describe("issue 11: every command settles once, with the right error", () => {
     controller.abort();
     const cancelled = await Promise.all(calls.slice(0, 100));
     expect(cancelled.every((error) => error instanceof CommandCancelledError)).toBe(true);
+  });
+
+  it("an ExecuteStream caller that never reads its answers is held back: the server stops taking up its calls instead of buffering answers", async () => {
+    // Every call the server takes up ends in one audit entry, answered or refused.
+    let taken = 0;
+    const count = () => void taken++;
+    const audit = { debug: count, info: count, warn: count, error: count };
+    const bots = await scope.server({ routerOptions: { maxCallsPerStream: 200, audit }, serviceOptions: { maxPendingPerClient: 100_000, maxQueueSize: 100_000 } });
+    scope.agent(bots.url, "bot-1", { onCommand: (command) => resultFor(command, "bot-1"), maxConcurrentCommands: 64 });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    // A raw HTTP/2 caller that writes calls and never reads (connect-node's client would read into its own memory).
+    const session = http2.connect(bots.url);
+    scope.defer(() => session.destroy());
+    const stream = session.request({ ":method": "POST", ":path": "/streamcmd.v1.CommandRouterService/ExecuteStream", "content-type": "application/grpc+proto", te: "trailers" });
+    const command = anyPack(demoBot.ConnectResponseSchema, startCommand("unread"));
+    let callId = 0n;
+    for (let message = 0; message < 10; message++) {
+      const calls = Array.from({ length: 5_000 }, () => ({ callId: ++callId, kind: { case: "execute" as const, value: { service: botService.name, clientId: "bot-1", command, timeoutMs: 60_000 } } }));
+      const body = toBinary(ExecuteStreamRequestSchema, create(ExecuteStreamRequestSchema, { calls }));
+      const frame = Buffer.alloc(5 + body.length);
+      frame.writeUInt32BE(body.length, 1);
+      frame.set(body, 5);
+      stream.write(frame);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Without backpressure every call is taken up (beyond maxCallsPerStream as QueueFullError answers)
+    // and the answers pile up in the server's memory.
+    expect(taken).toBeLessThan(5_000);
   });
 });

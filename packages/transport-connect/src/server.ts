@@ -7,6 +7,7 @@ import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/
 import { InvalidArgumentError } from "@streamcmd/core";
 import { checkCount, watchDeadline } from "@streamcmd/core/internal";
 import { peerCertificateKey, requestTrustedKey, type PeerCertificate } from "./authenticators.js";
+import { responseRoom, responseRoomKey } from "./response-room.js";
 import { ConnectionGuard, resolveLimits, type ServerLimits } from "./connection-guard.js";
 import { isLoopbackHost } from "./tls-options.js";
 
@@ -105,7 +106,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     contextValues: (request) =>
       (userContextValues?.(request) ?? createContextValues())
         .set(peerCertificateKey, peerCertificateOf(request))
-        .set(requestTrustedKey, () => (("stream" in request) ? guard.trusted(request.stream) : guard.settled(request.socket))),
+        .set(requestTrustedKey, () => (("stream" in request) ? guard.trusted(request.stream) : guard.settled(request.socket)))
+        // Whether the peer reads what it is sent: the HTTP/2 stream's buffer (the socket's on HTTP/1.1).
+        .set(responseRoomKey, responseRoom("stream" in request ? request.stream : request.socket)),
   });
   const http2Options = {
     settings: { maxConcurrentStreams: limits.maxStreamsPerConnection, maxHeaderListSize: limits.maxHeaderBytes },
