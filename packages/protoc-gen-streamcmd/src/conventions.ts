@@ -1,4 +1,5 @@
 import { ScalarType, type DescField, type DescMessage, type DescMethod, type DescOneof, type DescService } from "@bufbuild/protobuf";
+import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 
 /**
  * A proto that does not follow streamcmd's conventions. The message names the file, the message
@@ -42,23 +43,29 @@ export interface StreamProtocol {
 
 /**
  * Command names that would clash with a member of the generated command client
- * (`StreamingCommandClient`) or make an object thenable.
+ * (`StreamingCommandClient`), with what every object has (`toString`, …: `String(client)` would
+ * send the command), with TypeScript syntax (`new`), make an object thenable, or with the result's
+ * `failure` member.
  */
-const reservedCommandNames = new Set(["clientId", "service", "defaults", "mode", "send", "post", "isConnected", "close", "then"]);
+const reservedCommandNames = new Set([
+  ...["clientId", "service", "defaults", "mode", "send", "post", "isConnected", "close", "then", "new", "failure"],
+  ...Object.getOwnPropertyNames(Object.prototype),
+]);
 
 function where(message: DescMessage, field?: DescField | DescOneof): string {
   const at = `${message.file.proto.name}: message ${message.typeName}`;
   return field === undefined ? at : `${at}, ${field.kind === "oneof" ? "oneof" : "field"} "${field.name}"`;
 }
 
+/** A plain string: singular, outside any oneof, without explicit presence (`optional`), so never undefined. */
 function isString(field: DescField): field is StringField {
-  return field.fieldKind === "scalar" && field.scalar === ScalarType.STRING && field.oneof === undefined;
+  return field.fieldKind === "scalar" && field.scalar === ScalarType.STRING && field.oneof === undefined && field.presence === FeatureSet_FieldPresence.IMPLICIT;
 }
 
 function stringField(message: DescMessage, name: string, role: string): StringField {
   const field = message.fields.find((f) => f.name === name);
   if (field === undefined) throw new ConventionError(`${where(message)} needs a field "string ${name} = N;" (${role})`);
-  if (!isString(field)) throw new ConventionError(`${where(message, field)} must be a singular string outside any oneof (${role})`);
+  if (!isString(field)) throw new ConventionError(`${where(message, field)} must be a singular string outside any oneof, not optional (${role})`);
   return field;
 }
 
@@ -85,6 +92,7 @@ function requiredMember(oneof: DescOneof, name: string, role: string): DescField
 /** The hello's id field: `client_id`, or else its only string field whose name ends in `_id`. */
 function helloId(hello: DescMessage): StringField {
   const named = hello.fields.find((f) => f.name === "client_id");
+  // Metadata and the id are plain strings; an optional one would be undefined when unset.
   if (named !== undefined) return stringField(hello, "client_id", "the client's id");
   const ids = hello.fields.filter((f): f is StringField => isString(f) && f.name.endsWith("_id"));
   if (ids.length !== 1) {

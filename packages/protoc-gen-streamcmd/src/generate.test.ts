@@ -71,6 +71,9 @@ describe("protoc-gen-streamcmd", () => {
     expect(code).not.toContain("slots");
     // No welcome member: no welcome function, and the agent reports connected without one.
     expect(code).not.toContain("welcome(");
+    // A welcome without an id field takes no parameter (noUnusedParameters).
+    const withWelcome = generate(gateway("message Welcome {}").replace("Reboot reboot = 2;", "Welcome welcome = 9; Reboot reboot = 2;"));
+    expect(withWelcome).toContain("  welcome() {");
   });
 
   it("names exports after the service, without a trailing Service", () => {
@@ -132,7 +135,7 @@ describe("convention errors name the file, the message and the field", () => {
 
   it("a command_id that is not a string", () => {
     const source = gateway().replace("message Result { string command_id = 1;", "message Result { int64 command_id = 1;");
-    expect(conventionError(source)).toBe('sensor/v1/gateway.proto: message sensor.v1.Result, field "command_id" must be a singular string outside any oneof (the id of the command it answers)');
+    expect(conventionError(source)).toBe('sensor/v1/gateway.proto: message sensor.v1.Result, field "command_id" must be a singular string outside any oneof, not optional (the id of the command it answers)');
   });
 
   it("a failure without code", () => {
@@ -164,5 +167,34 @@ describe("convention errors name the file, the message and the field", () => {
   it("two bidi methods in one service", () => {
     const source = gateway().replace("rpc Describe(", "rpc Again(stream ConnectRequest) returns (stream ConnectResponse);\n  rpc Describe(");
     expect(conventionError(source)).toBe("sensor/v1/gateway.proto: service sensor.v1.Gateway has 2 bidi streaming methods; streamcmd serves one per service (Connect, Again)");
+  });
+
+  it("an optional id or code (it could be undefined)", () => {
+    const source = gateway().replace("string gateway_id = 1;", "optional string client_id = 1;");
+    expect(conventionError(source)).toBe('sensor/v1/gateway.proto: message sensor.v1.Hello, field "client_id" must be a singular string outside any oneof, not optional (the client\'s id)');
+  });
+
+  it("commands named like what every object has, or like the failure member", () => {
+    for (const name of ["to_string", "failure", "constructor"]) {
+      const source = gateway()
+        .replace("ReadSensor read_sensor = 3; } }", `ReadSensor read_sensor = 3; Reboot ${name} = 4; } }`)
+        .replace("Failure failure = 4;", `Failure failure = 4; RebootReply ${name === "failure" ? "failed" : name} = 5;`);
+      expect(conventionError(source)).toMatch(/field "(to_string|failure|constructor)": a command may not be called/);
+    }
+  });
+
+  it("two services that would generate the same names", () => {
+    const source = gateway(`service GatewayService { rpc Connect(stream ConnectRequest) returns (stream ConnectResponse); }`);
+    expect(conventionError(source)).toBe(
+      "sensor/v1/gateway.proto: services sensor.v1.Gateway and sensor.v1.GatewayService would both generate gatewayService: rename one, or generate one per run with service=",
+    );
+  });
+
+  it("a service named by the service option without a bidi method", () => {
+    const root = protoModule({ "sensor/v1/gateway.proto": gateway("service Plain { rpc Get(DescribeRequest) returns (DescribeResponse); }") });
+    modules.push(root);
+    expect(() => runPlugin(root, ["sensor/v1/gateway.proto"], "target=ts,service=sensor.v1.Plain")).toThrow(
+      "option service=sensor.v1.Plain: sensor/v1/gateway.proto: service sensor.v1.Plain has no bidi streaming method",
+    );
   });
 });

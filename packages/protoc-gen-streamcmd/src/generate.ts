@@ -1,6 +1,6 @@
 import type { DescField } from "@bufbuild/protobuf";
 import type { GeneratedFile, Printable, Schema } from "@bufbuild/protoplugin";
-import { readProtocol, type StreamProtocol } from "./conventions.js";
+import { ConventionError, readProtocol, type StreamProtocol } from "./conventions.js";
 
 /** The plugin's own options (beside protoplugin's `target`, `import_extension`, …). */
 export interface StreamcmdPluginOptions {
@@ -32,11 +32,22 @@ export function generateTs(schema: Schema<StreamcmdPluginOptions>): void {
   const seen = new Set<string>();
   for (const file of schema.files) {
     const protocols: StreamProtocol[] = [];
+    const exported = new Map<string, string>();
     for (const service of file.services) {
       if (wanted.size > 0 && !wanted.has(service.typeName)) continue;
       seen.add(service.typeName);
       const protocol = readProtocol(service);
-      if (protocol !== undefined) protocols.push(protocol);
+      if (protocol === undefined) {
+        if (wanted.has(service.typeName)) throw new ConventionError(`option service=${service.typeName}: ${file.proto.name}: service ${service.typeName} has no bidi streaming method`);
+        continue;
+      }
+      const name = exportNames(service.name).service;
+      const clash = exported.get(name);
+      if (clash !== undefined) {
+        throw new ConventionError(`${file.proto.name}: services ${clash} and ${service.typeName} would both generate ${name}: rename one, or generate one per run with service=`);
+      }
+      exported.set(name, service.typeName);
+      protocols.push(protocol);
     }
     if (protocols.length === 0) continue;
     const f = schema.generateFile(`${file.name}_streamcmd.ts`);
@@ -62,7 +73,7 @@ function printService(f: GeneratedFile, p: StreamProtocol): void {
   const commandOneof = p.server.oneof.localName;
   const replyOneof = p.result.oneof.localName;
   const commandNames = p.commands.map((c) => c.command.name).join(", ");
-  const clientMembers = p.client.oneof.fields.map((m) => m.name).join(", ");
+  const clientMembers = p.client.oneof.fields.filter((m) => m !== p.result.member).map((m) => m.name).join(", ");
   const idField = p.hello.id.localName;
   const types = [In, ", ", Out, ", ", Out, ", ", Result] as const;
   const ServiceKey = core("ServiceKey", true);
@@ -81,12 +92,11 @@ function printService(f: GeneratedFile, p: StreamProtocol): void {
   f.print("    if (command.", commandOneof, ".case === undefined", notCommand, ") {");
   f.print("      throw new ", core("ProtocolError"), "(", quote(f, `a ${p.service.name} command must set one of ${commandNames}`), ");");
   f.print("    }");
-  f.print("    return ", create, "(", OutSchema, ", { ", p.server.commandId.localName, ": commandId, ", commandOneof, ": command.", commandOneof, " });");
+  f.print("    // A copy: the caller's message may be sent again (or to many clients) with other ids.");
+  f.print("    return ", create, "(", OutSchema, ", { ...command, ", p.server.commandId.localName, ": commandId });");
   f.print("  },");
   f.print("  readReply(message) {");
-  f.print("    if (message.", clientOneof, ".case === undefined) {");
-  f.print("      throw new ", core("ProtocolError"), "(", quote(f, `a ${p.client.message.name} must set one of ${clientMembers}`), ");");
-  f.print("    }");
+  f.print("    // Anything but a result (", clientMembers, ", or a member this side does not know yet) goes to onMessage.");
   f.print("    if (message.", clientOneof, ".case !== ", quote(f, p.result.member.localName), ") return undefined;");
   f.print("    const result = message.", clientOneof, ".value;");
   f.print("    const commandId = result.", p.result.commandId.localName, ";");
@@ -99,7 +109,7 @@ function printService(f: GeneratedFile, p: StreamProtocol): void {
   f.print("  },");
   if (p.welcome !== undefined) {
     const value = p.welcome.id === undefined ? "{}" : `{ ${p.welcome.id.localName}: client.clientId }`;
-    f.print("  welcome(client) {");
+    f.print(p.welcome.id === undefined ? "  welcome() {" : "  welcome(client) {");
     f.print("    return ", create, "(", OutSchema, ", { ", commandOneof, ": { case: ", quote(f, p.welcome.member.localName), ", value: ", value, " } });");
     f.print("  },");
   }

@@ -34,6 +34,7 @@ export const demoBotProtocol: Protocol<ConnectRequest, ConnectResponse, ConnectR
   definition: botService,
   client: botAgentBinding,
   event: () => create(ConnectRequestSchema, { message: { case: "heartbeat", value: { sentAt: timestampNow(), status: BotStatus.RUNNING } } }),
-  malformed: () => create(ConnectRequestSchema, {}),
+  // A result without a reply: the one message the hub cannot read (an unknown member goes to onMessage).
+  malformed: () => create(ConnectRequestSchema, { message: { case: "result", value: { commandId: "c-malformed" } } }),
   defaultReply: defaultDemoReply,
 };

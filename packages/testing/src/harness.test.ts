@@ -122,11 +122,22 @@ describe("demo bot protocol fixture", () => {
     expect(bot.received).toHaveLength(0);
   });
 
-  it("drops a bot that sends an empty message", async () => {
+  it("hands a message it cannot place (empty, or a member from a newer client) to onMessage and keeps the bot", async () => {
     const h = createHarness(demoBotProtocol);
     closers.push(h);
     const bot = await h.connect("bot-7");
+    const seen: unknown[] = [];
+    h.service.onMessage((clientId, message) => seen.push([clientId, message.message.case]));
     bot.send(create(demoBot.ConnectRequestSchema, {}));
+    await expect.poll(() => seen).toEqual([["bot-7", undefined]]);
+    expect(h.service.isConnected("bot-7")).toBe(true);
+  });
+
+  it("drops a bot whose result sets no reply", async () => {
+    const h = createHarness(demoBotProtocol);
+    closers.push(h);
+    const bot = await h.connect("bot-7");
+    bot.send(demoBot.botAgentBinding.success("c-1", create(demoBot.CommandResultSchema, {})));
     expect((await bot.stream.ended).error).toBeInstanceOf(ProtocolError);
   });
 });

@@ -31,12 +31,11 @@ export const botHubBinding: StreamBinding<ConnectRequest, ConnectResponse, Conne
     if (command.command.case === undefined || command.command.case === "welcome") {
       throw new ProtocolError("a BotService command must set one of start, stop, config_update, ping");
     }
-    return create(ConnectResponseSchema, { commandId: commandId, command: command.command });
+    // A copy: the caller's message may be sent again (or to many clients) with other ids.
+    return create(ConnectResponseSchema, { ...command, commandId: commandId });
   },
   readReply(message) {
-    if (message.message.case === undefined) {
-      throw new ProtocolError("a ConnectRequest must set one of hello, result, heartbeat, status_report");
-    }
+    // Anything but a result (hello, heartbeat, status_report, or a member this side does not know yet) goes to onMessage.
     if (message.message.case !== "result") return undefined;
     const result = message.message.value;
     const commandId = result.commandId;
