@@ -49,16 +49,16 @@ interface Routed {
   readonly reply: DescMessage;
 }
 
+/** The share of a call's remaining deadline kept back for the answer's way home: 20%, between these bounds, in ms. */
+const deadlineMarginMinMs = 10;
+const deadlineMarginMaxMs = 500;
+
 /**
  * The server side of `streamcmd.v1.CommandRouterService`: `router.service(CommandRouterService,
  * createCommandRouter({ services: [hub] }))`. `Execute` unpacks the command with the service's
  * schema, sends it, and packs the reply; every failure is a status with a `CommandErrorDetail`, so
  * the remote caller rebuilds the same typed error.
  */
-/** The share of a call's remaining deadline kept back for the answer's way home: 10%, between these bounds, in ms. */
-const deadlineMarginMinMs = 5;
-const deadlineMarginMaxMs = 50;
-
 export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<typeof CommandRouterService> {
   const maxCommandBytes = checkCount("maxCommandBytes", options.maxCommandBytes ?? 512 * 1024, 1);
   const maxCallsPerStream = checkCount("maxCallsPerStream", options.maxCallsPerStream ?? 4096, 1);
@@ -99,7 +99,7 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
    * fires (a client library that gives up first reports a bare DEADLINE_EXCEEDED).
    */
   function replyTimeout(requested: number, leftMs: number | undefined): number | undefined {
-    const cap = leftMs === undefined ? undefined : Math.max(1, Math.floor(leftMs - Math.min(deadlineMarginMaxMs, Math.max(deadlineMarginMinMs, leftMs / 10))));
+    const cap = leftMs === undefined ? undefined : Math.max(1, Math.floor(leftMs - Math.min(deadlineMarginMaxMs, Math.max(deadlineMarginMinMs, leftMs / 5))));
     if (requested === 0) return cap;
     return cap === undefined ? requested : Math.min(requested, cap);
   }
