@@ -22,7 +22,7 @@ export interface DispatchContext<TOut, TCommand, TReply, C extends ClientConnect
   readonly name: string;
   /** The error of a call cancelled by its signal. */
   cancelled(reason: unknown, clientId: string, commandId?: string): CommandCancelledError;
-  wrapCommand(commandId: string, command: TCommand): TOut;
+  wrapCommand(commandId: string, command: TCommand, deadline?: number): TOut;
   readonly directory: ClientDirectory<C>;
   readonly pending: PendingCommands<TReply, C>;
   readonly counters: { commandsSent: number };
@@ -81,10 +81,15 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
     return context.info(connection);
   }
 
-  /** Finds (or waits for) the client and wraps the command with a fresh id. */
-  function prepare(clientId: unknown, command: TCommand, call: PostOptions): Prepared<TOut, C> | Promise<Prepared<TOut, C>> {
+  /**
+   * Finds (or waits for) the client and wraps the command with a fresh id and, for a call that
+   * waits for the reply (`replyMs`), the latest moment its caller still waits: the queue wait plus the reply timeout.
+   */
+  function prepare(clientId: unknown, command: TCommand, call: PostOptions, replyMs?: number): Prepared<TOut, C> | Promise<Prepared<TOut, C>> {
     checkCall(clientId, call.signal);
     const commandId = `${idPrefix}-${(idCounter++).toString(36)}`;
+    const wrap = (forClient: string, id: string, cmd: TCommand): TOut =>
+      wrapWith(forClient, id, cmd, replyMs === undefined ? undefined : settings.now() + (call.queueTimeoutMs ?? 0) + replyMs);
     const connection = directory.get(clientId);
     if (connection !== undefined) return { connection, commandId, message: wrap(clientId, commandId, command) };
     const waitMs = call.waitForConnectMs === undefined ? 0 : checkDuration("waitForConnectMs", call.waitForConnectMs);
@@ -97,9 +102,9 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
   }
 
   /** The binding's wrapCommand; a binding that throws fails only this call, typed. */
-  function wrap(clientId: string, commandId: string, command: TCommand): TOut {
+  function wrapWith(clientId: string, commandId: string, command: TCommand, deadline: number | undefined): TOut {
     try {
-      return context.wrapCommand(commandId, command);
+      return context.wrapCommand(commandId, command, deadline);
     } catch (error) {
       if (isCommandError(error)) throw error;
       throw new InvalidArgumentError(`the binding could not wrap the command: ${errorMessage(error)}`, { ...where(clientId, commandId), cause: error });
@@ -134,7 +139,7 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
   async function send(clientId: string, command: TCommand, call: CallOptions = {}): Promise<TReply> {
     try {
       const timeoutMs = call.timeoutMs === undefined ? settings.defaultTimeoutMs : checkDuration("timeoutMs", call.timeoutMs, 1);
-      const prepared = prepare(clientId, command, call);
+      const prepared = prepare(clientId, command, call, timeoutMs);
       const { connection, commandId, message } = prepared instanceof Promise ? await prepared : prepared;
       const waiting = connection.pendingIds.size;
       if (waiting >= settings.maxPendingPerClient) {
@@ -152,7 +157,13 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
       }
       context.counters.commandsSent++;
       pending.arm(commandId, timeoutMs, call.signal);
-      return await reply;
+      try {
+        return await reply;
+      } catch (error) {
+        // Timed out or cancelled while still queued: never delivered late.
+        connection.queue.remove((queued) => queued === message);
+        throw error;
+      }
     } catch (error) {
       // Here, where the caller's await resumes: the stack is the caller's, not a timer's.
       throw restack(typed(error, clientId), send);

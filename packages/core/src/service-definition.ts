@@ -23,8 +23,13 @@ export type ReplyEnvelope<TReply> =
 export interface StreamBinding<TIn, TOut, TCommand, TReply> {
   /** The identity a first message carries (the hello), or undefined if it is not a hello. */
   identify(message: TIn): ClientIdentity | undefined;
-  /** The server message that carries `command` with `commandId` to the client. */
-  wrapCommand(commandId: string, command: TCommand): TOut;
+  /**
+   * The server message that carries `command` with `commandId` to the client. `deadline` (ms since
+   * the epoch, for `send`; undefined for `post`) is the latest moment the caller still waits for
+   * the reply: a protocol with room for it puts it on the wire, so the client can refuse a command
+   * that arrives too late (after a stall, a network partition) instead of running it.
+   */
+  wrapCommand(commandId: string, command: TCommand, deadline?: number): TOut;
   /** The reply inside a client message, or undefined for anything else (heartbeats, status, …). */
   readReply(message: TIn): ReplyEnvelope<TReply> | undefined;
   /**
@@ -40,6 +45,8 @@ export interface CommandContext {
   commandId: string;
   /** Aborted when the connection ends or the agent closes: stop working on the command. */
   signal: AbortSignal;
+  /** When the caller stops waiting (ms since the epoch), if the server sent it. */
+  deadline?: number;
 }
 
 /**
@@ -49,8 +56,12 @@ export interface CommandContext {
 export interface ClientBinding<TIn, TOut, TCommand, TReply> {
   /** The first message on every connection. */
   hello(identity: ClientIdentity): TIn;
-  /** The command inside a server message, or undefined for anything else (ignored). */
-  readCommand(message: TOut): { commandId: string; command: TCommand } | undefined;
+  /**
+   * The command inside a server message, or undefined for anything else (ignored). `deadline` (ms
+   * since the epoch), when the message carries one: past it, the runtime refuses the command with a
+   * `deadline_exceeded` failure and never runs it.
+   */
+  readCommand(message: TOut): { commandId: string; command: TCommand; deadline?: number } | undefined;
   /** Whether a server message is the welcome (see `StreamBinding.welcome`). */
   isWelcome?(message: TOut): boolean;
   /** The message answering `commandId` with success. */

@@ -506,6 +506,32 @@ describe("streaming service: queue", () => {
     await Promise.all(accepted);
   });
 
+  it("puts the caller's deadline on the wire for send (queue wait + reply timeout), none for post", async () => {
+    const h = harness();
+    const bot = await h.connect("bot-1");
+    const before = Date.now();
+    await h.service.send("bot-1", ping, { timeoutMs: 5_000, queueTimeoutMs: 1_000 });
+    await h.service.post("bot-1", ping);
+    await expect.poll(() => bot.received.length).toBe(2);
+    const [sent, posted] = bot.received;
+    expect(sent!.deadline).toBeGreaterThanOrEqual(before + 6_000);
+    expect(sent!.deadline).toBeLessThanOrEqual(Date.now() + 6_000);
+    expect(posted!.deadline).toBeUndefined();
+  });
+
+  it("never delivers a command that timed out (or was cancelled) while still queued", async () => {
+    const h = harness();
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
+    bot.stream.pauseReading();
+    // The paused reader holds the first message; the other two wait in the queue.
+    const calls = ["taken", "late-1", "late-2"].map((op) => h.service.send("bot-1", { op }, { timeoutMs: 50 }).catch((e: unknown) => e));
+    for (const error of await Promise.all(calls)) expect(error).toBeInstanceOf(CommandTimeoutError);
+    expect(h.service.client("bot-1")?.queuedMessages).toBe(0);
+    bot.stream.resumeReading();
+    await h.service.send("bot-1", { op: "after" }, { timeoutMs: 50 }).catch(() => undefined);
+    expect(bot.received.map((message) => message.command.op)).toEqual(["taken", "after"]);
+  });
+
   it("waits up to queueTimeoutMs for room and goes through when the client catches up", async () => {
     const h = harness({ maxQueueSize: 1 });
     const bot = await h.connect("bot-1");

@@ -283,7 +283,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   const dispatch = createCommandDispatch<TOut, TCommand, TReply, Connection>({
     name,
     cancelled: cancelledError,
-    wrapCommand: (commandId, command) => binding.wrapCommand(commandId, command),
+    wrapCommand: (commandId, command, deadline) => binding.wrapCommand(commandId, command, deadline),
     directory,
     pending,
     counters,

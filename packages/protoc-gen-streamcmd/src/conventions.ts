@@ -36,7 +36,13 @@ export interface StreamProtocol {
   };
   readonly heartbeat: (DescField & { fieldKind: "message" }) | undefined;
   /** What the server sends (the method's output) and its oneof of commands. */
-  readonly server: { readonly message: DescMessage; readonly commandId: StringField; readonly oneof: DescOneof };
+  readonly server: {
+    readonly message: DescMessage;
+    readonly commandId: StringField;
+    readonly oneof: DescOneof;
+    /** `google.protobuf.Timestamp deadline`: when the caller stops waiting; the agent refuses a command past it. */
+    readonly deadline: DescField | undefined;
+  };
   readonly welcome: { readonly member: DescField & { fieldKind: "message" }; readonly id: StringField | undefined } | undefined;
   readonly commands: readonly CommandShape[];
 }
@@ -135,6 +141,10 @@ export function readProtocol(service: DescService): StreamProtocol | undefined {
   const serverMessage = method.output;
   const serverCommandId = stringField(serverMessage, "command_id", "the command's id, echoed in the result");
   const commandOneof = onlyOneof(serverMessage, "one member per command, plus an optional welcome");
+  const deadline = serverMessage.fields.find((f) => f.name === "deadline");
+  if (deadline !== undefined && (deadline.fieldKind !== "message" || deadline.message.typeName !== "google.protobuf.Timestamp" || deadline.oneof !== undefined)) {
+    throw new ConventionError(`${where(serverMessage, deadline)} must be a google.protobuf.Timestamp outside the oneof (the command's deadline)`);
+  }
   const welcomeMember = messageMember(commandOneof, "welcome", "the server's admission of a client");
   const welcomeId = welcomeMember?.message.fields.find((f): f is StringField => isString(f) && (f.name === id.name || f.name === "client_id"));
 
@@ -165,7 +175,7 @@ export function readProtocol(service: DescService): StreamProtocol | undefined {
     hello: { member: helloMember, id, metadata },
     result: { member: resultMember, commandId: resultCommandId, oneof: replyOneof, failure },
     heartbeat,
-    server: { message: serverMessage, commandId: serverCommandId, oneof: commandOneof },
+    server: { message: serverMessage, commandId: serverCommandId, oneof: commandOneof, deadline },
     welcome: welcomeMember === undefined ? undefined : { member: welcomeMember, id: welcomeId },
     commands,
   };

@@ -87,13 +87,19 @@ function printService(f: GeneratedFile, p: StreamProtocol): void {
   for (const field of p.hello.metadata) f.print("    if (hello.", field.localName, ") metadata[", quote(f, field.name), "] = hello.", field.localName, ";");
   f.print("    return { clientId: hello.", idField, ", metadata };");
   f.print("  },");
-  f.print("  wrapCommand(commandId, command) {");
+  const deadlineField = p.server.deadline?.localName;
+  f.print(deadlineField === undefined ? "  wrapCommand(commandId, command) {" : "  wrapCommand(commandId, command, deadline) {");
   const notCommand = p.welcome === undefined ? "" : ` || command.${commandOneof}.case === ${JSON.stringify(p.welcome.member.localName)}`;
   f.print("    if (command.", commandOneof, ".case === undefined", notCommand, ") {");
   f.print("      throw new ", core("ProtocolError"), "(", quote(f, `a ${p.service.name} command must set one of ${commandNames}`), ");");
   f.print("    }");
   f.print("    // A copy: the caller's message may be sent again (or to many clients) with other ids.");
-  f.print("    return ", create, "(", OutSchema, ", { ...command, ", p.server.commandId.localName, ": commandId });");
+  if (deadlineField === undefined) f.print("    return ", create, "(", OutSchema, ", { ...command, ", p.server.commandId.localName, ": commandId });");
+  else {
+    const fromMs = f.import("timestampFromMs", "@bufbuild/protobuf/wkt");
+    f.print("    const sent = { ...command, ", p.server.commandId.localName, ": commandId };");
+    f.print("    return ", create, "(", OutSchema, ", deadline === undefined ? sent : { ...sent, ", deadlineField, ": ", fromMs, "(deadline) });");
+  }
   f.print("  },");
   f.print("  readReply(message) {");
   f.print("    // Anything but a result (", clientMembers, ", or a member this side does not know yet) goes to onMessage.");
@@ -133,7 +139,12 @@ function printService(f: GeneratedFile, p: StreamProtocol): void {
   f.print("  readCommand(message) {");
   const welcomeCheck = p.welcome === undefined ? "" : ` || message.${commandOneof}.case === ${JSON.stringify(p.welcome.member.localName)}`;
   f.print("    if (message.", p.server.commandId.localName, " === \"\"", welcomeCheck, ") return undefined;");
-  f.print("    return { commandId: message.", p.server.commandId.localName, ", command: message };");
+  if (deadlineField === undefined) f.print("    return { commandId: message.", p.server.commandId.localName, ", command: message };");
+  else {
+    const toMs = f.import("timestampMs", "@bufbuild/protobuf/wkt");
+    f.print("    const read = { commandId: message.", p.server.commandId.localName, ", command: message };");
+    f.print("    return message.", deadlineField, " === undefined ? read : { ...read, deadline: ", toMs, "(message.", deadlineField, ") };");
+  }
   f.print("  },");
   if (p.welcome !== undefined) {
     f.print("  isWelcome(message) {");

@@ -4,6 +4,8 @@ import type { ClientBinding, StreamingServiceDefinition } from "@streamcmd/core"
 export interface ReceivedCommand<TCommand> {
   commandId: string;
   command: TCommand;
+  /** The deadline the server put on the wire, if the protocol carries one (ms since the epoch). */
+  deadline?: number;
 }
 
 /**

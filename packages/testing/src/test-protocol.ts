@@ -15,7 +15,7 @@ export type TestClientMessage =
   | { kind: "event"; data: unknown };
 
 /** What the server sends a test client: a command, or the welcome. */
-export type TestServerMessage = { kind: "command"; commandId: string; command: TestCommand } | { kind: "welcome"; clientId: string };
+export type TestServerMessage = { kind: "command"; commandId: string; command: TestCommand; deadline?: number } | { kind: "welcome"; clientId: string };
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null;
@@ -30,7 +30,7 @@ export const testBinding: StreamBinding<TestClientMessage, TestServerMessage, Te
     if (!isObject(message) || message.kind !== "hello") return undefined;
     return message.metadata === undefined ? { clientId: message.clientId } : { clientId: message.clientId, metadata: message.metadata };
   },
-  wrapCommand: (commandId, command) => ({ kind: "command", commandId, command }),
+  wrapCommand: (commandId, command, deadline) => (deadline === undefined ? { kind: "command", commandId, command } : { kind: "command", commandId, command, deadline }),
   readReply(message) {
     if (!isObject(message) || typeof message.kind !== "string") throw new ProtocolError("a test message must be an object with a kind");
     if (message.kind !== "reply") return undefined;
@@ -49,7 +49,11 @@ export const testProtocol: Protocol<TestClientMessage, TestServerMessage, TestCo
   definition: testService,
   client: {
     hello: (identity) => ({ kind: "hello", ...identity }),
-    readCommand: (message) => (message.kind === "command" ? { commandId: message.commandId, command: message.command } : undefined),
+    readCommand: (message) => {
+      if (message.kind !== "command") return undefined;
+      const read = { commandId: message.commandId, command: message.command };
+      return message.deadline === undefined ? read : { ...read, deadline: message.deadline };
+    },
     isWelcome: (message) => message.kind === "welcome",
     success: (commandId, value) => ({ kind: "reply", commandId, ok: true, value }),
     failure: (commandId, code, message) => ({ kind: "reply", commandId, ok: false, code, message }),

@@ -93,7 +93,7 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
     return { code: typeof code === "string" && code !== "" ? code : "handler_error", message: errorMessage(error) };
   };
 
-  const handle = async (commandId: string, command: TCommand): Promise<void> => {
+  const handle = async (commandId: string, command: TCommand, deadline: number | undefined): Promise<void> => {
     let release: () => void;
     try {
       release = await slots.acquire();
@@ -101,7 +101,15 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
       return; // the session ended while it waited: its answer would have nowhere to go
     }
     try {
-      const reply = await options.onCommand(command, { commandId, signal: controller.signal });
+      // Its caller gave up already (the client stalled, or the command waited here): never run it late.
+      if (deadline !== undefined && Date.now() >= deadline) {
+        const late = Date.now() - deadline;
+        logger.warn({ commandId, lateMs: late }, "command arrived after its deadline; refused without running it");
+        push("failure reply", () => binding.failure(commandId, "deadline_exceeded", `the command's deadline passed ${late} ms before it could run; not run`));
+        return;
+      }
+      const context: CommandContext = deadline === undefined ? { commandId, signal: controller.signal } : { commandId, signal: controller.signal, deadline };
+      const reply = await options.onCommand(command, context);
       push("success reply", () => binding.success(commandId, reply));
     } catch (error) {
       const { code, message } = failureOf(error);
@@ -123,7 +131,7 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
       if (binding.isWelcome === undefined) markConnected();
       for await (const message of responses) {
         received = true;
-        let command: { commandId: string; command: TCommand } | undefined;
+        let command: { commandId: string; command: TCommand; deadline?: number } | undefined;
         try {
           if (binding.isWelcome?.(message) === true) {
             markConnected();
@@ -134,7 +142,7 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
           logger.warn({ err }, "agent binding could not read a server message; ignored");
           continue;
         }
-        if (command !== undefined) void handle(command.commandId, command.command);
+        if (command !== undefined) void handle(command.commandId, command.command, command.deadline);
       }
       return outcome();
     } catch (error) {

@@ -1,6 +1,7 @@
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { ClientDisconnectedError } from "@streamcmd/core";
 import { PushQueue } from "@streamcmd/core/internal";
 import * as demoBot from "@streamcmd/demo-protocol";
 import { botAgentBinding, botCommands, botService, createBotClient } from "@streamcmd/demo-protocol";
@@ -98,11 +99,16 @@ describe("a stream does not outlive its credential", () => {
     scope.defer(() => agent.close());
     await agent.waitUntilConnected();
     const deadline = Date.now() + 3_000;
+    let answered = 0;
     while (Date.now() < deadline) {
-      const reply = await secure.hub.send("bot-rotating", botCommands.ping(), { waitForConnectMs: 5_000 });
-      expect(reply.reply.case).toBe("ping");
+      // A ping in flight at the very moment a stream ends for its expiry may fail, as one whose client left.
+      const reply = await secure.hub.send("bot-rotating", botCommands.ping(), { waitForConnectMs: 5_000 }).catch((error: unknown) => error);
+      if (reply instanceof ClientDisconnectedError) continue;
+      expect(reply).toMatchObject({ reply: { case: "ping" } });
+      answered++;
       await sleep(100);
     }
+    expect(answered).toBeGreaterThan(10);
   });
 
   it("a caller's ExecuteStream takes no call after the caller's token expired and ends Unauthenticated", async () => {

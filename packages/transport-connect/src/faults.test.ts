@@ -11,13 +11,32 @@ import { afterEach, describe, expect, it } from "vitest";
 import * as demoBot from "@streamcmd/demo-protocol";
 import { botAgentBinding, botService } from "@streamcmd/demo-protocol";
 import { createPushStream } from "@streamcmd/testing";
-import { CommandCancelledError, CommandTimeoutError, createCommandClient, QueueFullError, RouterUnavailableError } from "@streamcmd/core";
+import {
+  CommandCancelledError,
+  CommandFailedError,
+  CommandTimeoutError,
+  createCommandClient,
+  createStreamingService,
+  defineStreamingService,
+  QueueFullError,
+  RouterUnavailableError,
+} from "@streamcmd/core";
 import { ExecuteStreamRequestSchema } from "./gen/streamcmd/v1/command_router_pb.js";
 import { CommandErrorDetailSchema, CommandRouterService, createRemoteRouter } from "./index.js";
 import { resultFor, startCommand, testScope } from "./test-support/bot-server.js";
 
 const scope = testScope();
 afterEach(() => scope.closeAll());
+
+/** A demo bot in its own OS process (built packages), to SIGSTOP; its stdout lines say what it ran. */
+async function agentProcess(url: string, botId: string): Promise<{ child: ChildProcess; lines: string[] }> {
+  const script = fileURLToPath(new URL("./test-support/agent-process.mjs", import.meta.url));
+  const child = spawn(process.execPath, [script, url, botId], { stdio: ["ignore", "pipe", "inherit"] });
+  scope.defer(() => child.kill("SIGKILL"));
+  const lines: string[] = [];
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => lines.push(...chunk.split("\n").filter((line) => line !== "")));
+  return { child, lines };
+}
 
 /** A bot server in its own OS process (built packages), to kill -9; its bot "bot-silent" never answers. */
 async function serverProcess(): Promise<{ child: ChildProcess; url: string }> {
@@ -185,5 +204,40 @@ describe("issue 11: every command settles once, with the right error", () => {
     // Without backpressure every call is taken up (beyond maxCallsPerStream as QueueFullError answers)
     // and the answers pile up in the server's memory.
     expect(taken).toBeLessThan(5_000);
+  });
+
+  it("a bot stopped (SIGSTOP) while commands arrive never runs them when it resumes: their deadline travelled with them", async () => {
+    const bots = await scope.server({ serviceOptions: { heartbeatTimeoutMs: 1_000 } });
+    const { child, lines } = await agentProcess(bots.url, "bot-stalled");
+    await bots.hub.waitForClient("bot-stalled", { timeoutMs: 10_000 });
+    child.kill("SIGSTOP");
+    scope.defer(() => child.kill("SIGCONT"));
+    const calls = Array.from({ length: 8 }, (_, i) => bots.hub.send("bot-stalled", demoBot.botCommands.stop({ reason: `stop-${i}` }), { timeoutMs: 300 }).catch((error: unknown) => error));
+    // Each settles once, as a timeout: the bot is silent, not gone (yet).
+    for (const error of await Promise.all(calls)) expect(error).toBeInstanceOf(CommandTimeoutError);
+    await expect.poll(() => bots.hub.isConnected("bot-stalled"), { timeout: 5_000 }).toBe(false);
+    child.kill("SIGCONT");
+    // It wakes, reads what waited in its socket, refuses it, and reconnects.
+    await bots.hub.waitForClient("bot-stalled", { timeoutMs: 10_000 });
+    const after = await bots.hub.send("bot-stalled", demoBot.botCommands.start({ reason: "fresh" }), { timeoutMs: 5_000 });
+    expect(after.reply.case).toBe("start");
+    expect(lines.filter((line) => line.startsWith("executed"))).toEqual(["executed start fresh"]);
+  }, 30_000);
+
+  it("the agent refuses a command whose deadline passed with a typed deadline_exceeded failure, and never calls the handler", async () => {
+    // A hub whose binding stamps every command with a deadline already past (a badly stalled delivery).
+    const binding: typeof botService.binding = {
+      ...botService.binding,
+      wrapCommand: (commandId, command) => botService.binding.wrapCommand(commandId, command, Date.now() - 1_000),
+    };
+    const late = defineStreamingService({ name: botService.name, binding, schemas: botService.schemas });
+    const bots = await scope.server({ hub: createStreamingService(late) });
+    let handled = 0;
+    scope.agent(bots.url, "bot-1", { onCommand: (command) => (handled++, resultFor(command, "bot-1")) });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const error = await bots.hub.send("bot-1", startCommand("too late"), { timeoutMs: 5_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommandFailedError);
+    expect((error as CommandFailedError).clientErrorCode).toBe("deadline_exceeded");
+    expect(handled).toBe(0);
   });
 });

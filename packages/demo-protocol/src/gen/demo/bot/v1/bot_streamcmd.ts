@@ -15,6 +15,7 @@ import type { CommandResult, ConfigUpdate, ConfigUpdateReply, ConnectRequest, Co
 import { BotService, CommandResultSchema, ConfigUpdateReplySchema, ConfigUpdateSchema, ConnectRequestSchema, ConnectResponseSchema, PingReplySchema, PingSchema, StartReplySchema, StartSchema, StopReplySchema, StopSchema } from "./bot_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 
 /**
  * The hub side of demo.bot.v1.BotService.Connect: reads the hello and results, wraps commands.
@@ -27,12 +28,13 @@ export const botHubBinding: StreamBinding<ConnectRequest, ConnectResponse, Conne
     if (hello.version) metadata["version"] = hello.version;
     return { clientId: hello.botId, metadata };
   },
-  wrapCommand(commandId, command) {
+  wrapCommand(commandId, command, deadline) {
     if (command.command.case === undefined || command.command.case === "welcome") {
       throw new ProtocolError("a BotService command must set one of start, stop, config_update, ping");
     }
     // A copy: the caller's message may be sent again (or to many clients) with other ids.
-    return create(ConnectResponseSchema, { ...command, commandId: commandId });
+    const sent = { ...command, commandId: commandId };
+    return create(ConnectResponseSchema, deadline === undefined ? sent : { ...sent, deadline: timestampFromMs(deadline) });
   },
   readReply(message) {
     // Anything but a result (hello, heartbeat, status_report, or a member this side does not know yet) goes to onMessage.
@@ -70,7 +72,8 @@ export const botAgentBinding: ClientBinding<ConnectRequest, ConnectResponse, Con
   },
   readCommand(message) {
     if (message.commandId === "" || message.command.case === "welcome") return undefined;
-    return { commandId: message.commandId, command: message };
+    const read = { commandId: message.commandId, command: message };
+    return message.deadline === undefined ? read : { ...read, deadline: timestampMs(message.deadline) };
   },
   isWelcome(message) {
     return message.command.case === "welcome";
