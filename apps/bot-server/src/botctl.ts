@@ -146,7 +146,8 @@ program
         const client = connected.get(id);
         return {
           bot: id,
-          status: record ? statusName(record.status) : "unknown",
+          // A bot that is not connected is not doing anything we know of: say so, with its last status.
+          status: client !== undefined ? (record ? statusName(record.status) : "unknown") : `OFFLINE (last ${record ? statusName(record.status) : "unknown"})`,
           connected: client !== undefined,
           since: client?.connectedAt.toISOString() ?? null,
           version: client?.metadata["version"] ?? null,

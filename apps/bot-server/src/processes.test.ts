@@ -110,6 +110,30 @@ describe("server, fleet and botctl in three separate processes", () => {
   });
 });
 
+describe("a server killed with a command in flight", () => {
+  it("botctl restart exits 3, server unreachable, not a cancelled or internal error", async () => {
+    const server = await start("server-main.js", ["--port", "0", "--insecure", "--log-level", "info", "--db", "killed/bots.db"], /bot server on (http:\/\/127\.0\.0\.1:\d+)/);
+    const killedUrl = server.match[1]!;
+    await start("fleet-main.js", ["--url", killedUrl, "--insecure", "--bots", "1", "--prefix", "k-", "--log-level", "warn"], /simulated bots/);
+    const insecure = ["--insecure", "--db", "killed/bots.db"];
+    await vi.waitFor(async () => expect((await botctl(killedUrl, "start", "k-1", ...insecure)).code).toBe(0), { timeout: 20_000, interval: 200 });
+    // The server logs (to stderr) each status the bot reports: kill it -9 the moment the restart's stop is under way.
+    let log = "";
+    const stopping = new Promise<void>((resolve) =>
+      server.child.stderr!.on("data", (chunk: Buffer) => {
+        log += chunk.toString();
+        if (/"status":"STOPPING"/.test(log)) resolve();
+      }),
+    );
+    const restart = botctl(killedUrl, "restart", "k-1", ...insecure);
+    await stopping;
+    server.child.kill("SIGKILL");
+    const outcome = await restart;
+    expect(outcome.code).toBe(3);
+    expect(outcome.stderr.trim()).toBe(`botctl: cannot reach the bot server at ${killedUrl} (is it running? ./dev demo or ./dev pnpm demo:server)`);
+  }, 60_000);
+});
+
 describe("pnpm demo", () => {
   it("completes the tour and exits 0 with --exit-after-tour", async () => {
     const { stdout } = await run(process.execPath, [join(dist, "main.js"), "--port", "0", "--bots", "2", "--db", "tour.db", "--exit-after-tour"], {

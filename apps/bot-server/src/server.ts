@@ -1,5 +1,5 @@
 import { createStreamingService, registerStreamingService, type Logger, type StreamingServiceOf } from "@streamcmd/core";
-import { botCommands, BotService, botService, statusName } from "@streamcmd/demo-protocol";
+import { botCommands, BotService, botService, BotStatus, statusName } from "@streamcmd/demo-protocol";
 import { createSqliteBotStore, type BotStore } from "@streamcmd/examples";
 import {
   CommandRouterService,
@@ -48,11 +48,30 @@ export async function startDemoServer(options: { host: string; port: number; dbP
       if (Object.keys(record.config).length > 0) await hub.send(client.clientId, botCommands.configUpdate({ config: record.config }));
     })().catch((err: unknown) => logger.warn({ err, clientId: client.clientId }, "could not restore the bot's config"));
   });
-  hub.onMessage((clientId, message) => {
-    if (message.message.case !== "statusReport") return;
-    const { status, detail } = message.message.value;
-    logger.info({ clientId, status: statusName(status), detail }, "bot reported its status");
+  // The store follows what each bot says of itself: status reports, and the status in every heartbeat
+  // (written only when it changed), so a bot that changed state on its own is never shown stale.
+  const lastHeard = new Map<string, BotStatus>();
+  const record = (clientId: string, status: BotStatus, detail: string): void => {
+    lastHeard.set(clientId, status);
     void store.setStatus(clientId, status, detail).catch((err: unknown) => logger.error({ err, clientId }, "could not store status"));
+  };
+  hub.onMessage((clientId, message) => {
+    if (message.message.case === "statusReport") {
+      const { status, detail } = message.message.value;
+      logger.info({ clientId, status: statusName(status), detail }, "bot reported its status");
+      record(clientId, status, detail);
+    } else if (message.message.case === "heartbeat") {
+      const { status } = message.message.value;
+      if (status !== BotStatus.UNSPECIFIED && lastHeard.get(clientId) !== status) record(clientId, status, "from its heartbeat");
+    }
+  });
+  hub.onDisconnect(({ client, reason }) => {
+    // Its last status stays (what it was doing when it left); the reason says it is gone and why.
+    lastHeard.delete(client.clientId);
+    void (async () => {
+      const stored = await store.get(client.clientId);
+      if (stored !== undefined) await store.setStatus(client.clientId, stored.status, `disconnected (${reason})`);
+    })().catch((err: unknown) => logger.error({ err, clientId: client.clientId }, "could not record the disconnect"));
   });
 
   const tokens = credentials === undefined ? undefined : createTokenVerifier({ publicKey: credentials.verifyKey });

@@ -3,7 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { clearRegistry, silentLogger } from "@streamcmd/core";
-import { BotStatus } from "@streamcmd/demo-protocol";
+import { create } from "@bufbuild/protobuf";
+import { BotStatus, ConnectRequestSchema } from "@streamcmd/demo-protocol";
+import { createHarness, demoBotProtocol } from "@streamcmd/testing";
 import { startFleet, parseFailure } from "./fleet.js";
 import { startDemoServer } from "./server.js";
 import { runTour } from "./tour.js";
@@ -61,6 +63,16 @@ describe("demo tour", () => {
     await server.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
     await fleet.bots.get("bot-1")!.start({ reason: "local" });
     await expect.poll(async () => (await server.store.get("bot-1"))?.status).toBe(BotStatus.RUNNING);
+  });
+
+  it("the store follows the status in a bot's heartbeats, and records when it leaves", async () => {
+    const { server } = await demo([]);
+    // A bot driven in memory on the server's own hub: its heartbeat says RUNNING, with no status report.
+    const bot = await createHarness(demoBotProtocol, { service: server.hub }).connect("bot-9");
+    bot.send(create(ConnectRequestSchema, { message: { case: "heartbeat", value: { status: BotStatus.RUNNING } } }));
+    await expect.poll(async () => await server.store.get("bot-9")).toMatchObject({ status: BotStatus.RUNNING, statusReason: "from its heartbeat" });
+    bot.disconnect();
+    await expect.poll(async () => await server.store.get("bot-9")).toMatchObject({ status: BotStatus.RUNNING, statusReason: "disconnected (client_closed)" });
   });
 
   it("parseFailure explains a bad --fail", () => {
