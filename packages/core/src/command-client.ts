@@ -129,9 +129,10 @@ export function createCommandClient<TCommand, TReply>(
       const signal = callSignal(call.signal);
       const { timeoutMs, queueTimeoutMs, waitForConnectMs } = settings(call);
       const current = route();
-      if (current.mode === "same-process") return await current.hub.send(clientId, command, { timeoutMs, queueTimeoutMs, waitForConnectMs, signal });
+      const key = call.idempotencyKey === undefined ? {} : { idempotencyKey: call.idempotencyKey };
+      if (current.mode === "same-process") return await current.hub.send(clientId, command, { timeoutMs, queueTimeoutMs, waitForConnectMs, signal, ...key });
       if (current.mode === "cross-process") {
-        return await current.router.execute(service, { clientId, command, timeoutMs, queueTimeoutMs, waitForConnectMs }, { signal });
+        return await current.router.execute(service, { clientId, command, timeoutMs, queueTimeoutMs, waitForConnectMs, ...key }, { signal });
       }
       throw notFound();
     } catch (error) {

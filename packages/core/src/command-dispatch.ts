@@ -12,6 +12,7 @@ import {
   ServiceClosedError,
   type CommandError,
 } from "./errors.js";
+import { IdempotencyCache } from "./idempotency.js";
 import type { PendingCommands } from "./pending-commands.js";
 import type { ResolvedServiceOptions } from "./streaming-service-options.js";
 import type { BroadcastOptions, BroadcastOutcome, CallOptions, ClientInfo, PostOptions } from "./streaming-service-types.js";
@@ -51,6 +52,7 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
   // Unique across services and restarts, cheap per command: a random prefix and a counter.
   const idPrefix = globalThis.crypto.randomUUID().slice(0, 8);
   let idCounter = 0;
+  const idempotent = new IdempotencyCache<TReply>(settings.idempotencyWindowMs, settings.maxIdempotencyKeys, settings.now);
 
   function checkCall(clientId: unknown, signal: AbortSignal | undefined): asserts clientId is string {
     if (context.isClosed()) throw context.serviceClosed();
@@ -136,7 +138,22 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
     }
   }
 
+  /** Sends, or (with an idempotency key seen within the window) answers with the first call's outcome. */
   async function send(clientId: string, command: TCommand, call: CallOptions = {}): Promise<TReply> {
+    const key = call.idempotencyKey;
+    if (key === undefined || settings.idempotencyWindowMs === 0) return sendOnce(clientId, command, call);
+    try {
+      if (typeof key !== "string" || key === "" || key.length > 256) {
+        throw new InvalidArgumentError(`idempotencyKey must be a non-empty string of at most 256 characters, got ${JSON.stringify(key)}`, where(clientId));
+      }
+      checkCall(clientId, call.signal);
+      return await idempotent.run(clientId, key, () => sendOnce(clientId, command, call), where(clientId));
+    } catch (error) {
+      throw restack(typed(error, clientId), send);
+    }
+  }
+
+  async function sendOnce(clientId: string, command: TCommand, call: CallOptions = {}): Promise<TReply> {
     try {
       const timeoutMs = call.timeoutMs === undefined ? settings.defaultTimeoutMs : checkDuration("timeoutMs", call.timeoutMs, 1);
       const prepared = prepare(clientId, command, call, timeoutMs);
@@ -166,7 +183,7 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
       }
     } catch (error) {
       // Here, where the caller's await resumes: the stack is the caller's, not a timer's.
-      throw restack(typed(error, clientId), send);
+      throw restack(typed(error, clientId), sendOnce);
     }
   }
 

@@ -11,6 +11,8 @@ export interface RemoteCommandRequest<TCommand> {
   waitForConnectMs: number;
   /** How long the server waits for room in a full client queue, in ms; 0 fails fast. */
   queueTimeoutMs: number;
+  /** `CallOptions.idempotencyKey`: the server's hub answers a retry with the first outcome. */
+  idempotencyKey?: string;
 }
 
 /**
@@ -24,7 +26,7 @@ export interface RemoteRouter {
   /** Sends the command and resolves with the client's reply. */
   execute<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, request: RemoteCommandRequest<TCommand>, options?: { signal?: AbortSignal }): Promise<TReply>;
   /** Queues the command without waiting for a reply; resolves with the command id. */
-  post<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, request: Omit<RemoteCommandRequest<TCommand>, "timeoutMs">, options?: { signal?: AbortSignal }): Promise<string>;
+  post<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, request: Omit<RemoteCommandRequest<TCommand>, "timeoutMs" | "idempotencyKey">, options?: { signal?: AbortSignal }): Promise<string>;
   /** The clients connected to `service` now. */
   listClients(service: ServiceKey<unknown, unknown>, options?: { signal?: AbortSignal }): Promise<ClientInfo[]>;
 }

@@ -11,6 +11,8 @@ export interface ResolvedServiceOptions {
   readonly helloTimeoutMs: number;
   readonly maxPendingPerClient: number;
   readonly maxConnectWaiters: number;
+  readonly idempotencyWindowMs: number;
+  readonly maxIdempotencyKeys: number;
   readonly maxMessagesPerSecond: number;
   readonly maxMetadataEntries: number;
   readonly maxMetadataBytes: number;
@@ -28,6 +30,8 @@ export function resolveServiceOptions(options: StreamingServiceOptions): Resolve
     helloTimeoutMs: checkDuration("helloTimeoutMs", options.helloTimeoutMs ?? 10_000, 1),
     maxPendingPerClient: checkCount("maxPendingPerClient", options.maxPendingPerClient ?? 1024, 1),
     maxConnectWaiters: checkCount("maxConnectWaiters", options.maxConnectWaiters ?? 10_000),
+    idempotencyWindowMs: checkDuration("idempotencyWindowMs", options.idempotencyWindowMs ?? 60_000),
+    maxIdempotencyKeys: checkCount("maxIdempotencyKeys", options.maxIdempotencyKeys ?? 10_000, 1),
     maxMessagesPerSecond: checkCount("maxMessagesPerSecond", options.maxMessagesPerSecond ?? 0),
     maxMetadataEntries: checkCount("maxMetadataEntries", options.maxMetadataEntries ?? 16),
     maxMetadataBytes: checkCount("maxMetadataBytes", options.maxMetadataBytes ?? 4096),

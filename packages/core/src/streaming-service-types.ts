@@ -15,10 +15,18 @@ export interface CallOptions {
   queueTimeoutMs?: number;
   /** How long to wait for a missing client to connect, in ms; 0 fails at once with `ClientNotConnectedError`. */
   waitForConnectMs?: number;
+  /**
+   * Makes a retry safe: within the hub's `idempotencyWindowMs`, a `send` with the same key for the
+   * same client gets the first call's outcome (or waits for it) instead of sending the command
+   * again — same-process, cross-process, and across a reconnect of the client. Forgotten at once
+   * when the command was never delivered (`ClientNotConnectedError`, `QueueFullError`, …), so
+   * that retry sends it.
+   */
+  idempotencyKey?: string;
 }
 
-/** Per-call options of `post`: a post waits for no reply, so it has no reply timeout. */
-export type PostOptions = Omit<CallOptions, "timeoutMs">;
+/** Per-call options of `post`: a post waits for no reply, so it has no reply timeout (and no idempotency key). */
+export type PostOptions = Omit<CallOptions, "timeoutMs" | "idempotencyKey">;
 
 /** Options of `broadcast`. */
 export interface BroadcastOptions extends CallOptions {
@@ -52,6 +60,10 @@ export interface StreamingServiceOptions {
    * long waits for absent ids hold. Default 10000.
    */
   maxConnectWaiters?: number;
+  /** How long the outcome of a `send` with an `idempotencyKey` is remembered, in ms; 0 turns keys off (ignored). Default 60000. */
+  idempotencyWindowMs?: number;
+  /** Idempotency keys remembered at once; one more `send` with a new key fails with `QueueFullError` (not sent). Default 10000. */
+  maxIdempotencyKeys?: number;
   /**
    * A client that sends more than this many messages in one second (a burst of up to this many is
    * fine) is dropped with a `RateLimitedError`; replies to pending commands do not count. 0 turns

@@ -54,7 +54,8 @@ export function createLoopbackRouter(services: readonly RegisteredService[]): Lo
       calls.execute++;
       const command = structuredClone(request.command);
       const { timeoutMs, queueTimeoutMs, waitForConnectMs } = request;
-      return overTheWire(() => hub(service).send(request.clientId, command, { timeoutMs, queueTimeoutMs, waitForConnectMs, ...(options.signal ? { signal: options.signal } : {}) }));
+      const key = request.idempotencyKey === undefined ? {} : { idempotencyKey: request.idempotencyKey };
+      return overTheWire(() => hub(service).send(request.clientId, command, { timeoutMs, queueTimeoutMs, waitForConnectMs, ...key, ...(options.signal ? { signal: options.signal } : {}) }));
     },
     post<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, request: Omit<RemoteCommandRequest<TCommand>, "timeoutMs">, options: { signal?: AbortSignal } = {}) {
       calls.post++;

@@ -129,6 +129,7 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
         waitForConnectMs: request.waitForConnectMs,
         queueTimeoutMs: request.queueTimeoutMs,
         signal,
+        ...(request.idempotencyKey === "" ? {} : { idempotencyKey: request.idempotencyKey }),
       });
       if (!isMessage(result, reply)) {
         throw new InvalidArgumentError(`the binding of "${request.service}" replied with something that is not a ${reply.typeName}`, { service: request.service });

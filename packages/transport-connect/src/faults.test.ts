@@ -240,4 +240,18 @@ describe("issue 11: every command settles once, with the right error", () => {
     expect((error as CommandFailedError).clientErrorCode).toBe("deadline_exceeded");
     expect(handled).toBe(0);
   });
+
+  it.each(["stream", "unary"] as const)("an idempotency key travels across processes (%s): a retry after a lost answer is not run twice", async (executeVia) => {
+    const bots = await scope.server();
+    let ran = 0;
+    scope.agent(bots.url, "bot-1", { onCommand: (command) => (ran++, resultFor(command, "bot-1")) });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const router = createRemoteRouter({ baseUrl: bots.url, executeVia });
+    scope.defer(() => router.close());
+    const bot = createCommandClient(botService, { clientId: "bot-1", router });
+    const first = await bot.send(startCommand("once"), { idempotencyKey: "order-42" });
+    const retry = await bot.send(startCommand("once"), { idempotencyKey: "order-42" });
+    expect(retry).toEqual(first);
+    expect(ran).toBe(1);
+  });
 });

@@ -142,7 +142,7 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
   async function execute<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, request: RemoteCommandRequest<TCommand>, callOptions: { signal?: AbortSignal } = {}): Promise<TReply> {
     const { schemas, any } = pack(service, request.command);
     const { clientId, timeoutMs, waitForConnectMs, queueTimeoutMs } = request;
-    const body = { service: service.name, clientId, command: any, timeoutMs, waitForConnectMs, queueTimeoutMs };
+    const body = { service: service.name, clientId, command: any, timeoutMs, waitForConnectMs, queueTimeoutMs, idempotencyKey: request.idempotencyKey ?? "" };
     const deadlineMs = deadline(timeoutMs + waitForConnectMs + queueTimeoutMs);
     const where = { service: service.name, clientId };
     const unary = () => unaryCall((o) => client.execute(body, o), { signal: callOptions.signal, deadlineMs, replySchema: schemas.reply, where });
