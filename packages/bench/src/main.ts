@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `pnpm bench` (full) / `pnpm bench --quick` (under a minute): streamcmd against raw Connect,
+// (`pnpm bench soak` runs the leak check of soak.ts instead)
 // @grpc/grpc-js and Socket.IO. Every contender's client and server run in separate processes.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -172,9 +173,13 @@ async function main(): Promise<void> {
   mkdirSync(join(packageDir, "results"), { recursive: true });
   writeFileSync(join(packageDir, "results", "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
   if (!quick) {
+    const file = join(packageDir, "RESULTS.md");
+    // The soak's section (written by `./dev bench soak`) stays.
+    const previous = existsSync(file) ? readFileSync(file, "utf8") : "";
+    const soak = previous.includes("\n## Soak") ? previous.slice(previous.indexOf("\n## Soak")) : "";
     writeFileSync(
-      join(packageDir, "RESULTS.md"),
-      `# Benchmark results\n\nThe latest full run of \`./dev bench\` (${results.date}), on ${results.machine.cpu}, ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, Node ${results.node}. Written by the bench itself; the raw numbers are in \`results/latest.json\`.\n\n\`\`\`\n${report}\n\`\`\`\n`,
+      file,
+      `# Benchmark results\n\nThe latest full run of \`./dev bench\` (${results.date}), on ${results.machine.cpu}, ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, Node ${results.node}. Written by the bench itself; the raw numbers are in \`results/latest.json\`.\n\n\`\`\`\n${report}\n\`\`\`\n${soak}`,
     );
   }
 }
@@ -222,7 +227,13 @@ function fmtBytes(bytes: number | undefined): string {
   return bytes === undefined ? "?" : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
-main()
+// `./dev bench soak`: the long leak check instead of the comparison.
+const run = process.argv.includes("soak")
+  ? import("./soak.js").then(async ({ runSoak }) => {
+      if (!(await runSoak())) process.exitCode = 1;
+    })
+  : main();
+run
   .catch((error: unknown) => {
     console.error(error);
     process.exitCode = 1;

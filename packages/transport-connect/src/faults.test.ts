@@ -254,4 +254,20 @@ describe("issue 11: every command settles once, with the right error", () => {
     expect(retry).toEqual(first);
     expect(ran).toBe(1);
   });
+
+  it.each(["stream", "unary"] as const)("a caller killed -9 with %s calls in flight: the server cancels them at once, not at their deadline", async (executeVia) => {
+    const bots = await scope.server();
+    scope.agent(bots.url, "bot-silent", { onCommand: () => new Promise(() => {}) });
+    await bots.hub.waitForClient("bot-silent", { timeoutMs: 5_000 });
+    const script = fileURLToPath(new URL("./test-support/caller-process.mjs", import.meta.url));
+    const caller = spawn(process.execPath, [script, bots.url, "bot-silent", "50", executeVia], { stdio: ["ignore", "pipe", "inherit"] });
+    scope.defer(() => caller.kill("SIGKILL"));
+    await once(caller.stdout!, "data");
+    await expect.poll(() => bots.hub.stats().pendingCommands, { timeout: 10_000 }).toBe(50);
+    const killed = performance.now();
+    caller.kill("SIGKILL");
+    await expect.poll(() => bots.hub.stats().pendingCommands, { timeout: 10_000 }).toBe(0);
+    expect(performance.now() - killed).toBeLessThan(5_000);
+    expect(bots.hub.stats()).toMatchObject({ cancellations: 50, timeouts: 0 });
+  }, 30_000);
 });
