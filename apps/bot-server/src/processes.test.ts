@@ -134,6 +134,37 @@ describe("a server killed with a command in flight", () => {
   }, 60_000);
 });
 
+describe("a server killed -9 mid-commands and restarted on the same database", () => {
+  it("the database passes integrity_check and, once the bots are back, holds each bot's own status", async () => {
+    const args = ["--insecure", "--log-level", "warn", "--db", "restart/bots.db"];
+    const first = await start("server-main.js", ["--port", "0", ...args], /bot server on (http:\/\/127\.0\.0\.1:(\d+))/);
+    const [restartUrl, port] = [first.match[1]!, first.match[2]!];
+    await start("fleet-main.js", ["--url", restartUrl, "--insecure", "--bots", "3", "--prefix", "r-", "--log-level", "warn"], /simulated bots/);
+    const ctl = (...command: string[]) => botctl(restartUrl, ...command, "--insecure", "--db", "restart/bots.db");
+    await vi.waitFor(async () => expect((await ctl("start", "r-1")).code).toBe(0), { timeout: 20_000, interval: 200 });
+    // Commands in flight to every bot, and the server gone in the middle of them.
+    const inFlight = [ctl("stop", "r-1"), ctl("start", "r-2"), ctl("config", "r-3", '{"risk":{"max_position":3}}')];
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    first.child.kill("SIGKILL");
+    await Promise.all(inFlight);
+    await start("server-main.js", ["--port", port, ...args], /bot server on/);
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(join(dir, "restart/bots.db"), { readOnly: true });
+    expect(db.prepare("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    db.close();
+    // The bots reconnect by themselves and report their status on connecting.
+    const connected = async () => (JSON.parse((await ctl("list", "--json")).stdout) as { connected: boolean }[]).filter((b) => b.connected).length;
+    await vi.waitFor(async () => expect(await connected()).toBe(3), { timeout: 20_000, interval: 250 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // What the database says, read before asking the bots (a ping records what it hears).
+    const store = createSqliteBotStore(join(dir, "restart/bots.db"));
+    const stored = await Promise.all(["r-1", "r-2", "r-3"].map(async (bot) => BotStatus[(await store.get(bot))?.status ?? BotStatus.UNSPECIFIED]));
+    await store.close();
+    const own = await Promise.all(["r-1", "r-2", "r-3"].map(async (bot) => (JSON.parse((await ctl("status", bot, "--json")).stdout) as { status: string }).status));
+    expect(stored).toEqual(own);
+  }, 90_000);
+});
+
 describe("pnpm demo", () => {
   it("completes the tour and exits 0 with --exit-after-tour", async () => {
     const { stdout } = await run(process.execPath, [join(dist, "main.js"), "--port", "0", "--bots", "2", "--db", "tour.db", "--exit-after-tour"], {
