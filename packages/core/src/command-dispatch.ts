@@ -90,16 +90,16 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
   function prepare(clientId: unknown, command: TCommand, call: PostOptions, replyMs?: number): Prepared<TOut, C> | Promise<Prepared<TOut, C>> {
     checkCall(clientId, call.signal);
     const commandId = `${idPrefix}-${(idCounter++).toString(36)}`;
-    const wrap = (forClient: string, id: string, cmd: TCommand): TOut =>
-      wrapWith(forClient, id, cmd, replyMs === undefined ? undefined : settings.now() + (call.queueTimeoutMs ?? 0) + replyMs);
+    // Wall-clock time (not settings.now, which tests may fake): the client compares it with its own clock.
+    const deadline = () => (replyMs === undefined ? undefined : Date.now() + (call.queueTimeoutMs ?? 0) + replyMs);
     const connection = directory.get(clientId);
-    if (connection !== undefined) return { connection, commandId, message: wrap(clientId, commandId, command) };
+    if (connection !== undefined) return { connection, commandId, message: wrapWith(clientId, commandId, command, deadline()) };
     const waitMs = call.waitForConnectMs === undefined ? 0 : checkDuration("waitForConnectMs", call.waitForConnectMs);
     if (waitMs === 0) throw new ClientNotConnectedError(`client ${clientId} is not connected`, where(clientId));
     return waitForClient(clientId, { timeoutMs: waitMs, ...(call.signal ? { signal: call.signal } : {}) }).then(() => {
       const found = directory.get(clientId);
       if (found === undefined) throw new ClientNotConnectedError(`client ${clientId} disconnected again at once`, where(clientId));
-      return { connection: found, commandId, message: wrap(clientId, commandId, command) };
+      return { connection: found, commandId, message: wrapWith(clientId, commandId, command, deadline()) };
     });
   }
 
@@ -143,8 +143,8 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
     const key = call.idempotencyKey;
     if (key === undefined || settings.idempotencyWindowMs === 0) return sendOnce(clientId, command, call);
     try {
-      if (typeof key !== "string" || key === "" || key.length > 256) {
-        throw new InvalidArgumentError(`idempotencyKey must be a non-empty string of at most 256 characters, got ${JSON.stringify(key)}`, where(clientId));
+      if (typeof key !== "string" || key === "" || key.length > 1024) {
+        throw new InvalidArgumentError(`idempotencyKey must be a non-empty string of at most 1024 characters, got ${JSON.stringify(key)}`, where(clientId));
       }
       checkCall(clientId, call.signal);
       return await idempotent.run(clientId, key, () => sendOnce(clientId, command, call), where(clientId));

@@ -129,7 +129,8 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
         waitForConnectMs: request.waitForConnectMs,
         queueTimeoutMs: request.queueTimeoutMs,
         signal,
-        ...(request.idempotencyKey === "" ? {} : { idempotencyKey: request.idempotencyKey }),
+        // Scoped to the caller: another caller reusing the key neither sees this outcome nor blocks this command.
+        ...(request.idempotencyKey === "" ? {} : { idempotencyKey: `${caller.subject}\u0000${request.idempotencyKey}` }),
       });
       if (!isMessage(result, reply)) {
         throw new InvalidArgumentError(`the binding of "${request.service}" replied with something that is not a ${reply.typeName}`, { service: request.service });

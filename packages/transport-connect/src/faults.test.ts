@@ -270,4 +270,21 @@ describe("issue 11: every command settles once, with the right error", () => {
     expect(performance.now() - killed).toBeLessThan(5_000);
     expect(bots.hub.stats()).toMatchObject({ cancellations: 50, timeouts: 0 });
   }, 30_000);
+
+  it("an idempotency key is scoped to its caller: another caller reusing it neither gets the first outcome nor stops its own command", async () => {
+    // Callers named by a header, for the test: a real deployment names them by their token.
+    const bots = await scope.server({ routerOptions: { authenticate: (context) => ({ subject: context.requestHeader.get("x-caller") ?? "", scopes: ["*:*"] }) } });
+    let ran = 0;
+    scope.agent(bots.url, "bot-1", { onCommand: (command) => (ran++, resultFor(command, "bot-1")) });
+    await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
+    const as = (caller: string) => {
+      const router = createRemoteRouter({ baseUrl: bots.url, interceptors: [(next) => (request) => (request.header.set("x-caller", caller), next(request))] });
+      scope.defer(() => router.close());
+      return createCommandClient(botService, { clientId: "bot-1", router });
+    };
+    await as("alice").send(startCommand("alice"), { idempotencyKey: "order-1" });
+    await as("bob").send(startCommand("bob"), { idempotencyKey: "order-1" });
+    await as("alice").send(startCommand("alice again"), { idempotencyKey: "order-1" });
+    expect(ran).toBe(2);
+  });
 });
