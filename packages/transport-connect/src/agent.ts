@@ -20,7 +20,11 @@ export interface AgentOptions<I extends DescMessage, O extends DescMessage, TCom
   baseUrl?: string;
   /** HTTP/2 keepalive and timeouts of the connection built from `baseUrl`. */
   http2?: Http2SessionOptions;
-  /** A transport of your own instead of `baseUrl` (interceptors; bidi needs HTTP/2, e.g. `createGrpcTransport`). */
+  /**
+   * A transport of your own instead of `baseUrl` (interceptors; bidi needs HTTP/2, e.g. `createGrpcTransport`).
+   * The stream then runs on connect-es's client, which keeps every message it received until the
+   * stream ends (connect-es #1524); with `baseUrl` the agent speaks gRPC on its own HTTP/2 connection.
+   */
   transport?: Transport;
   /** The client's credential (a server with `tokenAuthenticator`): a token, or a function giving the current one (rotation). */
   token?: TokenSource;
@@ -102,13 +106,14 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
   const maxConcurrentCommands = checkCount("maxConcurrentCommands", options.maxConcurrentCommands ?? 16, 1);
   const backoff = options.reconnect === false ? undefined : createBackoff(options.reconnect ?? {});
   const logger = options.logger ?? silentLogger;
-  const { transport, sessionManager } = ownTransport("connectAgent", options);
+  const { transport, sessionManager, bidi } = ownTransport("connectAgent", options);
   const method = options.method;
-  // The transport's own typed stream call: what Connect's generated client method does inside.
-  async function* call(requests: AsyncIterable<MessageShape<I>>, callOptions: { signal: AbortSignal; headers?: Record<string, string> }): AsyncGenerator<MessageShape<O>> {
+  // On a transport of the caller's own: its typed stream call (what Connect's generated client method does inside).
+  async function* transportCall(requests: AsyncIterable<MessageShape<I>>, callOptions: { signal: AbortSignal; headers?: Record<string, string> }): AsyncGenerator<MessageShape<O>> {
     const response = await transport.stream(method, callOptions.signal, undefined, callOptions.headers, requests);
     yield* response.message;
   }
+  const call = bidi?.(method) ?? transportCall;
 
   const lifetime = new AbortController();
   const events: { [E in keyof AgentEvents]: Listeners<[AgentEvents[E]]> } = {

@@ -1,9 +1,10 @@
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { ClosedError, CommandCancelledError, CommandTimeoutError, InternalError, RouterUnavailableError, UnauthenticatedError, type CommandError } from "@streamcmd/core";
 import { createLimiter, PushQueue, watchDeadline, type Deadline } from "@streamcmd/core/internal";
 import { streamBatchSize } from "./command-router.js";
 import { connectCodeOf, fromConnectError, fromErrorDetail } from "./error-mapping.js";
+import type { BidiCall } from "./grpc-stream.js";
 import type { CommandRouterService, ExecuteRequestSchema, ExecuteResponse, ExecuteStreamCallSchema } from "./gen/streamcmd/v1/command_router_pb.js";
 import { describeTlsFailure } from "./tls-options.js";
 
@@ -76,7 +77,8 @@ export class CommandStream {
   private closed = false;
   private readonly slots = createLimiter(maxInFlight);
 
-  constructor(private readonly client: Client<typeof CommandRouterService>) {}
+  /** `call` opens an `ExecuteStream`. */
+  constructor(private readonly call: BidiCall<(typeof CommandRouterService.method.executeStream)["input"], (typeof CommandRouterService.method.executeStream)["output"]>) {}
 
   execute(request: MessageInitShape<typeof ExecuteRequestSchema>, options: StreamCallOptions): Promise<ExecuteResponse> {
     const { signal, deadlineMs, replySchema } = options;
@@ -171,7 +173,7 @@ export class CommandStream {
       let failure: CallFailure | undefined;
       try {
         const requests = stream.requests.batches(streamBatchSize, (calls) => ({ calls }), { weigh, max: batchBytes });
-        for await (const response of this.client.executeStream(requests, { signal: stream.controller.signal })) {
+        for await (const response of this.call(requests, { signal: stream.controller.signal })) {
           stream.answered = true;
           for (const result of response.results) {
             const call = stream.pending.get(result.callId);

@@ -12,6 +12,7 @@ import * as demoBot from "@streamcmd/demo-protocol";
 import { botAgentBinding, botService } from "@streamcmd/demo-protocol";
 import { createPushStream } from "@streamcmd/testing";
 import {
+  ClientDisconnectedError,
   CommandCancelledError,
   CommandFailedError,
   CommandTimeoutError,
@@ -222,6 +223,29 @@ describe("issue 11: every command settles once, with the right error", () => {
     const after = await bots.hub.send("bot-stalled", demoBot.botCommands.start({ reason: "fresh" }), { timeoutMs: 5_000 });
     expect(after.reply.case).toBe("start");
     expect(lines.filter((line) => line.startsWith("executed"))).toEqual(["executed start fresh"]);
+  }, 30_000);
+
+  it("kill -9 of a bot with commands in flight, same-process and cross-process: each fails once with ClientDisconnectedError, at once", async () => {
+    const bots = await scope.server();
+    const { child, lines } = await agentProcess(bots.url, "bot-doomed");
+    await bots.hub.waitForClient("bot-doomed", { timeoutMs: 10_000 });
+    const router = createRemoteRouter({ baseUrl: bots.url });
+    scope.defer(() => router.close());
+    const remote = createCommandClient(botService, { clientId: "bot-doomed", router });
+    const settled: unknown[] = [];
+    const call = (send: Promise<unknown>) => send.then((reply) => settled.push(reply), (error: unknown) => settled.push(error));
+    const calls = Array.from({ length: 100 }, (_, i) => {
+      const command = demoBot.botCommands.start({ reason: `hang-${i}` });
+      return call(i % 2 === 0 ? bots.hub.send("bot-doomed", command, { timeoutMs: 60_000 }) : remote.send(command, { timeoutMs: 60_000 }));
+    });
+    await expect.poll(() => lines.filter((line) => line.startsWith("executing")).length, { timeout: 10_000 }).toBe(16); // its maxConcurrentCommands
+    const killed = performance.now();
+    child.kill("SIGKILL");
+    await Promise.all(calls);
+    expect(performance.now() - killed).toBeLessThan(5_000);
+    expect(settled).toHaveLength(100);
+    for (const outcome of settled) expect(outcome).toBeInstanceOf(ClientDisconnectedError);
+    expect(bots.hub.stats()).toMatchObject({ pendingCommands: 0 });
   }, 30_000);
 
   it("the agent refuses a command whose deadline passed with a typed deadline_exceeded failure, and never calls the handler", async () => {

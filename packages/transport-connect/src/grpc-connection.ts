@@ -1,6 +1,8 @@
+import type { DescMessage, DescMethodBiDiStreaming } from "@bufbuild/protobuf";
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager, type Http2SessionOptions } from "@connectrpc/connect-node";
 import { InvalidArgumentError } from "@streamcmd/core";
+import { grpcBidiCall, type BidiCall } from "./grpc-stream.js";
 import { checkPlaintext, type ClientTlsOptions } from "./tls-options.js";
 
 /** A bearer token, or a function giving the current one (called for every call, so tokens can rotate). */
@@ -17,23 +19,39 @@ export interface ConnectionOptions {
   token?: TokenSource | undefined;
 }
 
+/** The `authorization` header value for `token` (asked for anew each call, so tokens can rotate). */
+async function bearer(token: TokenSource): Promise<string> {
+  return `Bearer ${typeof token === "function" ? await token() : token}`;
+}
+
 /** Internal: an interceptor that sends `token` as `authorization: Bearer …` on every call. */
 export function bearerInterceptor(token: TokenSource): Interceptor {
   return (next) => async (request) => {
-    const value = typeof token === "function" ? await token() : token;
-    request.header.set("authorization", `Bearer ${value}`);
+    request.header.set("authorization", await bearer(token));
     return next(request);
   };
+}
+
+/** Internal: what a component uses to reach a server (see `ownTransport`). */
+export interface OwnTransport {
+  transport: Transport;
+  /** The HTTP/2 connection, when the component built it from `baseUrl`. */
+  sessionManager: Http2SessionManager | undefined;
+  /**
+   * Long-lived bidi calls on that connection without connect-es's client (see `grpcBidiCall`);
+   * undefined with a transport of the caller's own or with interceptors, which only Connect's client runs.
+   */
+  bidi: (<I extends DescMessage, O extends DescMessage>(method: DescMethodBiDiStreaming<I, O>) => BidiCall<I, O>) | undefined;
 }
 
 /**
  * Internal: the transport a component uses — the caller's own, or a gRPC transport over one
  * HTTP/2 connection to `baseUrl` that the component owns (and can open, check and close through
- * the returned session manager): TLS for `https://` (trusting `tls.ca`, presenting `tls.cert`),
+ * the returned session manager, and run long-lived bidi calls on without connect-es's client): TLS for `https://` (trusting `tls.ca`, presenting `tls.cert`),
  * plaintext only to a loopback address unless `insecure`.
  */
-export function ownTransport(who: string, options: ConnectionOptions): { transport: Transport; sessionManager: Http2SessionManager | undefined } {
-  if (options.transport !== undefined) return { transport: options.transport, sessionManager: undefined };
+export function ownTransport(who: string, options: ConnectionOptions): OwnTransport {
+  if (options.transport !== undefined) return { transport: options.transport, sessionManager: undefined, bidi: undefined };
   if (options.baseUrl === undefined) throw new InvalidArgumentError(`${who} needs a baseUrl or a transport`);
   let url: URL;
   try {
@@ -48,5 +66,8 @@ export function ownTransport(who: string, options: ConnectionOptions): { transpo
   const sessionManager = new Http2SessionManager(url, options.http2, url.protocol === "https:" ? { ca: tls.ca, cert: tls.cert, key: tls.key } : undefined);
   const interceptors = [...(options.token === undefined ? [] : [bearerInterceptor(options.token)]), ...(options.interceptors ?? [])];
   const transport = createGrpcTransport({ baseUrl: options.baseUrl, sessionManager, ...(interceptors.length > 0 ? { interceptors } : {}) });
-  return { transport, sessionManager };
+  const { token } = options;
+  const authorization = async () => (token === undefined ? undefined : bearer(token));
+  const bidi = (options.interceptors ?? []).length > 0 ? undefined : <I extends DescMessage, O extends DescMessage>(method: DescMethodBiDiStreaming<I, O>) => grpcBidiCall(sessionManager, method, authorization);
+  return { transport, sessionManager, bidi };
 }

@@ -1,10 +1,12 @@
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import * as demoBot from "@streamcmd/demo-protocol";
-import type { Agent } from "./index.js";
+import { connectAgent, type Agent, type AgentEvents } from "./index.js";
 import { grpcJsBot, hello, type GrpcJsBot } from "./test-support/grpc-js-bot.js";
-import { startCommand, testScope, type BotServer } from "./test-support/bot-server.js";
+import { resultFor, startCommand, testScope, type BotServer } from "./test-support/bot-server.js";
 
 const scope = testScope();
 afterEach(() => scope.closeAll());
@@ -127,5 +129,59 @@ describe("misbehaving clients are dropped with a clear reason; the others are un
     expect(end.details).toMatch(/message size|larger than|exceeds/i);
     await expect.poll(() => bots.hub.isConnected("big-mouth")).toBe(false);
     await bystanderStillWorks(bots);
+  });
+});
+
+describe("interoperability: our agent on a server written with @grpc/grpc-js", () => {
+  /** A grpc-js server for the demo's Connect method; `handle` runs each call. */
+  async function grpcJsServer(handle: (call: grpc.ServerDuplexStream<demoBot.ConnectRequest, demoBot.ConnectResponse>) => void): Promise<string> {
+    const server = new grpc.Server();
+    server.addService(
+      {
+        connect: {
+          path: "/demo.bot.v1.BotService/Connect",
+          requestStream: true,
+          responseStream: true,
+          requestSerialize: (m: demoBot.ConnectRequest) => Buffer.from(toBinary(demoBot.ConnectRequestSchema, m)),
+          requestDeserialize: (b: Buffer) => fromBinary(demoBot.ConnectRequestSchema, b),
+          responseSerialize: (m: demoBot.ConnectResponse) => Buffer.from(toBinary(demoBot.ConnectResponseSchema, m)),
+          responseDeserialize: (b: Buffer) => fromBinary(demoBot.ConnectResponseSchema, b),
+        },
+      },
+      { connect: handle },
+    );
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    scope.defer(() => server.forceShutdown());
+    return `http://127.0.0.1:${port}`;
+  }
+
+  it("says hello, runs the server's commands, answers each, and reads the status the server ends with", async () => {
+    const answers: demoBot.ConnectRequest[] = [];
+    const url = await grpcJsServer((call) => {
+      call.on("data", (message: demoBot.ConnectRequest) => {
+        if (message.message.case === "hello") {
+          call.write(create(demoBot.ConnectResponseSchema, { command: { case: "welcome", value: { botId: message.message.value.botId } } }));
+          for (let i = 0; i < 300; i++) call.write(create(demoBot.ConnectResponseSchema, { commandId: `c${i}`, command: { case: "start", value: { reason: `r${i}` } } }));
+        } else if (message.message.case === "result" && answers.push(message) === 300) {
+          call.emit("error", { code: status.ABORTED, details: "replaced, for the test" });
+        }
+      });
+    });
+    const ended: AgentEvents["disconnected"][] = [];
+    const agent = connectAgent({
+      baseUrl: url,
+      method: demoBot.BotService.method.connect,
+      clientId: "bot-1",
+      binding: demoBot.botAgentBinding,
+      onCommand: (command) => resultFor(command, "bot-1"),
+      heartbeatIntervalMs: 0,
+      reconnect: false,
+    });
+    scope.defer(() => agent.close());
+    agent.on("disconnected", (event) => ended.push(event));
+    await expect.poll(() => ended.length, { timeout: 5_000 }).toBe(1);
+    expect(answers.map((a) => (a.message.case === "result" ? a.message.value.commandId : "")).sort()).toEqual(Array.from({ length: 300 }, (_, i) => `c${i}`).sort());
+    expect(answers[7]?.message.value).toMatchObject({ reply: { case: "start" } });
+    expect(ended[0]?.error).toMatchObject({ code: Code.Aborted, rawMessage: "replaced, for the test" });
   });
 });

@@ -26,7 +26,11 @@ import { schemasOf, type ProtobufSchemas } from "./protobuf-schemas.js";
 export interface RemoteRouterOptions {
   /** The server's URL, e.g. `http://127.0.0.1:50051`. One HTTP/2 connection to it serves every call. */
   baseUrl?: string;
-  /** A transport of your own instead of `baseUrl` (TLS options, interceptors, a test transport). */
+  /**
+   * A transport of your own instead of `baseUrl` (TLS options, interceptors, a test transport).
+   * `ExecuteStream` then runs on connect-es's client, which keeps every answer it received until the
+   * stream ends (connect-es #1524, it closes after 2 s idle); with `baseUrl` it runs on the router's own HTTP/2 client.
+   */
   transport?: Transport;
   /** The caller's credential for a router that requires one: a token, or a function giving the current one (rotation). */
   token?: TokenSource;
@@ -34,7 +38,7 @@ export interface RemoteRouterOptions {
   tls?: ClientTlsOptions;
   /** Plaintext (`http://`) to an address other than loopback: refused unless true. */
   insecure?: boolean;
-  /** Interceptors for the transport built from `baseUrl`. */
+  /** Interceptors for the transport built from `baseUrl` (they put `ExecuteStream` on connect-es's client too, see `transport`). */
   interceptors?: Interceptor[];
   /** HTTP/2 keepalive and timeouts of the connection built from `baseUrl`. */
   http2?: Http2SessionOptions;
@@ -78,9 +82,10 @@ export interface ConnectRemoteRouter extends RemoteRouter {
 export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteRouter {
   const marginMs = checkDuration("deadlineMarginMs", options.deadlineMarginMs ?? 1_000);
   const executeVia = checkOneOf("executeVia", options.executeVia ?? "stream", ["stream", "unary"]);
-  const { transport, sessionManager } = ownTransport("createRemoteRouter", options);
+  const { transport, sessionManager, bidi } = ownTransport("createRemoteRouter", options);
   const client = createClient(CommandRouterService, transport);
-  let stream = executeVia === "stream" ? new CommandStream(client) : undefined;
+  const executeStream = bidi?.(CommandRouterService.method.executeStream) ?? ((requests, o) => client.executeStream(requests, o));
+  let stream = executeVia === "stream" ? new CommandStream(executeStream) : undefined;
   const calls = createLimiter(checkCount("maxConcurrentCalls", options.maxConcurrentCalls ?? 100, 1), "maxConcurrentCalls");
 
   /**

@@ -1,6 +1,7 @@
 // Run by faults.test.ts as a separate OS process, against the built packages (dist/), so a test can
 // SIGSTOP / SIGCONT / kill it: a demo bot that prints "connected" once admitted and "executed <command>"
-// for every command its handlers run. Arguments: the server's URL and the bot's id.
+// for every command its handlers run (a start whose reason begins with "hang" never finishes).
+// Arguments: the server's URL and the bot's id.
 import { BotStatus, botAgent } from "@streamcmd/demo-protocol";
 import { connectAgent } from "@streamcmd/transport-connect";
 
@@ -15,7 +16,7 @@ const agent = connectAgent({
   heartbeatIntervalMs: 200,
   reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
   ...botAgent({
-    start: ({ reason }) => ran(`start ${reason}`),
+    start: ({ reason }) => (reason.startsWith("hang") ? new Promise(() => console.log(`executing start ${reason}`)) : ran(`start ${reason}`)),
     stop: ({ reason }) => ran(`stop ${reason}`),
     configUpdate: () => ran("configUpdate"),
     ping: () => ({ status: BotStatus.RUNNING, version: "agent-process" }),
