@@ -96,11 +96,17 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
     if (connection !== undefined) return { connection, commandId, message: wrapWith(clientId, commandId, command, deadline()) };
     const waitMs = call.waitForConnectMs === undefined ? 0 : checkDuration("waitForConnectMs", call.waitForConnectMs);
     if (waitMs === 0) throw new ClientNotConnectedError(`client ${clientId} is not connected`, where(clientId));
-    return waitForClient(clientId, { timeoutMs: waitMs, ...(call.signal ? { signal: call.signal } : {}) }).then(() => {
-      const found = directory.get(clientId);
-      if (found === undefined) throw new ClientNotConnectedError(`client ${clientId} disconnected again at once`, where(clientId));
-      return { connection: found, commandId, message: wrapWith(clientId, commandId, command, deadline()) };
-    });
+    return waitForClient(clientId, { timeoutMs: waitMs, ...(call.signal ? { signal: call.signal } : {}) }).then(
+      () => {
+        const found = directory.get(clientId);
+        if (found === undefined) throw new ClientNotConnectedError(`client ${clientId} disconnected again at once`, where(clientId));
+        return { connection: found, commandId, message: wrapWith(clientId, commandId, command, deadline()) };
+      },
+      (error: unknown) => {
+        if (isCommandError(error, "command_cancelled")) pending.counters.cancellations++;
+        throw error;
+      },
+    );
   }
 
   /** The binding's wrapCommand; a binding that throws fails only this call, typed. */

@@ -135,6 +135,7 @@ export interface StreamingServiceStats {
   repliesOk: number;
   repliesFailed: number;
   timeouts: number;
+  /** Calls cancelled by their caller's signal once under way: waiting for the client to connect, for room in its queue, or for the reply. */
   cancellations: number;
   disconnectRejections: number;
   /** Replies that came after their command had timed out or been cancelled: dropped. */
