@@ -28,6 +28,7 @@ import {
   errorFromInfo,
   isCommandError,
   isCommandErrorCode,
+  NodeLostError,
   toErrorInfo,
 } from "./index.js";
 
@@ -49,6 +50,7 @@ const simple = [
   [ClientReplacedError, "client_replaced"],
   [RateLimitedError, "rate_limited"],
   [RouterUnavailableError, "router_unavailable"],
+  [NodeLostError, "node_lost"],
   [ClosedError, "closed"],
   [InternalError, "internal"],
 ] as const;

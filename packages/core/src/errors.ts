@@ -24,6 +24,7 @@ export type CommandErrorCode =
   | "client_replaced"
   | "rate_limited"
   | "router_unavailable"
+  | "node_lost"
   | "closed"
   | "internal";
 
@@ -251,6 +252,18 @@ export class RouterUnavailableError extends CommandError {
   }
 }
 
+/**
+ * The server node holding the client went silent (killed, hung, cut off) while the command was on
+ * it, in a cluster: the command may have run. Raised within the cluster's node-loss window, not at
+ * the command's deadline.
+ */
+export class NodeLostError extends CommandError {
+  override name = "NodeLostError";
+  constructor(message: string, options?: CommandErrorOptions) {
+    super("node_lost", message, options);
+  }
+}
+
 /** An unexpected failure inside streamcmd or a transport; `cause` holds the original. */
 export class InternalError extends CommandError {
   override name = "InternalError";
@@ -290,6 +303,7 @@ const simpleClasses: Readonly<Record<Exclude<CommandErrorCode, "command_failed">
   client_replaced: ClientReplacedError,
   rate_limited: RateLimitedError,
   router_unavailable: RouterUnavailableError,
+  node_lost: NodeLostError,
   closed: ClosedError,
   internal: InternalError,
 };

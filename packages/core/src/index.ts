@@ -85,6 +85,7 @@ export {
   QueueFullError,
   RateLimitedError,
   RouterUnavailableError,
+  NodeLostError,
   ServiceAlreadyRegisteredError,
   ServiceClosedError,
   ServiceNotFoundError,

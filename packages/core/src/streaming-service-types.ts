@@ -111,6 +111,8 @@ export type DisconnectReason =
   | "protocol_error"
   | "heartbeat_timeout"
   | "replaced"
+  /** Ended by the server (`disconnect`). */
+  | "server_disconnected"
   | "service_closed";
 
 /** What `onDisconnect` listeners get. */
@@ -194,6 +196,13 @@ export interface StreamingService<TIn, TOut, TCommand, TReply> extends CommandTa
   onDisconnect(listener: (event: DisconnectEvent) => void): () => void;
   /** Called for every client message that is neither the hello nor a reply (heartbeats, status, logs). */
   onMessage(listener: (clientId: string, message: TIn) => void): () => void;
+  /**
+   * Ends a client's connection from the server's side: its stream ends with `error` (the transport
+   * tells the client why: a `ClientReplacedError` when a newer connection with its id took over
+   * elsewhere, e.g. on another node of a cluster), its pending commands fail with
+   * `ClientDisconnectedError`. False if it is not connected.
+   */
+  disconnect(clientId: string, error: CommandError): boolean;
   stats(): StreamingServiceStats;
   /** Rejects every pending command, ends every stream, refuses new ones. Idempotent. */
   close(): Promise<void>;

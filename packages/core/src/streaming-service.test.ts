@@ -242,6 +242,15 @@ describe("streaming service: send", () => {
     expect(h.service.stats().repliesFailed).toBe(1);
   });
 
+  it("a client's deadline_exceeded refusal (it never ran the command) is a CommandTimeoutError to the caller", async () => {
+    const h = harness();
+    await h.connect("bot-1", { behaviour: failWith("deadline_exceeded", "too late; not run") });
+    const error = await h.service.send("bot-1", ping).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommandTimeoutError);
+    expect((error as CommandTimeoutError).cause).toMatchObject({ clientErrorCode: "deadline_exceeded" });
+    expect(h.service.stats()).toMatchObject({ repliesFailed: 1, pendingCommands: 0 });
+  });
+
   it("fails fast with ClientNotConnectedError for an unknown client: no timer, no wait", async () => {
     vi.useFakeTimers();
     const h = harness();
@@ -403,6 +412,23 @@ describe("streaming service: disconnects", () => {
     const errors = await Promise.all(outcomes);
     expect(errors.every((e) => e instanceof ClientDisconnectedError)).toBe(true);
     expect(h.service.stats()).toMatchObject({ pendingCommands: 0, queuedMessages: 0, disconnectRejections: 100 });
+  });
+
+  it("disconnect(): the server ends a client's stream with the error it gives; its pending commands fail; others stay", async () => {
+    const h = harness();
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
+    await h.connect("bot-2");
+    const events: DisconnectEvent[] = [];
+    h.service.onDisconnect((event) => events.push(event));
+    const pending = h.service.send("bot-1", ping, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    await expect.poll(() => h.service.stats().pendingCommands).toBe(1);
+    expect(h.service.disconnect("bot-1", new ClientReplacedError("bot-1 connected on node B"))).toBe(true);
+    expect(await pending).toBeInstanceOf(ClientDisconnectedError);
+    expect((await bot.stream.ended).error).toBeInstanceOf(ClientReplacedError);
+    expect(events.map((e) => [e.client.clientId, e.reason])).toEqual([["bot-1", "replaced"]]);
+    expect(h.service.disconnect("bot-1", new ClientReplacedError("again"))).toBe(false);
+    expect(h.service.disconnect("bot-3", new InvalidArgumentError("kicked"))).toBe(false);
+    expect(h.service.clients().map((c) => c.clientId)).toEqual(["bot-2"]);
   });
 
   it("treats a broken transport stream as a disconnect", async () => {

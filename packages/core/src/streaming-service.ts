@@ -215,7 +215,10 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     }
     counters.repliesFailed++;
     const options = { ...where(connection.clientId, commandId), reply: reply.reply };
-    pending.settle(commandId, { error: new CommandFailedError(String(reply.code), String(reply.message), options) });
+    const failed = new CommandFailedError(String(reply.code), String(reply.message), options);
+    // The agent refused it unrun because its deadline had passed: to the caller, that is a timeout.
+    const late = failed.clientErrorCode === "deadline_exceeded";
+    pending.settle(commandId, { error: late ? new CommandTimeoutError(`client ${connection.clientId} refused the command unrun: its deadline had passed`, { ...where(connection.clientId, commandId), cause: failed }) : failed });
   }
 
   async function readLoop(connection: Connection, incoming: AsyncIterable<TIn>): Promise<void> {
@@ -321,6 +324,12 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     onConnect: (listener) => connectListeners.add(listener),
     onDisconnect: (listener) => disconnectListeners.add(listener),
     onMessage: (listener) => messageListeners.add(listener),
+    disconnect: (clientId, error) => {
+      const connection = directory.get(clientId);
+      if (connection === undefined) return false;
+      drop(connection, isCommandError(error, "client_replaced") ? "replaced" : "server_disconnected", error);
+      return true;
+    },
     stats: () => {
       let queuedMessages = 0;
       for (const connection of directory.values()) queuedMessages += connection.queue.size;

@@ -41,6 +41,8 @@ export const connectCodeOf: Readonly<Record<CommandErrorCode, Code>> = Object.fr
   client_replaced: Code.Aborted,
   rate_limited: Code.ResourceExhausted,
   router_unavailable: Code.Unavailable,
+  // Not Unavailable either: the node holding the client may have run the command before it went silent.
+  node_lost: Code.Aborted,
   closed: Code.FailedPrecondition,
   internal: Code.Internal,
 });

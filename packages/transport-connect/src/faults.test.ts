@@ -248,7 +248,7 @@ describe("issue 11: every command settles once, with the right error", () => {
     expect(bots.hub.stats()).toMatchObject({ pendingCommands: 0 });
   }, 30_000);
 
-  it("the agent refuses a command whose deadline passed with a typed deadline_exceeded failure, and never calls the handler", async () => {
+  it("the agent refuses a command whose deadline passed with a deadline_exceeded failure, never calls the handler, and the caller gets a timeout", async () => {
     // A hub whose binding stamps every command with a deadline already past (a badly stalled delivery).
     const binding: typeof botService.binding = {
       ...botService.binding,
@@ -260,8 +260,10 @@ describe("issue 11: every command settles once, with the right error", () => {
     scope.agent(bots.url, "bot-1", { onCommand: (command) => (handled++, resultFor(command, "bot-1")) });
     await bots.hub.waitForClient("bot-1", { timeoutMs: 5_000 });
     const error = await bots.hub.send("bot-1", startCommand("too late"), { timeoutMs: 5_000 }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(CommandFailedError);
-    expect((error as CommandFailedError).clientErrorCode).toBe("deadline_exceeded");
+    // To its caller a command refused for its deadline timed out, whichever side saw the deadline first.
+    expect(error).toBeInstanceOf(CommandTimeoutError);
+    expect((error as CommandTimeoutError).cause).toBeInstanceOf(CommandFailedError);
+    expect(((error as CommandTimeoutError).cause as CommandFailedError).clientErrorCode).toBe("deadline_exceeded");
     expect(handled).toBe(0);
   });
 
