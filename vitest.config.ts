@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // so most tests need no build; the ones that start separate processes run the built dist/.
 const conditions = ["@streamcmd/source", "module", "node", "development|production"];
 
-const packages = ["core", "testing", "transport-connect", "examples", "protoc-gen-streamcmd"];
+const packages = ["core", "testing", "transport-connect", "transport-nats", "examples", "protoc-gen-streamcmd"];
 const apps = ["bot-server"];
 
 export default defineConfig({

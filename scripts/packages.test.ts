@@ -26,9 +26,9 @@ beforeAll(() => {
 }, 120_000);
 
 describe("the published packages", () => {
-  it("are the five libraries and the plugin, one version for all (the root's)", () => {
+  it("are the six libraries and the plugin, one version for all (the root's)", () => {
     const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
-    expect(publicPackages.sort()).toEqual(["core", "demo-protocol", "examples", "protoc-gen-streamcmd", "testing", "transport-connect"]);
+    expect(publicPackages.sort()).toEqual(["core", "demo-protocol", "examples", "protoc-gen-streamcmd", "testing", "transport-connect", "transport-nats"]);
     for (const name of publicPackages) expect(JSON.parse(readFileSync(join(root, "packages", name, "package.json"), "utf8")).version, name).toBe(version);
   });
 

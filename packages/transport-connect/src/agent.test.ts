@@ -38,6 +38,18 @@ describe("agent runtime", () => {
     expect(events.lastIndexOf("connected")).toBeGreaterThan(0);
   });
 
+  it("with several server URLs, fails over to the next when its server goes away", async () => {
+    const [first, second] = [await startBotServer(), await server()];
+    const bot = agent([first.url, second.url], "bot-roaming");
+    await first.hub.waitForClient("bot-roaming", { timeoutMs: 5_000 });
+    expect(second.hub.isConnected("bot-roaming")).toBe(false);
+    await first.server.close({ graceMs: 0 }); // a node dies
+    await first.hub.close();
+    await second.hub.waitForClient("bot-roaming", { timeoutMs: 5_000 });
+    expect((await second.hub.send("bot-roaming", startCommand("elsewhere"))).reply).toMatchObject({ case: "start", value: { detail: "bot-roaming:start:elsewhere" } });
+    expect(bot.state).toBe("connected");
+  });
+
   it("runs a generated protocol's handlers (botAgent): each command gets its own typed reply, a failure keeps its code", async () => {
     const bots = await server();
     const { RUNNING } = demoBot.BotStatus;

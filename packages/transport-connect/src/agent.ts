@@ -15,9 +15,10 @@ export type { ReconnectOptions } from "./backoff.js";
 export interface AgentOptions<I extends DescMessage, O extends DescMessage, TCommand, TReply> {
   /**
    * The server's URL, e.g. `http://127.0.0.1:50051`. The agent then owns its HTTP/2 connection and
-   * fails an attempt fast when the connection is refused.
+   * fails an attempt fast when the connection is refused. Several URLs (the nodes of a cluster): it
+   * connects to the first, and after a lost or failed connection tries the next, round and round.
    */
-  baseUrl?: string;
+  baseUrl?: string | readonly string[];
   /** HTTP/2 keepalive and timeouts of the connection built from `baseUrl`. */
   http2?: Http2SessionOptions;
   /**
@@ -106,14 +107,19 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
   const maxConcurrentCommands = checkCount("maxConcurrentCommands", options.maxConcurrentCommands ?? 16, 1);
   const backoff = options.reconnect === false ? undefined : createBackoff(options.reconnect ?? {});
   const logger = options.logger ?? silentLogger;
-  const { transport, sessionManager, bidi } = ownTransport("connectAgent", options);
   const method = options.method;
-  // On a transport of the caller's own: its typed stream call (what Connect's generated client method does inside).
-  async function* transportCall(requests: AsyncIterable<MessageShape<I>>, callOptions: { signal: AbortSignal; headers?: Record<string, string> }): AsyncGenerator<MessageShape<O>> {
-    const response = await transport.stream(method, callOptions.signal, undefined, callOptions.headers, requests);
-    yield* response.message;
-  }
-  const call = bidi?.(method) ?? transportCall;
+  const urls: readonly (string | undefined)[] = typeof options.baseUrl === "string" || options.baseUrl === undefined ? [options.baseUrl] : options.baseUrl;
+  if (urls.length === 0) throw new InvalidArgumentError("connectAgent: baseUrl is an empty list");
+  // One connection per server URL, opened when first tried.
+  const targets = urls.map((baseUrl) => {
+    const { transport, sessionManager, bidi } = ownTransport("connectAgent", { ...options, baseUrl });
+    // On a transport of the caller's own: its typed stream call (what Connect's generated client method does inside).
+    async function* transportCall(requests: AsyncIterable<MessageShape<I>>, callOptions: { signal: AbortSignal; headers?: Record<string, string> }): AsyncGenerator<MessageShape<O>> {
+      const response = await transport.stream(method, callOptions.signal, undefined, callOptions.headers, requests);
+      yield* response.message;
+    }
+    return { sessionManager, call: bidi?.(method) ?? transportCall };
+  });
 
   const lifetime = new AbortController();
   const events: { [E in keyof AgentEvents]: Listeners<[AgentEvents[E]]> } = {
@@ -129,11 +135,12 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
   const finished = (async () => {
     let attempt = 0;
     while (!lifetime.signal.aborted) {
+      const target = targets[attempt % targets.length]!;
       const session = runSession({
-        call,
+        call: target.call,
         hello: () => options.binding.hello(options.metadata === undefined ? { clientId } : { clientId, metadata: options.metadata }),
         headers: typeof options.headers === "function" ? options.headers : () => options.headers as Record<string, string> | undefined,
-        sessionManager,
+        sessionManager: target.sessionManager,
         binding: options.binding,
         onCommand: (command, context) => options.onCommand(command, context),
         heartbeatIntervalMs,
@@ -173,7 +180,7 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
       await delay(delayMs, lifetime.signal).catch(() => {});
     }
     state = "closed";
-    sessionManager?.abort();
+    for (const target of targets) target.sessionManager?.abort();
     events.closed.emit({});
   })();
 

@@ -11,6 +11,7 @@ import {
   UnauthenticatedError,
   type CommandError,
   type RegisteredService,
+  type RemoteRouter,
 } from "@streamcmd/core";
 import { checkCount, maxDurationMs, PushQueue } from "@streamcmd/core/internal";
 import { packReply, toConnectError, toErrorDetail } from "./error-mapping.js";
@@ -33,6 +34,13 @@ export interface CommandRouterOptions extends RouterSecurityOptions {
    * `schemas` (checked here, so a missing one fails at start-up, not at the first call).
    */
   services: readonly RegisteredService[];
+  /**
+   * Reaches clients the hubs above do not hold: a cluster node's router (`createNatsNode(…).router`
+   * from @streamcmd/transport-nats), so a caller pointed at any node reaches every client. Execute and
+   * Post then go through it (it keeps this server's own clients in memory) and ListClients lists the
+   * whole cluster; authorisation and schemas stay this router's. A call without a timeout gets 5 s.
+   */
+  router?: RemoteRouter;
   /** Calls one `ExecuteStream` may have in flight; one more is refused with `QueueFullError`. Default 4096. */
   maxCallsPerStream?: number;
   /** The largest packed command accepted, in bytes; keep it under the route's message limit. Default 512 KiB. */
@@ -124,14 +132,16 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
       replySchema = reply;
       const command = unpackCommand(request.command, commandSchema, request.service, request.clientId);
       const timeoutMs = replyTimeout(request.timeoutMs, leftMs);
-      const result = await hub.send(request.clientId, command, {
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      const call = {
         waitForConnectMs: request.waitForConnectMs,
         queueTimeoutMs: request.queueTimeoutMs,
-        signal,
         // Scoped to the caller: another caller reusing the key neither sees this outcome nor blocks this command.
         ...(request.idempotencyKey === "" ? {} : { idempotencyKey: `${caller.subject}\u0000${request.idempotencyKey}` }),
-      });
+      };
+      const result =
+        options.router === undefined
+          ? await hub.send(request.clientId, command, { ...call, ...(timeoutMs === undefined ? {} : { timeoutMs }), signal })
+          : await options.router.execute(hub.definition, { ...call, clientId: request.clientId, command, timeoutMs: timeoutMs ?? 5_000 }, { signal });
       if (!isMessage(result, reply)) {
         throw new InvalidArgumentError(`the binding of "${request.service}" replied with something that is not a ${reply.typeName}`, { service: request.service });
       }
@@ -277,11 +287,11 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
         guard.check(caller, asked);
         const { hub, command: commandSchema } = lookup(request.service);
         const command = unpackCommand(request.command, commandSchema, request.service, request.clientId);
-        const commandId = await hub.post(request.clientId, command, {
-          queueTimeoutMs: request.queueTimeoutMs,
-          waitForConnectMs: request.waitForConnectMs,
-          signal: context.signal,
-        });
+        const call = { queueTimeoutMs: request.queueTimeoutMs, waitForConnectMs: request.waitForConnectMs };
+        const commandId =
+          options.router === undefined
+            ? await hub.post(request.clientId, command, { ...call, signal: context.signal })
+            : await options.router.post(hub.definition, { ...call, clientId: request.clientId, command }, { signal: context.signal });
         guard.record(caller, asked, started, undefined, typeOf(request.command));
         return { commandId };
       } catch (error) {
@@ -297,7 +307,8 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
       try {
         guard.check(caller, asked);
         const { hub } = lookup(request.service);
-        const clients = guard.visible(caller, request.service, hub.clients());
+        const held = options.router === undefined ? hub.clients() : await options.router.listClients(hub.definition, { signal: context.signal });
+        const clients = guard.visible(caller, request.service, held);
         guard.record(caller, asked, started, undefined);
         return {
           clients: clients.map((client) => ({

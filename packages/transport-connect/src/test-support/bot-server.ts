@@ -84,7 +84,7 @@ export function startCommand(reason: string): demoBot.ConnectResponse {
 }
 
 export function startAgent(
-  url: string,
+  url: string | readonly string[],
   botId: string,
   overrides: Partial<AgentOptions<typeof demoBot.ConnectRequestSchema, typeof demoBot.ConnectResponseSchema, demoBot.ConnectResponse, demoBot.CommandResult>> = {},
 ): Agent {

@@ -1,0 +1,291 @@
+import { fromBinary, isMessage, toBinary, type Message } from "@bufbuild/protobuf";
+import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import {
+  ClientNotConnectedError,
+  ClosedError,
+  CommandCancelledError,
+  CommandTimeoutError,
+  InternalError,
+  InvalidArgumentError,
+  NodeLostError,
+  RouterUnavailableError,
+  type CommandError,
+  type Logger,
+  type ServiceKey,
+} from "@streamcmd/core";
+import { maxDurationMs, watchDeadline, type Deadline } from "@streamcmd/core/internal";
+import type { Subjects } from "./subjects.js";
+import { decodeError, header, headersOf, schemasOf, type RequestKind, type Schemas } from "./wire.js";
+
+/** Internal: what the calling side of a node needs. */
+export interface CallerOptions {
+  nats: NatsConnection;
+  subjects: Subjects;
+  nodeId: string;
+  nodeLostAfterMs: number;
+  deadlineMarginMs: number;
+  logger: Logger;
+}
+
+/** Internal: one call to a client on whichever node holds it. */
+export interface CallRequest {
+  service: string;
+  clientId: string;
+  kind: RequestKind;
+  /** The service's schemas: a failure's reply is decoded with them. */
+  schemas: Schemas;
+  body: Uint8Array;
+  timeoutMs: number;
+  queueTimeoutMs: number;
+  waitForConnectMs: number;
+  idempotencyKey: string | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/** Internal: how a call was answered. */
+export type CallAnswer = { outcome: "reply"; data: Uint8Array } | { outcome: "posted"; commandId: string } | { outcome: "here" | "gone" };
+
+interface Call {
+  readonly request: CallRequest;
+  readonly where: { service: string; clientId: string };
+  /** The node that acknowledged it, once one has. */
+  holder: string | undefined;
+  /** Waiting for the client to connect somewhere: the subscription to its announcements. */
+  up: Subscription | undefined;
+  /** A send is out and not yet refused with "no responders". */
+  sendOut: boolean;
+  /** An announcement came while a send was out: a "no responders" for that send means send again. */
+  upSeen: boolean;
+  /** Wall-clock end of the wait for the client to connect. */
+  connectBy: number;
+  /** No acknowledgement within the node-loss window: nothing on the bus answered. */
+  ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Ends the wait for the client to connect. */
+  waitTimer: ReturnType<typeof setTimeout> | undefined;
+  deadline: Deadline;
+  resolve(answer: CallAnswer): void;
+  reject(error: CommandError): void;
+}
+
+/**
+ * Internal: the calling side of a node. A call is published on the client's subject with a reply
+ * subject under this node's inbox; NATS answers "no responders" at once when no node holds the
+ * client (`ClientNotConnectedError`, or a wait for its announcement with `waitForConnectMs`). The
+ * holding node acknowledges with its id, then answers. A holder that stops beating for
+ * `nodeLostAfterMs` (killed, hung, cut off) or says goodbye fails its calls with `NodeLostError`;
+ * a call nobody acknowledges within that window (NATS unreachable) fails with `RouterUnavailableError`.
+ */
+export class ClusterCaller {
+  private readonly calls = new Map<string, Call>();
+  private readonly lastBeat = new Map<string, number>();
+  /** Per node, the services it holds (from its beats): who answers a presence list. */
+  private readonly servicesOf = new Map<string, readonly string[]>();
+  private readonly inbox = createInbox();
+  private readonly subs: Subscription[] = [];
+  private readonly checker: ReturnType<typeof setInterval>;
+  private nextCall = 0;
+  private closed = false;
+
+  constructor(private readonly options: CallerOptions) {
+    const { nats, subjects } = options;
+    this.subs.push(nats.subscribe(`${this.inbox}.*`, { callback: (_err, msg) => this.onAnswer(msg) }));
+    this.subs.push(nats.subscribe(subjects.heartbeats, { callback: (_err, msg) => this.onBeat(msg) }));
+    this.subs.push(nats.subscribe(subjects.byes, { callback: (_err, msg) => this.lose(msg.string(), "said goodbye") }));
+    this.checker = setInterval(() => this.check(), Math.max(50, Math.floor(options.nodeLostAfterMs / 4)));
+    this.checker.unref();
+  }
+
+  /** Resolves once NATS has this node's subscriptions. */
+  ready(): Promise<void> {
+    return this.options.nats.flush();
+  }
+
+  /** The nodes that beat within the node-loss window, and the services each holds. */
+  liveNodes(): Map<string, readonly string[]> {
+    const since = performance.now() - this.options.nodeLostAfterMs;
+    const live = new Map<string, readonly string[]>();
+    for (const [node, at] of this.lastBeat) if (at >= since) live.set(node, this.servicesOf.get(node) ?? []);
+    return live;
+  }
+
+  call(request: CallRequest): Promise<CallAnswer> {
+    const where = { service: request.service, clientId: request.clientId };
+    if (this.closed) return Promise.reject(new ClosedError("the cluster node is closed", where));
+    if (request.signal?.aborted) return Promise.reject(new CommandCancelledError("the call was cancelled before it started", { ...where, cause: request.signal.reason }));
+    const callId = (this.nextCall++).toString(36);
+    const totalMs = request.waitForConnectMs + request.queueTimeoutMs + request.timeoutMs + this.options.deadlineMarginMs;
+    return new Promise<CallAnswer>((resolve, reject) => {
+      const call: Call = {
+        request,
+        where,
+        holder: undefined,
+        up: undefined,
+        sendOut: false,
+        upSeen: false,
+        connectBy: Date.now() + request.waitForConnectMs,
+        ackTimer: undefined,
+        waitTimer: undefined,
+        deadline: watchDeadline({ timeoutMs: totalMs <= maxDurationMs ? totalMs : undefined, signal: request.signal }, (cause) => {
+          this.cancelOnHolder(callId, call);
+          this.finish(callId)?.reject(
+            cause === "timeout"
+              ? new CommandTimeoutError(`no answer from client ${request.clientId} within ${totalMs} ms`, where)
+              : new CommandCancelledError("the call was cancelled", { ...where, cause: request.signal?.reason }),
+          );
+        }),
+        resolve,
+        reject,
+      };
+      this.calls.set(callId, call);
+      if (request.waitForConnectMs === 0) return this.send(callId, call);
+      // Listen for the client's announcement before the first try, so a connect in between is not missed.
+      call.up = this.options.nats.subscribe(this.options.subjects.up(request.service, request.clientId), {
+        callback: () => {
+          if (call.holder !== undefined) return;
+          if (call.sendOut) call.upSeen = true;
+          else this.send(callId, call); // waiting after a "no responders": try again now
+        },
+      });
+      this.options.nats.flush().then(
+        () => this.calls.get(callId) === call && this.send(callId, call),
+        (cause: unknown) => this.finish(callId)?.reject(new RouterUnavailableError("NATS is unreachable", { ...where, cause })),
+      );
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.checker);
+    for (const sub of this.subs) sub.unsubscribe();
+    for (const callId of [...this.calls.keys()]) this.finish(callId)?.reject(new CommandCancelledError("the cluster node was closed", { cause: new ClosedError("the cluster node was closed") }));
+  }
+
+  private send(callId: string, call: Call): void {
+    const { request } = call;
+    call.sendOut = true;
+    call.upSeen = false;
+    const deadline = request.kind === "execute" ? Date.now() + request.queueTimeoutMs + request.timeoutMs : undefined;
+    const headers = headersOf({
+      [header.kind]: request.kind,
+      [header.timeoutMs]: request.timeoutMs,
+      [header.queueTimeoutMs]: request.queueTimeoutMs,
+      [header.deadline]: deadline,
+      [header.idempotencyKey]: request.idempotencyKey,
+    });
+    try {
+      this.options.nats.publish(this.options.subjects.client(request.service, request.clientId), request.body, { reply: `${this.inbox}.${callId}`, headers });
+    } catch (cause) {
+      return void this.finish(callId)?.reject(new RouterUnavailableError(`cannot publish on NATS: ${String(cause)}`, { ...call.where, cause }));
+    }
+    clearTimeout(call.ackTimer);
+    call.ackTimer = setTimeout(() => {
+      if (call.holder !== undefined) return;
+      this.finish(callId)?.reject(new RouterUnavailableError(`no node answered within ${this.options.nodeLostAfterMs} ms: is NATS reachable?`, call.where));
+    }, this.options.nodeLostAfterMs);
+    call.ackTimer.unref();
+  }
+
+  private onAnswer(msg: Msg): void {
+    const callId = msg.subject.slice(this.inbox.length + 1);
+    const call = this.calls.get(callId);
+    if (call === undefined) return; // settled already (cancelled, timed out): nobody listens
+    const headers = msg.headers;
+    if (headers?.code === 503) return this.noResponders(callId, call);
+    const holder = headers?.get(header.ack);
+    if (holder) {
+      call.holder = holder;
+      clearTimeout(call.ackTimer);
+      if (!this.lastBeat.has(holder)) this.lastBeat.set(holder, performance.now()); // the ack proves it alive
+      return;
+    }
+    const outcome = headers?.get(header.outcome) ?? "";
+    const settled = this.finish(callId);
+    if (settled === undefined) return;
+    if (outcome === "reply") settled.resolve({ outcome, data: msg.data });
+    else if (outcome === "posted") settled.resolve({ outcome, commandId: headers?.get(header.commandId) ?? "" });
+    else if (outcome === "here" || outcome === "gone") settled.resolve({ outcome });
+    else if (outcome === "error") settled.reject(decodeError(msg.data, settled.request.schemas, settled.where));
+    else settled.reject(new InternalError(`the node holding the client answered with an unknown outcome ${JSON.stringify(outcome)}`, settled.where));
+  }
+
+  /** No node holds the client (now): fail, or wait for its announcement while the wait lasts. */
+  private noResponders(callId: string, call: Call): void {
+    clearTimeout(call.ackTimer);
+    call.sendOut = false;
+    const left = call.connectBy - Date.now();
+    if (left > 0 && call.upSeen) return this.send(callId, call);
+    if (left > 0) {
+      // The announcement wakes it (see `call`); this timer ends the wait.
+      call.waitTimer ??= setTimeout(() => {
+        if (call.sendOut) return; // a try is out: its own answer decides
+        this.finish(callId)?.reject(new ClientNotConnectedError(`client ${call.request.clientId} did not connect to any node within ${call.request.waitForConnectMs} ms`, call.where));
+      }, left);
+      return;
+    }
+    const waited = call.request.waitForConnectMs > 0 ? ` within ${call.request.waitForConnectMs} ms` : "";
+    this.finish(callId)?.reject(new ClientNotConnectedError(`client ${call.request.clientId} is not connected to any node${waited}`, call.where));
+  }
+
+  private onBeat(msg: Msg): void {
+    try {
+      const beat = msg.json<{ nodeId?: unknown; services?: unknown }>();
+      if (typeof beat.nodeId !== "string") return;
+      this.lastBeat.set(beat.nodeId, performance.now());
+      if (Array.isArray(beat.services)) this.servicesOf.set(beat.nodeId, beat.services.filter((s): s is string => typeof s === "string"));
+    } catch {
+      // not a beat of ours
+    }
+  }
+
+  /** Fails the calls on nodes that fell silent. */
+  private check(): void {
+    const silentSince = performance.now() - this.options.nodeLostAfterMs;
+    for (const [node, at] of this.lastBeat) if (at < silentSince) this.lose(node, `was silent for ${this.options.nodeLostAfterMs} ms`);
+  }
+
+  private lose(node: string, why: string): void {
+    this.lastBeat.delete(node);
+    this.servicesOf.delete(node);
+    for (const [callId, call] of this.calls) {
+      if (call.holder !== node) continue;
+      this.finish(callId)?.reject(new NodeLostError(`node ${node}, holding client ${call.request.clientId}, ${why}; the command may have run`, call.where));
+    }
+  }
+
+  private cancelOnHolder(callId: string, call: Call): void {
+    // The call's reply subject names it on the holder: unique across the cluster.
+    if (call.holder !== undefined && !this.options.nats.isClosed()) this.options.nats.publish(this.options.subjects.cancel(call.holder), `${this.inbox}.${callId}`);
+  }
+
+  /** Takes the call out of the table and stops its timers; undefined if it was settled already. */
+  private finish(callId: string): Call | undefined {
+    const call = this.calls.get(callId);
+    if (call === undefined) return undefined;
+    this.calls.delete(callId);
+    call.deadline.dispose();
+    clearTimeout(call.ackTimer);
+    clearTimeout(call.waitTimer);
+    call.up?.unsubscribe();
+    return call;
+  }
+}
+
+/** Internal: the service's schemas and the command as bytes; refuses (before anything is sent) a command of the wrong type. */
+export function packCommand(service: ServiceKey<unknown, unknown>, command: unknown): { schemas: Schemas; body: Uint8Array } {
+  const schemas = schemasOf(service);
+  if (!isMessage(command, schemas.command)) {
+    const got = (command as { $typeName?: unknown } | null)?.$typeName;
+    throw new InvalidArgumentError(`a command of "${service.name}" must be a ${schemas.command.typeName}${typeof got === "string" ? `, got a ${got}` : ""}`, { service: service.name });
+  }
+  return { schemas, body: toBinary(schemas.command, command) };
+}
+
+/** Internal: a reply's bytes as the service's reply message. */
+export function unpackReply(schemas: Schemas, data: Uint8Array, where: { service: string; clientId: string }): Message {
+  try {
+    return fromBinary(schemas.reply, data);
+  } catch (cause) {
+    throw new InternalError(`the node holding the client answered with something that is not a ${schemas.reply.typeName}`, { ...where, cause });
+  }
+}

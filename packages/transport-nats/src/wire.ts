@@ -1,0 +1,98 @@
+import { fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
+import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { headers as natsHeaders, type Msg, type MsgHdrs } from "@nats-io/transport-node";
+import { errorFromInfo, InternalError, InvalidArgumentError, isCommandError, toErrorInfo, type CommandError, type CommandErrorInfo, type CommandFailedError, type ServiceKey } from "@streamcmd/core";
+import { isCommandErrorCode } from "@streamcmd/core";
+
+/** Internal: the headers of the cluster protocol (NATS headers, so the payload stays the bare protobuf). */
+export const header = {
+  kind: "Sc-Kind",
+  timeoutMs: "Sc-Timeout-Ms",
+  queueTimeoutMs: "Sc-Queue-Timeout-Ms",
+  deadline: "Sc-Deadline",
+  idempotencyKey: "Sc-Idempotency-Key",
+  ack: "Sc-Ack",
+  outcome: "Sc-Outcome",
+  commandId: "Sc-Command-Id",
+} as const;
+
+/** Internal: what a request asks of the node holding the client. */
+export type RequestKind = "execute" | "post" | "probe";
+
+/** Internal: a request as the holding node reads it. */
+export interface ClusterRequest {
+  kind: RequestKind;
+  timeoutMs: number;
+  queueTimeoutMs: number;
+  /** Wall-clock ms after which the caller no longer waits (execute only). */
+  deadline: number | undefined;
+  idempotencyKey: string | undefined;
+}
+
+/** Internal: the protobuf message types of a service (its definition's `schemas`), required to cross nodes. */
+export interface Schemas {
+  readonly command: GenMessage<Message>;
+  readonly reply: GenMessage<Message>;
+}
+
+function isMessageDesc(value: unknown): value is DescMessage {
+  return typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "message";
+}
+
+/** Internal: the schemas of `service` (a definition or a hub), or a clear `InvalidArgumentError` saying how to add them. */
+export function schemasOf(service: ServiceKey<unknown, unknown>): Schemas {
+  // A definition carries them; a hub, on its definition.
+  const holder = service as { schemas?: { command?: unknown; reply?: unknown }; definition?: { schemas?: { command?: unknown; reply?: unknown } } };
+  const schemas = holder.schemas ?? holder.definition?.schemas;
+  if (isMessageDesc(schemas?.command) && isMessageDesc(schemas.reply)) return schemas as Schemas;
+  throw new InvalidArgumentError(
+    `streaming service "${service.name}" has no protobuf schemas, so it cannot be reached across nodes: ` +
+      `define it with defineStreamingService({ name, binding, schemas: { command: YourCommandSchema, reply: YourReplySchema } })`,
+    { service: service.name },
+  );
+}
+
+/** Internal: NATS headers from plain pairs (undefined values are left out). */
+export function headersOf(values: Record<string, string | number | undefined>): MsgHdrs {
+  const result = natsHeaders();
+  for (const [key, value] of Object.entries(values)) if (value !== undefined) result.set(key, String(value));
+  return result;
+}
+
+/** Internal: reads a request's headers; a malformed one is an `InvalidArgumentError` (answered, never thrown past the node). */
+export function readRequest(msg: Msg): ClusterRequest {
+  const get = (name: string) => msg.headers?.get(name) ?? "";
+  const kind = get(header.kind);
+  if (kind !== "execute" && kind !== "post" && kind !== "probe") throw new InvalidArgumentError(`unknown request kind ${JSON.stringify(kind)}`);
+  const count = (name: string) => {
+    const value = Number(get(name) || "0");
+    if (!Number.isSafeInteger(value) || value < 0) throw new InvalidArgumentError(`${name} must be a whole number of ms, got ${JSON.stringify(get(name))}`);
+    return value;
+  };
+  const deadline = get(header.deadline) === "" ? undefined : count(header.deadline);
+  const key = get(header.idempotencyKey);
+  return { kind, timeoutMs: count(header.timeoutMs), queueTimeoutMs: count(header.queueTimeoutMs), deadline, idempotencyKey: key === "" ? undefined : key };
+}
+
+/** Internal: the body of an error answer: the error as plain data, and the failure's reply when it has one. */
+export function encodeError(error: unknown, schemas: Schemas | undefined): Uint8Array {
+  const body: { info: CommandErrorInfo; reply?: string } = { info: toErrorInfo(error) };
+  const reply = isCommandError(error, "command_failed") ? (error as CommandFailedError).reply : undefined;
+  if (schemas !== undefined && (reply as Message | undefined)?.$typeName === schemas.reply.typeName) {
+    body.reply = Buffer.from(toBinary(schemas.reply, reply as Message)).toString("base64");
+  }
+  return Buffer.from(JSON.stringify(body));
+}
+
+/** Internal: the typed error an error answer stands for (an unreadable one is an `InternalError`). */
+export function decodeError(data: Uint8Array, schemas: Schemas, where: { service: string; clientId: string }): CommandError {
+  try {
+    const body = JSON.parse(Buffer.from(data).toString("utf8")) as { info?: CommandErrorInfo; reply?: string };
+    const info = body.info;
+    if (info === undefined || !isCommandErrorCode(info.code) || typeof info.message !== "string") throw new Error("not an error answer");
+    const reply = typeof body.reply === "string" ? fromBinary(schemas.reply, Buffer.from(body.reply, "base64")) : undefined;
+    return errorFromInfo(info, reply === undefined ? {} : { reply });
+  } catch (cause) {
+    return new InternalError("the node holding the client answered with an unreadable error", { ...where, cause });
+  }
+}
