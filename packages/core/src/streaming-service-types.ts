@@ -197,6 +197,15 @@ export interface StreamingService<TIn, TOut, TCommand, TReply> extends CommandTa
   /** Called for every client message that is neither the hello nor a reply (heartbeats, status, logs). */
   onMessage(listener: (clientId: string, message: TIn) => void): () => void;
   /**
+   * Adds a step every new client passes before it counts as connected: after its hello the hub
+   * awaits `gate(client)` — before the client is listed, welcomed or sent any command — so what
+   * the gate sets up is in place before the client learns it is connected (a cluster node makes the
+   * client routable here). A gate that throws or outlasts `helloTimeoutMs` drops the client with an
+   * `InternalError` (it reconnects). A client dropped while in the gates is reported to `onDisconnect`
+   * like any other, so a gate can undo its work there. Returns the removal.
+   */
+  addAdmissionGate(gate: (client: ClientInfo) => Promise<void>): () => void;
+  /**
    * Ends a client's connection from the server's side: its stream ends with `error` (the transport
    * tells the client why: a `ClientReplacedError` when a newer connection with its id took over
    * elsewhere, e.g. on another node of a cluster), its pending commands fail with

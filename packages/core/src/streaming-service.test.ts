@@ -22,6 +22,7 @@ import {
   defineStreamingService,
   DuplicateClientError,
   HeartbeatTimeoutError,
+  InternalError,
   InvalidArgumentError,
   PermissionDeniedError,
   ProtocolError,
@@ -118,6 +119,67 @@ describe("streaming service: welcome and stacks", () => {
     await h.service.send("bot-1", ping);
     expect(bot.stream.written[0]).toEqual({ kind: "welcome", clientId: "bot-1" });
     expect(bot.stream.written[1]).toMatchObject({ kind: "command", command: ping });
+  });
+
+  it("admission gates: the client is listed, welcomed and reachable only once every gate is through", async () => {
+    const h = harness();
+    let open!: () => void;
+    const seen: string[] = [];
+    h.service.addAdmissionGate(async (client) => {
+      seen.push(client.clientId);
+      await new Promise<void>((resolve) => (open = resolve));
+    });
+    const raw = h.openStream();
+    raw.incoming.push({ kind: "hello", clientId: "bot-1" });
+    await expect.poll(() => seen).toEqual(["bot-1"]);
+    const waiting = h.service.send("bot-1", ping, { waitForConnectMs: 5_000, timeoutMs: 5_000 });
+    const immediate = await h.service.send("bot-1", ping).catch((e: unknown) => e);
+    expect(immediate).toBeInstanceOf(ClientNotConnectedError); // not listed yet
+    expect(h.service.isConnected("bot-1")).toBe(false);
+    expect(raw.written).toEqual([]);
+    open();
+    await expect.poll(() => raw.written.length).toBe(2);
+    expect(raw.written[0]).toEqual({ kind: "welcome", clientId: "bot-1" });
+    expect(raw.written[1]).toMatchObject({ kind: "command", command: ping });
+    raw.incoming.push({ kind: "reply", commandId: (raw.written[1] as { commandId: string }).commandId, ok: true, value: "pong" });
+    await waiting;
+  });
+
+  it("admission gates: one that throws or outlasts the hello timeout drops the client (InternalError), and onDisconnect tells the gate", async () => {
+    const h = harness({ helloTimeoutMs: 100 });
+    const disconnected: string[] = [];
+    h.service.onDisconnect((event) => disconnected.push(event.client.clientId));
+    const remove = h.service.addAdmissionGate(async (client) => {
+      if (client.clientId === "refused") throw new Error("no room on this node");
+      if (client.clientId === "slow") await new Promise(() => {});
+    });
+    const refused = h.openStream();
+    refused.incoming.push({ kind: "hello", clientId: "refused" });
+    expect((await refused.ended).error).toBeInstanceOf(InternalError);
+    const slow = h.openStream();
+    slow.incoming.push({ kind: "hello", clientId: "slow" });
+    expect((await slow.ended).error).toBeInstanceOf(InternalError);
+    expect(disconnected.sort()).toEqual(["refused", "slow"]);
+    remove();
+    await h.connect("slow"); // no gate any more
+    expect(h.service.isConnected("slow")).toBe(true);
+  });
+
+  it("admission gates: a second connection with the id while the first is in the gates replaces it", async () => {
+    const h = harness();
+    const releases: (() => void)[] = [];
+    h.service.addAdmissionGate(() => new Promise<void>((resolve) => releases.push(resolve)));
+    const first = h.openStream();
+    first.incoming.push({ kind: "hello", clientId: "twin" });
+    await expect.poll(() => releases.length).toBe(1);
+    const second = h.openStream();
+    second.incoming.push({ kind: "hello", clientId: "twin" });
+    expect((await first.ended).error).toBeInstanceOf(ClientReplacedError);
+    await expect.poll(() => releases.length).toBe(2);
+    releases.forEach((release) => release());
+    await expect.poll(() => h.service.isConnected("twin")).toBe(true);
+    expect(second.written).toEqual([{ kind: "welcome", clientId: "twin" }]);
+    expect(first.written).toEqual([]);
   });
 
   it("sends no welcome to a stream it refuses", async () => {

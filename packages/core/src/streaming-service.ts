@@ -32,23 +32,9 @@ import type {
   StreamingServiceOptions,
 } from "./streaming-service-types.js";
 import { errorMessage } from "./validate.js";
+import { metadataProblem } from "./hello-limits.js";
 
 const maxClientIdLength = 256;
-
-/** UTF-8 bytes of `text` without encoding it (what the metadata limit counts). */
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
-      bytes += 4; // a surrogate pair: one 4-byte character
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
-}
 
 /**
  * Creates the streaming service (hub) of one bidi method, speaking the user's protocol through the
@@ -65,6 +51,9 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   type Connection = ClientConnection<TOut>;
 
   const connections = new Set<Connection>();
+  /** Clients past their hello, in the admission gates: not listed yet. */
+  const admitting = new Map<string, Connection>();
+  const gates = new Set<(client: ClientInfo) => Promise<void>>();
   const directory = new ClientDirectory<Connection>(settings.maxConnectWaiters);
   const pending = new PendingCommands<TReply, Connection>({
     timedOut: (connection, commandId, timeoutMs) =>
@@ -103,6 +92,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     connections.delete(connection);
     const clientId = connection.clientId;
     if (clientId !== undefined) directory.delete(clientId, connection);
+    if (clientId !== undefined && admitting.get(clientId) === connection) admitting.delete(clientId);
     const snapshot = info(connection);
     const rejected = pending.rejectOwner(connection, (commandId) => disconnected(connection, commandId));
     counters.disconnectRejections += rejected;
@@ -126,27 +116,14 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     return new ClientDisconnectedError(message, { ...where(connection.clientId, commandId), cause: end.error });
   }
 
-  /** Why a hello's metadata is refused, or undefined: it must be a few short strings, not a memory sink. */
-  function metadataProblem(metadata: Record<string, string> | undefined): string | undefined {
-    if (metadata === undefined) return undefined;
-    const entries = Object.entries(metadata);
-    if (entries.length > settings.maxMetadataEntries) return `the hello carries ${entries.length} metadata entries (limit ${settings.maxMetadataEntries})`;
-    let bytes = 0;
-    for (const [key, value] of entries) {
-      if (typeof value !== "string") return `metadata "${key.slice(0, 40)}" is not a string`;
-      bytes += utf8Length(key) + utf8Length(value);
-    }
-    return bytes > settings.maxMetadataBytes ? `the hello's metadata is ${bytes} bytes (limit ${settings.maxMetadataBytes})` : undefined;
-  }
-
   function admit(connection: Connection, identity: ClientIdentity): void {
     const clientId = identity.clientId;
     if (typeof clientId !== "string" || clientId === "" || clientId.length > maxClientIdLength) {
       return drop(connection, "protocol_error", new ProtocolError(`client id must be a non-empty string of at most ${maxClientIdLength} characters`, where()));
     }
-    const problem = metadataProblem(identity.metadata);
+    const problem = metadataProblem(identity.metadata, settings);
     if (problem !== undefined) return drop(connection, "protocol_error", new ProtocolError(problem, where(clientId)));
-    const existing = directory.get(clientId);
+    const existing = directory.get(clientId) ?? admitting.get(clientId);
     if (existing !== undefined) {
       if (settings.duplicatePolicy === "reject") {
         return drop(connection, "protocol_error", new DuplicateClientError(`client ${clientId} is already connected`, where(clientId)));
@@ -154,6 +131,22 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
       drop(existing, "replaced", new ClientReplacedError(`client ${clientId} connected again, this connection was replaced`, where(clientId)));
     }
     connection.open(identity, now());
+    if (gates.size === 0) return enter(connection, clientId);
+    admitting.set(clientId, connection);
+    const client = info(connection);
+    const timeout = new Promise<never>((_, reject) => {
+      const timer = setTimeout(() => reject(new Error(`not done within ${settings.helloTimeoutMs} ms`)), settings.helloTimeoutMs);
+      timer.unref?.();
+    });
+    Promise.race([Promise.all([...gates].map((gate) => gate(client))), timeout]).then(
+      () => admitting.get(clientId) === connection && (admitting.delete(clientId), enter(connection, clientId)),
+      (cause: unknown) => drop(connection, "protocol_error", new InternalError(`client ${clientId} could not be admitted: ${errorMessage(cause)}`, { ...where(clientId), cause })),
+    );
+  }
+
+  /** The client counts as connected: listed, welcomed (the first message on its stream), announced. */
+  function enter(connection: Connection, clientId: string): void {
+    if (connection.closed) return;
     directory.set(clientId, connection);
     if (binding.welcome !== undefined) {
       // The first message on the stream, before any command: the client's proof that it is admitted.
@@ -187,7 +180,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
           return drop(connection, "protocol_error", new PermissionDeniedError(message, where(connection.clientId)));
         }
         const merged = { ...connection.metadata, ...claimed.metadata };
-        const problem = metadataProblem(merged);
+        const problem = metadataProblem(merged, settings);
         if (problem !== undefined) return drop(connection, "protocol_error", new ProtocolError(problem, where(connection.clientId)));
         connection.metadata = merged;
         return;
@@ -324,6 +317,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     onConnect: (listener) => connectListeners.add(listener),
     onDisconnect: (listener) => disconnectListeners.add(listener),
     onMessage: (listener) => messageListeners.add(listener),
+    addAdmissionGate: (gate) => (gates.add(gate), () => void gates.delete(gate)),
     disconnect: (clientId, error) => {
       const connection = directory.get(clientId);
       if (connection === undefined) return false;

@@ -48,12 +48,14 @@ export type CallAnswer = { outcome: "reply"; data: Uint8Array } | { outcome: "po
 interface Call {
   readonly request: CallRequest;
   readonly where: { service: string; clientId: string };
-  /** The node that acknowledged it, once one has. */
+  /** The node instance that acknowledged it, once one has. */
   holder: string | undefined;
   /** Waiting for the client to connect somewhere: the subscription to its announcements. */
   up: Subscription | undefined;
   /** A send is out and not yet refused with "no responders". */
   sendOut: boolean;
+  /** Sends answered "gone" (a node that no longer holds the client): sent again, a few times. */
+  misses: number;
   /** An announcement came while a send was out: a "no responders" for that send means send again. */
   upSeen: boolean;
   /** Wall-clock end of the wait for the client to connect. */
@@ -67,6 +69,9 @@ interface Call {
   reject(error: CommandError): void;
 }
 
+/** Sends again after "gone" at most this often: the client moved, and NATS has not caught up yet. */
+const maxMisses = 5;
+
 /**
  * Internal: the calling side of a node. A call is published on the client's subject with a reply
  * subject under this node's inbox; NATS answers "no responders" at once when no node holds the
@@ -77,9 +82,11 @@ interface Call {
  */
 export class ClusterCaller {
   private readonly calls = new Map<string, Call>();
+  /** Per node instance (a node's run: a restarted node is a new one), when it last showed it was alive. */
   private readonly lastBeat = new Map<string, number>();
-  /** Per node, the services it holds (from its beats): who answers a presence list. */
-  private readonly servicesOf = new Map<string, readonly string[]>();
+  /** Per instance, its node id and the services it holds (from its beats): who answers a presence list. */
+  private readonly known = new Map<string, { nodeId: string; services: readonly string[] }>();
+  private lastCheck = performance.now();
   private readonly inbox = createInbox();
   private readonly subs: Subscription[] = [];
   private readonly checker: ReturnType<typeof setInterval>;
@@ -90,7 +97,7 @@ export class ClusterCaller {
     const { nats, subjects } = options;
     this.subs.push(nats.subscribe(`${this.inbox}.*`, { callback: (_err, msg) => this.onAnswer(msg) }));
     this.subs.push(nats.subscribe(subjects.heartbeats, { callback: (_err, msg) => this.onBeat(msg) }));
-    this.subs.push(nats.subscribe(subjects.byes, { callback: (_err, msg) => this.lose(msg.string(), "said goodbye") }));
+    this.subs.push(nats.subscribe(subjects.byes, { callback: (_err, msg) => this.lose(msg.string(), "left the cluster") }));
     this.checker = setInterval(() => this.check(), Math.max(50, Math.floor(options.nodeLostAfterMs / 4)));
     this.checker.unref();
   }
@@ -100,11 +107,14 @@ export class ClusterCaller {
     return this.options.nats.flush();
   }
 
-  /** The nodes that beat within the node-loss window, and the services each holds. */
-  liveNodes(): Map<string, readonly string[]> {
+  /** The node instances that beat within the node-loss window: their node ids and the services each holds. */
+  liveNodes(): { nodeId: string; services: readonly string[] }[] {
     const since = performance.now() - this.options.nodeLostAfterMs;
-    const live = new Map<string, readonly string[]>();
-    for (const [node, at] of this.lastBeat) if (at >= since) live.set(node, this.servicesOf.get(node) ?? []);
+    const live: { nodeId: string; services: readonly string[] }[] = [];
+    for (const [instance, at] of this.lastBeat) {
+      const node = this.known.get(instance);
+      if (at >= since && node !== undefined) live.push(node);
+    }
     return live;
   }
 
@@ -121,6 +131,7 @@ export class ClusterCaller {
         holder: undefined,
         up: undefined,
         sendOut: false,
+        misses: 0,
         upSeen: false,
         connectBy: Date.now() + request.waitForConnectMs,
         ackTimer: undefined,
@@ -139,15 +150,20 @@ export class ClusterCaller {
       this.calls.set(callId, call);
       if (request.waitForConnectMs === 0) return this.send(callId, call);
       // Listen for the client's announcement before the first try, so a connect in between is not missed.
-      call.up = this.options.nats.subscribe(this.options.subjects.up(request.service, request.clientId), {
-        callback: () => {
-          if (call.holder !== undefined) return;
-          if (call.sendOut) call.upSeen = true;
-          else this.send(callId, call); // waiting after a "no responders": try again now
-        },
-      });
+      try {
+        call.up = this.options.nats.subscribe(this.options.subjects.up(request.service, request.clientId), {
+          callback: () => {
+            if (call.holder !== undefined) return;
+            if (call.sendOut) call.upSeen = true;
+            else this.send(callId, call); // not sent yet, or waiting after a "no responders": (re)try now
+          },
+        });
+      } catch (cause) {
+        return void this.finish(callId)?.reject(new RouterUnavailableError(`cannot subscribe on NATS: ${String(cause)}`, { ...where, cause }));
+      }
       this.options.nats.flush().then(
-        () => this.calls.get(callId) === call && this.send(callId, call),
+        // The announcement may have sent it already.
+        () => this.calls.get(callId) === call && !call.sendOut && call.holder === undefined && this.send(callId, call),
         (cause: unknown) => this.finish(callId)?.reject(new RouterUnavailableError("NATS is unreachable", { ...where, cause })),
       );
     });
@@ -176,12 +192,17 @@ export class ClusterCaller {
     try {
       this.options.nats.publish(this.options.subjects.client(request.service, request.clientId), request.body, { reply: `${this.inbox}.${callId}`, headers });
     } catch (cause) {
-      return void this.finish(callId)?.reject(new RouterUnavailableError(`cannot publish on NATS: ${String(cause)}`, { ...call.where, cause }));
+      const tooBig = /max_payload|MAX_PAYLOAD/.test(String(cause));
+      const error = tooBig
+        ? new InvalidArgumentError(`the command (${request.body.byteLength} bytes) is over NATS's max_payload; it was not sent`, { ...call.where, cause })
+        : new RouterUnavailableError(`cannot publish on NATS: ${String(cause)}`, { ...call.where, cause });
+      return void this.finish(callId)?.reject(error);
     }
     clearTimeout(call.ackTimer);
     call.ackTimer = setTimeout(() => {
       if (call.holder !== undefined) return;
-      this.finish(callId)?.reject(new RouterUnavailableError(`no node answered within ${this.options.nodeLostAfterMs} ms: is NATS reachable?`, call.where));
+      const why = "NATS is unreachable, or the node NATS routed it to is hung (it keeps its subscriptions until NATS drops its connection)";
+      this.finish(callId)?.reject(new RouterUnavailableError(`no node acknowledged the command within ${this.options.nodeLostAfterMs} ms: ${why}`, call.where));
     }, this.options.nodeLostAfterMs);
     call.ackTimer.unref();
   }
@@ -189,13 +210,24 @@ export class ClusterCaller {
   private onAnswer(msg: Msg): void {
     const callId = msg.subject.slice(this.inbox.length + 1);
     const call = this.calls.get(callId);
-    if (call === undefined) return; // settled already (cancelled, timed out): nobody listens
     const headers = msg.headers;
-    if (headers?.code === 503) return this.noResponders(callId, call);
     const holder = headers?.get(header.ack);
+    if (call === undefined) {
+      // Settled already (cancelled, timed out, given up) before the holder took it: tell it to drop it.
+      if (holder) this.publishCancel(holder, msg.subject);
+      return;
+    }
+    if (headers?.code === 503) return this.noResponders(callId, call);
+    if (call.holder === undefined && headers?.get(header.outcome) === "gone" && call.misses++ < maxMisses) {
+      // That node let the client go (it left, or moved to another node) as NATS routed this to it; nothing ran: again.
+      clearTimeout(call.ackTimer);
+      call.ackTimer = setTimeout(() => this.calls.get(callId) === call && this.send(callId, call), 5 * call.misses); // NATS catches up within a round trip
+      return;
+    }
     if (holder) {
       call.holder = holder;
       clearTimeout(call.ackTimer);
+      if (!this.known.has(holder)) this.known.set(holder, { nodeId: headers?.get(header.node) || holder, services: [] });
       if (!this.lastBeat.has(holder)) this.lastBeat.set(holder, performance.now()); // the ack proves it alive
       return;
     }
@@ -204,6 +236,7 @@ export class ClusterCaller {
     if (settled === undefined) return;
     if (outcome === "reply") settled.resolve({ outcome, data: msg.data });
     else if (outcome === "posted") settled.resolve({ outcome, commandId: headers?.get(header.commandId) ?? "" });
+    else if (outcome === "gone" && settled.request.kind !== "probe") settled.reject(new ClientNotConnectedError(`client ${settled.request.clientId} is not connected to any node`, settled.where));
     else if (outcome === "here" || outcome === "gone") settled.resolve({ outcome });
     else if (outcome === "error") settled.reject(decodeError(msg.data, settled.request.schemas, settled.where));
     else settled.reject(new InternalError(`the node holding the client answered with an unknown outcome ${JSON.stringify(outcome)}`, settled.where));
@@ -229,33 +262,49 @@ export class ClusterCaller {
 
   private onBeat(msg: Msg): void {
     try {
-      const beat = msg.json<{ nodeId?: unknown; services?: unknown }>();
-      if (typeof beat.nodeId !== "string") return;
-      this.lastBeat.set(beat.nodeId, performance.now());
-      if (Array.isArray(beat.services)) this.servicesOf.set(beat.nodeId, beat.services.filter((s): s is string => typeof s === "string"));
+      const beat = msg.json<{ nodeId?: unknown; instance?: unknown; services?: unknown }>();
+      if (typeof beat.nodeId !== "string" || typeof beat.instance !== "string") return;
+      this.lastBeat.set(beat.instance, performance.now());
+      const services = Array.isArray(beat.services) ? beat.services.filter((s): s is string => typeof s === "string") : [];
+      this.known.set(beat.instance, { nodeId: beat.nodeId, services });
     } catch {
       // not a beat of ours
     }
   }
 
-  /** Fails the calls on nodes that fell silent. */
+  /** Fails the calls on nodes that fell silent — unless this process itself was stalled, and their beats wait unread. */
   private check(): void {
-    const silentSince = performance.now() - this.options.nodeLostAfterMs;
-    for (const [node, at] of this.lastBeat) if (at < silentSince) this.lose(node, `was silent for ${this.options.nodeLostAfterMs} ms`);
+    const now = performance.now();
+    const stalled = now - this.lastCheck > this.options.nodeLostAfterMs / 2;
+    this.lastCheck = now;
+    if (stalled) return; // read what arrived first; the next round judges
+    const silentSince = now - this.options.nodeLostAfterMs;
+    for (const [instance, at] of this.lastBeat) if (at < silentSince) this.lose(instance, `was silent for ${this.options.nodeLostAfterMs} ms`);
   }
 
-  private lose(node: string, why: string): void {
-    this.lastBeat.delete(node);
-    this.servicesOf.delete(node);
+  private lose(instance: string, why: string): void {
+    const nodeId = this.known.get(instance)?.nodeId ?? instance;
+    this.lastBeat.delete(instance);
+    this.known.delete(instance);
     for (const [callId, call] of this.calls) {
-      if (call.holder !== node) continue;
-      this.finish(callId)?.reject(new NodeLostError(`node ${node}, holding client ${call.request.clientId}, ${why}; the command may have run`, call.where));
+      if (call.holder !== instance) continue;
+      this.finish(callId)?.reject(new NodeLostError(`node ${nodeId}, holding client ${call.request.clientId}, ${why}; the command may have run`, call.where));
     }
   }
 
   private cancelOnHolder(callId: string, call: Call): void {
     // The call's reply subject names it on the holder: unique across the cluster.
-    if (call.holder !== undefined && !this.options.nats.isClosed()) this.options.nats.publish(this.options.subjects.cancel(call.holder), `${this.inbox}.${callId}`);
+    if (call.holder !== undefined) this.publishCancel(call.holder, `${this.inbox}.${callId}`);
+  }
+
+  private publishCancel(instance: string, replySubject: string): void {
+    const { nats } = this.options;
+    if (nats.isClosed() || nats.isDraining()) return;
+    try {
+      nats.publish(this.options.subjects.cancel(instance), replySubject);
+    } catch (err) {
+      this.options.logger.warn({ err }, "could not send a cancel on NATS");
+    }
   }
 
   /** Takes the call out of the table and stops its timers; undefined if it was settled already. */

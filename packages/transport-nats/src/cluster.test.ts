@@ -128,6 +128,49 @@ describe("a cluster on NATS: any caller reaches any client", () => {
     for (let i = 0; i < 5; i++) expect((await client.send(start())).reply).toMatchObject({ value: { detail: "twin on C" } });
   });
 
+  it("a call right after a client's hello is admitted never gets 'no responders': the node subscribes before the welcome", async () => {
+    const [a, b] = await Promise.all([node("A"), node("B")]);
+    for (let i = 0; i < 50; i++) {
+      const bot = await b.hub.connect(`fresh-${i}`, { behaviour: answerAs(`fresh-${i}`) });
+      expect(bot.stream.written[0]).toMatchObject({ command: { case: "welcome" } });
+      const reply = await createCommandClient(botService, { clientId: `fresh-${i}`, router: a.node.router }).send(start());
+      expect(reply.reply).toMatchObject({ value: { detail: `fresh-${i}` } });
+    }
+  });
+
+  it("while the same id moves from B to C with commands flowing, no command runs twice and every caller gets one outcome", async () => {
+    const [a, b, c] = await Promise.all([node("A"), node("B"), node("C")]);
+    const onB = await b.hub.connect("mover", { behaviour: delayed(5, answerAs("on B")) });
+    const client = createCommandClient(botService, { clientId: "mover", router: a.node.router });
+    const outcomes = Array.from({ length: 200 }, (_, i) => client.send(start(`c${i}`), { timeoutMs: 10_000 }).then(
+      (reply) => (reply.reply.case === "start" ? reply.reply.value.detail : "?"),
+      (error: unknown) => (error as Error).name,
+    ));
+    const onC = await c.hub.connect("mover", { behaviour: answerAs("on C") });
+    const results = await Promise.all(outcomes);
+    const ran = [...onB.received, ...onC.received].map((r) => (r.command.command.case === "start" ? r.command.command.value.reason : ""));
+    expect(new Set(ran).size).toBe(ran.length); // none twice
+    expect(results.filter((r) => r === "on B" || r === "on C").length).toBeGreaterThan(0);
+    // Each outcome is a reply or a typed error: a command cut off on B fails as disconnected, never silently.
+    for (const result of results) expect(["on B", "on C", "ClientDisconnectedError", "ClientNotConnectedError"]).toContain(result);
+    expect(results.filter((r) => r === "on B" || r === "on C").length).toBeLessThanOrEqual(ran.length);
+    expect((await client.send(start("after"))).reply).toMatchObject({ value: { detail: "on C" } });
+  });
+
+  it("a call cancelled before the holder acknowledged it is dropped there too", async () => {
+    const [a, b] = await Promise.all([node("A"), node("B")]);
+    await b.hub.connect("bot-b", { behaviour: neverReply() });
+    const client = createCommandClient(botService, { clientId: "bot-b", router: a.node.router });
+    const calls = Array.from({ length: 20 }, () => {
+      const controller = new AbortController();
+      const call = client.send(start(), { timeoutMs: 60_000, signal: controller.signal }).catch((e: unknown) => e);
+      setImmediate(() => controller.abort());
+      return call;
+    });
+    for (const error of await Promise.all(calls)) expect(error).toBeInstanceOf(CommandCancelledError);
+    await expect.poll(() => b.hub.service.stats().pendingCommands).toBe(0);
+  });
+
   it("presence across the cluster: every node's clients with their node, and isConnected anywhere", async () => {
     const [a, b, c] = await Promise.all([node("A"), node("B"), node("C")]);
     await b.hub.connect("bot-b1");
@@ -185,7 +228,7 @@ describe("a cluster on NATS: any caller reaches any client", () => {
       a.nats.request("streamcmd.c.demo~2ebot~2ev1~2eBotService.bot-b", new Uint8Array([1, 2, 3]), { timeout: 2_000 }),
       a.nats.request("streamcmd.c.demo~2ebot~2ev1~2eBotService.bot-b", new Uint8Array([0xff, 0xff]), { timeout: 2_000, headers: withKind("execute") }),
     ]);
-    expect(answers.map((msg) => msg.headers?.get("Sc-Outcome") || msg.headers?.get("Sc-Ack"))).toEqual(["error", "B"]);
+    expect(answers.map((msg) => msg.headers?.get("Sc-Outcome") || msg.headers?.get("Sc-Node"))).toEqual(["error", "B"]);
     expect(answers[0]!.json<{ info: { code: string } }>().info.code).toBe("invalid_argument");
     const client = createCommandClient(botService, { clientId: "bot-b", router: a.node.router });
     expect((await client.send(start())).reply).toMatchObject({ value: { detail: "bot-b" } });

@@ -1,6 +1,6 @@
 import { fromBinary, toBinary, type Message } from "@bufbuild/protobuf";
-import { Empty, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { ClientReplacedError, CommandTimeoutError, InvalidArgumentError, type ClientInfo, type Logger, type RegisteredService } from "@streamcmd/core";
+import { Empty, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { ClientReplacedError, CommandTimeoutError, InternalError, InvalidArgumentError, type ClientInfo, type Logger, type RegisteredService } from "@streamcmd/core";
 import { errorMessage } from "@streamcmd/core/internal";
 import type { Subjects } from "./subjects.js";
 import { encodeError, header, headersOf, readRequest, schemasOf, type Schemas } from "./wire.js";
@@ -9,7 +9,10 @@ import { encodeError, header, headersOf, readRequest, schemasOf, type Schemas } 
 export interface HolderOptions {
   nats: NatsConnection;
   subjects: Subjects;
+  /** The node's id, as users see it. */
   nodeId: string;
+  /** This run of the node (its id plus a unique suffix): a restarted node with the same id is another instance. */
+  instance: string;
   services: readonly RegisteredService[];
   heartbeatIntervalMs: number;
   logger: Logger;
@@ -28,15 +31,28 @@ export interface ListedClient extends Omit<ClientInfo, "connectedAt" | "lastSeen
   nodeId: string;
 }
 
+/** Internal: a node's word that it admitted a client at `at`; the later (at, instance) wins everywhere. */
+interface Claim {
+  nodeId: string;
+  instance: string;
+  service: string;
+  clientId: string;
+  at: number;
+}
+
+/** How long a command that reached this node during its client's admission waits for the hub to list the client. */
+const admissionWaitMs = 2_000;
+
 /**
  * Internal: makes the clients of `services` reachable through NATS. Each connected client gets a
  * subscription on its own subject (queue group: one node answers even while two hold the id); a
- * request is acknowledged with this node's id at once, then answered with the reply or the typed
- * error. The node beats on its heartbeat subject, answers presence lists, honours cancels, and
- * closes a local connection when another node claims the same client id later (last one wins).
+ * request is acknowledged with this node's instance at once, then answered with the reply or the
+ * typed error. The node beats on its heartbeat subject, answers presence lists, honours cancels,
+ * and settles duplicate ids with claims: the later connection wins on every node. Nothing a peer
+ * sends, and no failure to publish, escapes a NATS callback.
  */
 export async function startHolder(options: HolderOptions): Promise<Holder> {
-  const { nats, subjects, nodeId, logger } = options;
+  const { nats, subjects, nodeId, instance, logger } = options;
   const hubs = new Map<string, { hub: RegisteredService; schemas: Schemas }>();
   for (const hub of options.services) {
     if (hubs.has(hub.name)) throw new InvalidArgumentError(`two services named "${hub.name}" given to the node`, { service: hub.name });
@@ -44,14 +60,30 @@ export async function startHolder(options: HolderOptions): Promise<Holder> {
   }
   const clientSubs = new Map<string, Subscription>();
   const inFlight = new Map<string, AbortController>();
+  /** Clients subscribed and in the hub's admission gate: commands for them wait until the hub lists them. */
+  const admitting = new Set<string>();
   const others: Subscription[] = [];
   const unlisten: (() => void)[] = [];
   let closing = false;
   const key = (service: string, clientId: string) => `${service}\u0000${clientId}`;
 
+  /** Publishes unless the connection is closed or draining; a failure is logged and reported, never thrown. */
+  const publish = (subject: string, data: Uint8Array | string, headers?: MsgHdrs): boolean => {
+    if (nats.isClosed() || nats.isDraining()) return false;
+    try {
+      nats.publish(subject, data, headers === undefined ? undefined : { headers });
+      return true;
+    } catch (err) {
+      logger.warn({ err, subject }, "could not publish on NATS");
+      return false;
+    }
+  };
+
+  /** Answers a request; an answer NATS refuses (over its max_payload) becomes a short typed error. */
   const answer = (msg: Msg, outcome: string, data: Uint8Array = Empty, extra: Record<string, string> = {}): void => {
-    if (msg.reply === undefined || nats.isClosed()) return;
-    nats.publish(msg.reply, data, { headers: headersOf({ [header.outcome]: outcome, ...extra }) });
+    if (msg.reply === undefined || publish(msg.reply, data, headersOf({ [header.outcome]: outcome, ...extra }))) return;
+    const refused = new InternalError(`node ${nodeId} could not send the answer (${data.byteLength} bytes) over NATS: over its max_payload?`);
+    publish(msg.reply, encodeError(refused, undefined), headersOf({ [header.outcome]: "error" }));
   };
 
   async function serve(service: string, clientId: string, msg: Msg): Promise<void> {
@@ -64,8 +96,10 @@ export async function startHolder(options: HolderOptions): Promise<Holder> {
     } catch (error) {
       return answer(msg, "error", encodeError(error, undefined));
     }
-    if (request.kind === "probe") return answer(msg, hub.isConnected(clientId) ? "here" : "gone");
-    nats.publish(msg.reply, Empty, { headers: headersOf({ [header.ack]: nodeId }) });
+    // Not (or no longer) here — the client left or moved while NATS still routed to this node: the caller sends again.
+    if (!hub.isConnected(clientId) && !admitting.has(key(service, clientId))) return answer(msg, "gone");
+    if (request.kind === "probe") return answer(msg, "here");
+    publish(msg.reply, Empty, headersOf({ [header.ack]: instance, [header.node]: nodeId }));
     const controller = new AbortController();
     const callKey = msg.reply; // unique across the cluster: the caller's inbox and its call
     inFlight.set(callKey, controller);
@@ -79,7 +113,7 @@ export async function startHolder(options: HolderOptions): Promise<Holder> {
       } catch (cause) {
         throw new InvalidArgumentError(`the command is not a ${schemas.command.typeName}: ${errorMessage(cause)}`, { service, clientId, cause });
       }
-      const call = { queueTimeoutMs: request.queueTimeoutMs, signal: controller.signal };
+      const call = { queueTimeoutMs: request.queueTimeoutMs, signal: controller.signal, waitForConnectMs: admitting.has(key(service, clientId)) ? admissionWaitMs : 0 };
       if (request.kind === "post") {
         const commandId = await hub.post(clientId, command, call);
         return answer(msg, "posted", Empty, { [header.commandId]: commandId });
@@ -94,88 +128,115 @@ export async function startHolder(options: HolderOptions): Promise<Holder> {
     }
   }
 
-  function hold(service: string, client: ClientInfo): void {
-    const id = key(service, client.clientId);
-    clientSubs.get(id)?.unsubscribe();
-    const sub = nats.subscribe(subjects.client(service, client.clientId), {
-      queue: subjects.queue,
-      callback: (err, msg) => (err ? logger.warn({ err, service, clientId: client.clientId }, "client subscription failed") : void serve(service, client.clientId, msg)),
-    });
-    clientSubs.set(id, sub);
-    const claim = { nodeId, service, clientId: client.clientId, at: client.connectedAt.getTime() };
-    // Announced once NATS has the subscription, so a caller woken by it finds the client.
-    nats.flush().then(
-      () => {
-        if (clientSubs.get(id) !== sub || nats.isClosed()) return;
-        nats.publish(subjects.claim(service, client.clientId), JSON.stringify(claim));
-        nats.publish(subjects.up(service, client.clientId), nodeId);
-      },
-      (err: unknown) => logger.warn({ err, service, clientId: client.clientId }, "could not announce a client on NATS"),
-    );
+  /** Says, once NATS has the subscription, that this node holds the client (wakes waiting callers, settles duplicates). */
+  function announce(service: string, client: ClientInfo): void {
+    const claim: Claim = { nodeId, instance, service, clientId: client.clientId, at: client.connectedAt.getTime() };
+    publish(subjects.claim(service, client.clientId), JSON.stringify(claim));
+    publish(subjects.up(service, client.clientId), nodeId);
   }
 
+  function hold(service: string, client: ClientInfo): void {
+    const id = key(service, client.clientId);
+    void clientSubs.get(id)?.drain().catch(() => {});
+    const sub = nats.subscribe(subjects.client(service, client.clientId), {
+      queue: subjects.queue,
+      callback: (err, msg) => {
+        if (err) return logger.warn({ err, service, clientId: client.clientId }, "client subscription failed");
+        serve(service, client.clientId, msg).catch((error: unknown) => logger.error({ err: error, service, clientId: client.clientId }, "serving a cluster request failed"));
+      },
+    });
+    clientSubs.set(id, sub);
+  }
+
+  /** Stops taking this client's commands; those NATS already routed here are still answered (drain). */
   function release(service: string, clientId: string): void {
     const id = key(service, clientId);
-    clientSubs.get(id)?.unsubscribe();
+    admitting.delete(id);
+    void clientSubs.get(id)?.drain().catch(() => {});
     clientSubs.delete(id);
   }
 
-  /** Another node admitted a client this node holds: the later connection wins, this one is closed as replaced. */
+  /** Another instance claims a client this node holds: the later (at, instance) keeps it, on both sides. */
   function onClaim(msg: Msg): void {
-    let claim: { nodeId?: unknown; service?: unknown; clientId?: unknown; at?: unknown };
+    let claim: Partial<Claim>;
     try {
       claim = msg.json();
     } catch {
       return;
     }
-    if (claim.nodeId === nodeId || typeof claim.service !== "string" || typeof claim.clientId !== "string" || typeof claim.at !== "number") return;
-    const hub = hubs.get(claim.service)?.hub;
-    const local = hub?.client(claim.clientId);
+    const { service, clientId, at } = claim;
+    if (claim.instance === instance || typeof service !== "string" || typeof clientId !== "string" || typeof at !== "number" || typeof claim.instance !== "string") return;
+    const hub = hubs.get(service)?.hub;
+    const local = hub?.client(clientId);
     if (hub === undefined || local === undefined) return;
     const ours = local.connectedAt.getTime();
-    if (claim.at < ours || (claim.at === ours && String(claim.nodeId) < nodeId)) return;
-    logger.info({ service: claim.service, clientId: claim.clientId, node: claim.nodeId }, "client connected on another node; closing this connection");
-    hub.disconnect(claim.clientId, new ClientReplacedError(`client ${claim.clientId} connected again on node ${String(claim.nodeId)}, this connection was replaced`, { service: claim.service, clientId: claim.clientId }));
+    if (at < ours || (at === ours && claim.instance < instance)) {
+      announce(service, local); // ours is the later one: tell the other node, which closes its own
+      return;
+    }
+    logger.info({ service, clientId, node: claim.nodeId }, "client connected on another node; closing this connection");
+    hub.disconnect(clientId, new ClientReplacedError(`client ${clientId} connected again on node ${String(claim.nodeId)}, this connection was replaced`, { service, clientId }));
   }
 
+  /** After NATS comes back (nats.js resubscribes by itself): claims and announcements again, which may have been lost. */
+  async function reannounceOnReconnect(): Promise<void> {
+    for await (const status of nats.status()) {
+      if (closing) return;
+      if (status.type !== "reconnect") continue;
+      for (const [service, { hub }] of hubs) for (const client of hub.clients()) announce(service, client);
+    }
+  }
+
+  const safely = (what: string, handle: (msg: Msg) => void) => (_err: unknown, msg: Msg) => {
+    try {
+      handle(msg);
+    } catch (err) {
+      logger.warn({ err }, `handling a cluster ${what} failed`);
+    }
+  };
   for (const [service, { hub }] of hubs) {
-    unlisten.push(hub.onConnect((client) => !closing && hold(service, client)));
-    unlisten.push(hub.onDisconnect((event) => release(service, event.client.clientId)));
-    for (const client of hub.clients()) hold(service, client);
-    others.push(
-      nats.subscribe(subjects.list(service), {
-        callback: (_err, msg) => {
-          const clients: ListedClient[] = hub.clients().map((c) => ({ ...c, connectedAt: c.connectedAt.getTime(), lastSeenAt: c.lastSeenAt.getTime(), nodeId }));
-          msg.respond(JSON.stringify({ nodeId, clients }));
-        },
+    // A new client becomes routable before it is welcomed: subscribed, and NATS has the subscription.
+    unlisten.push(
+      hub.addAdmissionGate(async (client) => {
+        if (closing) return;
+        admitting.add(key(service, client.clientId));
+        hold(service, client);
+        await nats.flush();
       }),
     );
+    unlisten.push(hub.onConnect((client) => (admitting.delete(key(service, client.clientId)), !closing && announce(service, client))));
+    unlisten.push(hub.onDisconnect((event) => release(service, event.client.clientId)));
+    for (const client of hub.clients()) hold(service, client);
+    const list = safely("presence list", (msg) => {
+      const clients: ListedClient[] = hub.clients().map((c) => ({ ...c, connectedAt: c.connectedAt.getTime(), lastSeenAt: c.lastSeenAt.getTime(), nodeId }));
+      if (msg.reply !== undefined) publish(msg.reply, JSON.stringify({ nodeId, clients }));
+    });
+    others.push(nats.subscribe(subjects.list(service), { callback: list }));
   }
-  others.push(nats.subscribe(subjects.claims, { callback: (_err, msg) => onClaim(msg) }));
-  others.push(nats.subscribe(subjects.cancel(nodeId), { callback: (_err, msg) => inFlight.get(msg.string())?.abort(new Error("the caller cancelled the call")) }));
-  const beatBody = JSON.stringify({ nodeId, services: [...hubs.keys()] });
-  const beat = () => !nats.isClosed() && nats.publish(subjects.heartbeat(nodeId), beatBody);
+  others.push(nats.subscribe(subjects.claims, { callback: safely("claim", onClaim) }));
+  others.push(nats.subscribe(subjects.cancel(instance), { callback: safely("cancel", (msg) => inFlight.get(msg.string())?.abort(new Error("the caller cancelled the call"))) }));
+  void reannounceOnReconnect().catch((err: unknown) => logger.warn({ err }, "watching the NATS connection failed"));
+  const beatBody = JSON.stringify({ nodeId, instance, services: [...hubs.keys()] });
+  const beat = () => publish(subjects.heartbeat(instance), beatBody);
   beat();
   const heartbeat = setInterval(beat, options.heartbeatIntervalMs);
   heartbeat.unref();
   await nats.flush();
+  for (const [service, { hub }] of hubs) for (const client of hub.clients()) announce(service, client);
 
   return {
     async close(graceMs) {
       if (closing) return;
       closing = true;
       for (const stop of unlisten) stop();
-      for (const sub of clientSubs.values()) sub.unsubscribe();
+      // No new commands; those NATS already routed here are still taken up and answered.
+      await Promise.all([...clientSubs.values()].map((sub) => sub.drain().catch(() => {})));
       clientSubs.clear();
-      // The calls already taken finish (their callers are acknowledged and waiting) before goodbye.
       const until = performance.now() + (nats.isClosed() ? 0 : graceMs);
       while (inFlight.size > 0 && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
       clearInterval(heartbeat);
       for (const sub of others) sub.unsubscribe();
-      if (!nats.isClosed()) {
-        nats.publish(subjects.bye(nodeId), nodeId);
-        await nats.flush().catch(() => {});
-      }
+      if (publish(subjects.bye(instance), instance)) await nats.flush().catch(() => {});
     },
   };
 }

@@ -1,5 +1,5 @@
-import { nuid, type NatsConnection } from "@nats-io/transport-node";
-import { InternalError, InvalidArgumentError, silentLogger, type ClientInfo, type Logger, type RegisteredService, type RemoteRouter, type ServiceKey } from "@streamcmd/core";
+import { nuid, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { InternalError, InvalidArgumentError, RouterUnavailableError, silentLogger, type ClientInfo, type Logger, type RegisteredService, type RemoteRouter, type ServiceKey } from "@streamcmd/core";
 import { checkDuration, restack } from "@streamcmd/core/internal";
 import { ClusterCaller, packCommand, unpackReply } from "./caller.js";
 import { startHolder, type ListedClient } from "./holder.js";
@@ -87,7 +87,9 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
     logger,
   });
   await caller.ready();
-  const holder = await startHolder({ nats, subjects, nodeId, services, heartbeatIntervalMs: checkDuration("heartbeatIntervalMs", options.heartbeatIntervalMs ?? 1_000, 1), logger });
+  // This run of the node: a node restarted with the same id is a new instance, so its old calls are lost, not waited for.
+  const instance = `${nodeId}~${nuid.next()}`;
+  const holder = await startHolder({ nats, subjects, nodeId, instance, services, heartbeatIntervalMs: checkDuration("heartbeatIntervalMs", options.heartbeatIntervalMs ?? 1_000, 1), logger });
   const drainGraceMs = checkDuration("drainGraceMs", options.drainGraceMs ?? 5_000);
   let closed = false;
 
@@ -126,10 +128,15 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
   };
 
   async function listClients(service: ServiceKey<unknown, unknown>, _options: { signal?: AbortSignal } = {}): Promise<ClusterClientInfo[]> {
-    const expected = [...caller.liveNodes().values()].filter((held) => held.includes(service.name)).length;
+    const expected = caller.liveNodes().filter((node) => node.services.includes(service.name)).length;
     const found: ClusterClientInfo[] = [];
     if (expected === 0) return found;
-    const answers = await nats.requestMany(subjects.list(service.name), undefined, { strategy: "count", maxMessages: expected, maxWait: listWaitMs });
+    let answers: AsyncIterable<Msg>;
+    try {
+      answers = await nats.requestMany(subjects.list(service.name), undefined, { strategy: "count", maxMessages: expected, maxWait: listWaitMs });
+    } catch (cause) {
+      throw new RouterUnavailableError(`cannot ask the cluster's nodes for their clients: ${String(cause)}`, { service: service.name, cause });
+    }
     for await (const msg of answers) {
       try {
         const { clients } = msg.json<{ clients: ListedClient[] }>();
@@ -155,7 +162,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       return answer.outcome === "here";
     },
     listClients,
-    nodes: () => caller.liveNodes(),
+    nodes: () => new Map(caller.liveNodes().map((live) => [live.nodeId, live.services])),
     async close() {
       if (closed) return;
       closed = true;

@@ -11,7 +11,9 @@ export const header = {
   queueTimeoutMs: "Sc-Queue-Timeout-Ms",
   deadline: "Sc-Deadline",
   idempotencyKey: "Sc-Idempotency-Key",
+  /** On an acknowledgement: the instance (this run of the node) that took the call, and its node id. */
   ack: "Sc-Ack",
+  node: "Sc-Node",
   outcome: "Sc-Outcome",
   commandId: "Sc-Command-Id",
 } as const;

@@ -1,7 +1,8 @@
 // Internal test support (not built, not exported): a nats-server of the machine's own, started on a
 // free port for one test file and stopped after it, so no test depends on a shared server's state.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 
 /** The `nats-server` binary: $NATS_SERVER, on PATH, or in the system sbin folders (Debian's package). */
@@ -29,10 +30,19 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-/** Starts a nats-server on 127.0.0.1: on `port`, or a free one it picks (read from its log); with `auth`, only that user may connect. */
-export async function startNatsServer(options: { port?: number; auth?: { user: string; pass: string } } = {}): Promise<NatsServer> {
+/**
+ * Starts a nats-server on 127.0.0.1: on `port`, or a free one it picks (read from its log); with
+ * `auth`, only that user may connect; `config` is extra configuration-file text (e.g. `ping_interval`).
+ */
+export async function startNatsServer(options: { port?: number; auth?: { user: string; pass: string }; config?: string } = {}): Promise<NatsServer> {
   const auth = options.auth === undefined ? [] : ["--user", options.auth.user, "--pass", options.auth.pass];
-  const child = spawn(findNatsServer(), ["-a", "127.0.0.1", "-p", String(options.port ?? -1), ...auth], { stdio: ["ignore", "ignore", "pipe"] });
+  const config: string[] = [];
+  if (options.config !== undefined) {
+    const file = join(mkdtempSync(join(tmpdir(), "nats-")), "nats.conf");
+    writeFileSync(file, options.config);
+    config.push("-c", file);
+  }
+  const child = spawn(findNatsServer(), [...config, "-a", "127.0.0.1", "-p", String(options.port ?? -1), ...auth], { stdio: ["ignore", "ignore", "pipe"] });
   const port = await new Promise<number>((resolve, reject) => {
     let log = "";
     const timer = setTimeout(() => reject(new Error(`nats-server did not start within 10 s:\n${log}`)), 10_000);
