@@ -108,12 +108,12 @@ export class ClusterCaller {
   }
 
   /** The node instances that beat within the node-loss window: their node ids and the services each holds. */
-  liveNodes(): { nodeId: string; services: readonly string[] }[] {
+  liveNodes(): { instance: string; nodeId: string; services: readonly string[] }[] {
     const since = performance.now() - this.options.nodeLostAfterMs;
-    const live: { nodeId: string; services: readonly string[] }[] = [];
+    const live: { instance: string; nodeId: string; services: readonly string[] }[] = [];
     for (const [instance, at] of this.lastBeat) {
       const node = this.known.get(instance);
-      if (at >= since && node !== undefined) live.push(node);
+      if (at >= since && node !== undefined) live.push({ instance, ...node });
     }
     return live;
   }

@@ -184,6 +184,22 @@ describe("a cluster on NATS: any caller reaches any client", () => {
     expect(await a.node.isConnected(botService, "ghost")).toBe(false);
   });
 
+  it("a broadcast reaches every client on every node: one outcome each, with its node, failures typed", async () => {
+    const [a, b, c] = await Promise.all([node("A"), node("B"), node("C")]);
+    await a.hub.connect("bot-a", { behaviour: answerAs("bot-a") });
+    await b.hub.connect("bot-b1", { behaviour: answerAs("bot-b1") });
+    await b.hub.connect("bot-b2", { behaviour: answerAs("bot-b2") });
+    await c.hub.connect("bot-c", { behaviour: failWith("busy", "not now") });
+    await expect.poll(() => a.node.nodes().size).toBe(3);
+    const outcomes = await a.node.broadcast(botService, start("everyone"), { timeoutMs: 2_000 });
+    const byId = Object.fromEntries(outcomes.map((o) => [o.clientId, o]));
+    expect(Object.keys(byId).sort()).toEqual(["bot-a", "bot-b1", "bot-b2", "bot-c"]);
+    expect(byId["bot-b2"]).toMatchObject({ ok: true, nodeId: "B", reply: { reply: { case: "start", value: { detail: "bot-b2" } } } });
+    expect(byId["bot-a"]).toMatchObject({ ok: true, nodeId: "A" });
+    expect(byId["bot-c"]).toMatchObject({ ok: false, nodeId: "C" });
+    expect((byId["bot-c"] as { error: unknown }).error).toBeInstanceOf(CommandFailedError);
+  });
+
   it("an idempotency key travels: a retry from another node gets the first outcome, the bot runs it once", async () => {
     const [a, b, c] = await Promise.all([node("A"), node("B"), node("C")]);
     const bot = await c.hub.connect("bot-1", { behaviour: delayed(100, answerAs("bot-1")) });

@@ -3,7 +3,7 @@ import { Empty, type Msg, type MsgHdrs, type NatsConnection, type Subscription }
 import { ClientReplacedError, CommandTimeoutError, InternalError, InvalidArgumentError, type ClientInfo, type Logger, type RegisteredService } from "@streamcmd/core";
 import { errorMessage } from "@streamcmd/core/internal";
 import type { Subjects } from "./subjects.js";
-import { encodeError, header, headersOf, readRequest, schemasOf, type Schemas } from "./wire.js";
+import { encodeError, errorBody, header, headersOf, readRequest, schemasOf, type ErrorBody, type Schemas } from "./wire.js";
 
 /** Internal: what the holding side of a node needs. */
 export interface HolderOptions {
@@ -30,6 +30,18 @@ export interface ListedClient extends Omit<ClientInfo, "connectedAt" | "lastSeen
   lastSeenAt: number;
   nodeId: string;
 }
+
+/** Internal: one part of a node's answer to a broadcast (a node with many clients answers in several). */
+export interface BroadcastPart {
+  instance: string;
+  nodeId: string;
+  /** The node's last part. */
+  last: boolean;
+  outcomes: { clientId: string; reply?: string; error?: ErrorBody }[];
+}
+
+/** Outcomes per broadcast part: well under NATS's default 1 MB max_payload for small replies. */
+const broadcastPartSize = 200;
 
 /** Internal: a node's word that it admitted a client at `at`; the later (at, instance) wins everywhere. */
 interface Claim {
@@ -128,6 +140,31 @@ export async function startHolder(options: HolderOptions): Promise<Holder> {
     }
   }
 
+  /** Sends a broadcast's command to every client of `service` here; answers with their outcomes, in parts. */
+  async function broadcast(service: string, msg: Msg): Promise<void> {
+    const entry = hubs.get(service);
+    if (entry === undefined || msg.reply === undefined) return;
+    const { hub, schemas } = entry;
+    const reply = msg.reply;
+    const part = (outcomes: BroadcastPart["outcomes"], last: boolean) => publish(reply, JSON.stringify({ instance, nodeId, last, outcomes } satisfies BroadcastPart));
+    let results;
+    try {
+      const request = readRequest(msg);
+      results = await hub.broadcast(fromBinary(schemas.command, msg.data), { timeoutMs: Math.max(1, request.timeoutMs) });
+    } catch (error) {
+      // The command itself is refused here (unreadable, or the hub closed): every client of this node gets that.
+      return void part(hub.clients().map((client) => ({ clientId: client.clientId, error: errorBody(error, schemas) })), true);
+    }
+    for (let start = 0; start === 0 || start < results.length; start += broadcastPartSize) {
+      const outcomes = results.slice(start, start + broadcastPartSize).map((outcome) =>
+        outcome.ok
+          ? { clientId: outcome.clientId, reply: Buffer.from(toBinary(schemas.reply, outcome.reply as Message)).toString("base64") }
+          : { clientId: outcome.clientId, error: errorBody(outcome.error, schemas) },
+      );
+      part(outcomes, start + broadcastPartSize >= results.length);
+    }
+  }
+
   /** Says, once NATS has the subscription, that this node holds the client (wakes waiting callers, settles duplicates). */
   function announce(service: string, client: ClientInfo): void {
     const claim: Claim = { nodeId, instance, service, clientId: client.clientId, at: client.connectedAt.getTime() };
@@ -212,6 +249,7 @@ export async function startHolder(options: HolderOptions): Promise<Holder> {
       if (msg.reply !== undefined) publish(msg.reply, JSON.stringify({ nodeId, clients }));
     });
     others.push(nats.subscribe(subjects.list(service), { callback: list }));
+    others.push(nats.subscribe(subjects.broadcast(service), { callback: safely("broadcast", (msg) => void broadcast(service, msg)) }));
   }
   others.push(nats.subscribe(subjects.claims, { callback: safely("claim", onClaim) }));
   others.push(nats.subscribe(subjects.cancel(instance), { callback: safely("cancel", (msg) => inFlight.get(msg.string())?.abort(new Error("the caller cancelled the call"))) }));

@@ -20,3 +20,4 @@
 
 export { createNatsNode, type ClusterClientInfo, type NatsNode, type NatsNodeOptions } from "./node.js";
 export { subjectToken } from "./subjects.js";
+export type { ClusterBroadcastOptions, ClusterBroadcastOutcome } from "./broadcast.js";

@@ -5,6 +5,7 @@ import { ClusterCaller, packCommand, unpackReply } from "./caller.js";
 import { startHolder, type ListedClient } from "./holder.js";
 import { subjectsOf } from "./subjects.js";
 import { schemasOf } from "./wire.js";
+import { clusterBroadcast, type ClusterBroadcastOptions, type ClusterBroadcastOutcome } from "./broadcast.js";
 
 /** Options of `createNatsNode`. */
 export interface NatsNodeOptions {
@@ -51,6 +52,12 @@ export interface NatsNode {
   isConnected(service: ServiceKey<unknown, unknown>, clientId: string, options?: { signal?: AbortSignal }): Promise<boolean>;
   /** The clients of `service` on every live node, each with its node id. */
   listClients(service: ServiceKey<unknown, unknown>, options?: { signal?: AbortSignal }): Promise<ClusterClientInfo[]>;
+  /**
+   * Sends `command` to every client of `service` on every node: one NATS message per node, one
+   * outcome per client (with its node). A node that does not answer in time leaves its clients with
+   * `NodeLostError`. Resolves once every node answered (or the timeout plus the margin passed).
+   */
+  broadcast<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, command: TCommand, options?: ClusterBroadcastOptions): Promise<ClusterBroadcastOutcome<TReply>[]>;
   /** The live nodes (heard within `nodeLostAfterMs`), with the services each holds. */
   nodes(): Map<string, readonly string[]>;
   /**
@@ -78,12 +85,13 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
   const services = options.services ?? [];
   for (const hub of services) schemasOf(hub); // refused here, not on the first call
   const local = new Map(services.map((hub) => [hub.name, hub]));
+  const deadlineMarginMs = checkDuration("deadlineMarginMs", options.deadlineMarginMs ?? 1_000);
   const caller = new ClusterCaller({
     nats,
     subjects,
     nodeId,
     nodeLostAfterMs: checkDuration("nodeLostAfterMs", options.nodeLostAfterMs ?? 3_000, 1),
-    deadlineMarginMs: checkDuration("deadlineMarginMs", options.deadlineMarginMs ?? 1_000),
+    deadlineMarginMs,
     logger,
   });
   await caller.ready();
@@ -162,6 +170,8 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       return answer.outcome === "here";
     },
     listClients,
+    broadcast: (service, command, broadcastOptions) =>
+      clusterBroadcast({ nats, subjects, caller, marginMs: deadlineMarginMs, listed: () => listClients(service) }, service, command, broadcastOptions),
     nodes: () => new Map(caller.liveNodes().map((live) => [live.nodeId, live.services])),
     async close() {
       if (closed) return;

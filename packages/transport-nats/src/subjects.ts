@@ -35,6 +35,8 @@ export interface Subjects {
   cancel(nodeId: string): string;
   /** Each node answers with the clients of `service` it holds. */
   list(service: string): string;
+  /** Each node sends a command to every client of `service` it holds and answers with their outcomes. */
+  broadcast(service: string): string;
   /** Where a node says it admitted a client, so an older connection elsewhere is closed. */
   claim(service: string, clientId: string): string;
   /** Every claim of the namespace. */
@@ -58,6 +60,7 @@ export function subjectsOf(namespace: string): Subjects {
     byes: `${ns}.n.*.bye`,
     cancel: (nodeId) => `${ns}.n.${subjectToken(nodeId)}.cancel`,
     list: (service) => `${ns}.list.${subjectToken(service)}`,
+    broadcast: (service) => `${ns}.bc.${subjectToken(service)}`,
     claim: (service, clientId) => `${ns}.claim.${subjectToken(service)}.${subjectToken(clientId)}`,
     claims: `${ns}.claim.>`,
     queue: `${ns}.holders`,

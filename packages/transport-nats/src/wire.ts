@@ -76,25 +76,46 @@ export function readRequest(msg: Msg): ClusterRequest {
   return { kind, timeoutMs: count(header.timeoutMs), queueTimeoutMs: count(header.queueTimeoutMs), deadline, idempotencyKey: key === "" ? undefined : key };
 }
 
-/** Internal: the body of an error answer: the error as plain data, and the failure's reply when it has one. */
-export function encodeError(error: unknown, schemas: Schemas | undefined): Uint8Array {
-  const body: { info: CommandErrorInfo; reply?: string } = { info: toErrorInfo(error) };
+/** Internal: an error as plain data, with the failure's reply (protobuf, base64) when it has one. */
+export interface ErrorBody {
+  info: CommandErrorInfo;
+  reply?: string;
+}
+
+/** Internal: `error` as an `ErrorBody`. */
+export function errorBody(error: unknown, schemas: Schemas | undefined): ErrorBody {
+  const body: ErrorBody = { info: toErrorInfo(error) };
   const reply = isCommandError(error, "command_failed") ? (error as CommandFailedError).reply : undefined;
   if (schemas !== undefined && (reply as Message | undefined)?.$typeName === schemas.reply.typeName) {
     body.reply = Buffer.from(toBinary(schemas.reply, reply as Message)).toString("base64");
   }
-  return Buffer.from(JSON.stringify(body));
+  return body;
 }
 
-/** Internal: the typed error an error answer stands for (an unreadable one is an `InternalError`). */
-export function decodeError(data: Uint8Array, schemas: Schemas, where: { service: string; clientId: string }): CommandError {
+/** Internal: the typed error an `ErrorBody` stands for (an unreadable one is an `InternalError`). */
+export function errorFromBody(body: Partial<ErrorBody> | undefined, schemas: Schemas, where: { service: string; clientId: string }): CommandError {
   try {
-    const body = JSON.parse(Buffer.from(data).toString("utf8")) as { info?: CommandErrorInfo; reply?: string };
-    const info = body.info;
+    const info = body?.info;
     if (info === undefined || !isCommandErrorCode(info.code) || typeof info.message !== "string") throw new Error("not an error answer");
-    const reply = typeof body.reply === "string" ? fromBinary(schemas.reply, Buffer.from(body.reply, "base64")) : undefined;
+    const reply = typeof body?.reply === "string" ? fromBinary(schemas.reply, Buffer.from(body.reply, "base64")) : undefined;
     return errorFromInfo(info, reply === undefined ? {} : { reply });
   } catch (cause) {
     return new InternalError("the node holding the client answered with an unreadable error", { ...where, cause });
   }
+}
+
+/** Internal: the body of an error answer. */
+export function encodeError(error: unknown, schemas: Schemas | undefined): Uint8Array {
+  return Buffer.from(JSON.stringify(errorBody(error, schemas)));
+}
+
+/** Internal: the typed error an error answer stands for. */
+export function decodeError(data: Uint8Array, schemas: Schemas, where: { service: string; clientId: string }): CommandError {
+  let body: Partial<ErrorBody> | undefined;
+  try {
+    body = JSON.parse(Buffer.from(data).toString("utf8")) as Partial<ErrorBody>;
+  } catch {
+    body = undefined;
+  }
+  return errorFromBody(body, schemas, where);
 }
