@@ -8,7 +8,7 @@ import { createLogger } from "./logger.js";
 
 const program = new Command("demo:fleet")
   .description("a simulated trading-bot fleet that connects to a streamcmd bot server and answers its commands")
-  .option("--url <url>", "the bot server (default: $STREAMCMD_URL or the demo's address)", parseUrl)
+  .option("--url <urls>", "the bot server, or a cluster's nodes separated by commas (default: $STREAMCMD_URL or the demo's address)", (value: string) => value.split(",").map(parseUrl))
   .option("--data <dir>", "the server's data folder: its CA and the bots' tokens", "./data")
   .option("--insecure", "plaintext and no tokens, for a server started with --insecure")
   .option("--bots <n>", "how many bots", parseCount, defaults.bots)
@@ -16,8 +16,8 @@ const program = new Command("demo:fleet")
   .option("--fail <spec...>", "make a bot's command fail: BOT:COMMAND[:CODE], e.g. bot-2:start")
   .addOption(new Option("--log-level <level>", "log level (logs are JSON on stderr)").choices(logLevels).default("info"))
   .parse();
-const options = program.opts<{ url?: string; data: string; insecure?: boolean; bots: number; prefix: string; fail?: string[]; logLevel: string }>();
-const url = options.url ?? defaultUrl(options.insecure === true);
+const options = program.opts<{ url?: string[]; data: string; insecure?: boolean; bots: number; prefix: string; fail?: string[]; logLevel: string }>();
+const url = options.url ?? [defaultUrl(options.insecure === true)];
 if (options.insecure) process.stderr.write(`${insecureWarning}\n`);
 
 let failures;
@@ -36,4 +36,4 @@ const fleet = (() => {
   }
 })();
 onShutdownSignal(() => fleet.close(), () => 0);
-console.log(`${botIds.length} simulated bots (${botIds.join(", ")}) connecting to ${url}; Ctrl-C stops them`);
+console.log(`${botIds.length} simulated bots (${botIds.join(", ")}) connecting to ${url.join(", ")}; Ctrl-C stops them`);

@@ -35,7 +35,8 @@ export interface Fleet {
  * HTTP/2 connection, reporting status changes and heartbeats.
  */
 export function startFleet(options: {
-  url: string;
+  /** The server, or the nodes of a cluster: each bot tries them in turn (bot i starts at node i mod n). */
+  url: string | readonly string[];
   /** Where the server's CA and the bots' tokens are (an https:// url needs them). */
   dataDir: string;
   botIds: readonly string[];
@@ -52,11 +53,14 @@ export function startFleet(options: {
     for (const failure of options.failures ?? []) {
       if (failure.botId === botId) bot.injectFailure(failure.command, failure.code, `${failure.command} failed on purpose (--fail)`, true);
     }
-    const secure = options.url.startsWith("https:");
+    const urls = typeof options.url === "string" ? [options.url] : options.url;
+    const first = bots.size % urls.length;
+    const baseUrl = [...urls.slice(first), ...urls.slice(0, first)];
+    const secure = baseUrl[0]!.startsWith("https:");
     // Fail at start, not on every reconnect, when a bot has no token yet.
     if (secure) readToken(options.dataDir, botId);
     const agent = connectAgent({
-      baseUrl: options.url,
+      baseUrl,
       // Read at every (re)connection, so a token minted again (botctl token) is picked up.
       ...(secure ? { tls: { ca: readCa(options.dataDir) }, token: () => readToken(options.dataDir, botId) } : {}),
       clientId: botId,

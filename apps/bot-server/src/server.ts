@@ -13,6 +13,8 @@ import {
   tokenCallerAuthenticator,
   type RunningServer,
 } from "@streamcmd/transport-connect";
+import { connect } from "@nats-io/transport-node";
+import { createNatsNode, type NatsNode } from "@streamcmd/transport-nats";
 import { dirname } from "node:path";
 import { ensureServerCredentials } from "./credentials.js";
 
@@ -23,6 +25,8 @@ export interface DemoServer {
   store: BotStore;
   server: RunningServer;
   url: string;
+  /** Its place in the cluster, when started with `cluster`. */
+  node: NatsNode | undefined;
   /** Drains (waits up to `drainMs` for commands in flight), closes the hub, the server and the database. */
   close(drainMs?: number): Promise<void>;
 }
@@ -31,7 +35,16 @@ export interface DemoServer {
  * The demo server: the bots' bidi method and the CommandRouter on one port, the hub registered as
  * `botService.name` ("demo.bot.v1.BotService"), and the SQLite store kept in step with what bots report about themselves.
  */
-export async function startDemoServer(options: { host: string; port: number; dbPath: string; logger: Logger; insecure?: boolean; audit?: Logger }): Promise<DemoServer> {
+export async function startDemoServer(options: {
+  host: string;
+  port: number;
+  dbPath: string;
+  logger: Logger;
+  insecure?: boolean;
+  audit?: Logger;
+  /** A node of a cluster on NATS: its bots are reachable from every node, and its router reaches every bot. */
+  cluster?: { natsUrl: string; nodeId: string };
+}): Promise<DemoServer> {
   const { logger } = options;
   const insecure = options.insecure === true;
   // Secure by default: TLS and tokens, from credentials made on first run beside the database.
@@ -75,6 +88,8 @@ export async function startDemoServer(options: { host: string; port: number; dbP
   });
 
   const tokens = credentials === undefined ? undefined : createTokenVerifier({ publicKey: credentials.verifyKey });
+  const nats = options.cluster === undefined ? undefined : await connect({ servers: options.cluster.natsUrl, name: options.cluster.nodeId, maxReconnectAttempts: -1 });
+  const node = nats === undefined ? undefined : await createNatsNode({ nats, services: [hub], nodeId: options.cluster?.nodeId, logger });
   const server = await startServer({
     host: options.host,
     port: options.port,
@@ -85,7 +100,8 @@ export async function startDemoServer(options: { host: string; port: number; dbP
       const streams = tokens === undefined ? { allowUnauthenticated: true } : { authenticate: tokenAuthenticator(tokens) };
       router.service(BotService, { connect: createStreamHandler(hub, streams) }, streamRouteOptions());
       const callers = tokens === undefined ? { allowUnauthenticated: true } : { authenticate: tokenCallerAuthenticator(tokens) };
-      router.service(CommandRouterService, createCommandRouter({ services: [hub], ...callers, audit: options.audit ?? logger }));
+      const cluster = node === undefined ? {} : { router: node.router };
+      router.service(CommandRouterService, createCommandRouter({ services: [hub], ...cluster, ...callers, audit: options.audit ?? logger }));
     },
   });
   logger.info({ url: server.url, db: options.dbPath }, "bot server listening");
@@ -96,14 +112,17 @@ export async function startDemoServer(options: { host: string; port: number; dbP
     store,
     server,
     url: server.url,
+    node,
     close(drainMs = 2_000) {
       closing ??= (async () => {
+        await node?.close(); // leaves the cluster first: no new commands, those taken are answered
         const deadline = Date.now() + drainMs;
         while (hub.stats().pendingCommands > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
         unregister();
         await hub.close();
         await server.close({ graceMs: 1_000 });
         await store.close();
+        await nats?.close();
         logger.info({}, "bot server stopped");
       })();
       return closing;

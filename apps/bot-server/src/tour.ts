@@ -14,17 +14,10 @@ export interface TourStep {
 const describeError = (error: unknown): string =>
   isCommandError(error) ? `${error.name}: ${error.message}` : error instanceof Error ? error.message : String(error);
 
-/**
- * The guided tour: list the bots, start one, update its config, restart it, stop it gracefully,
- * force-stop another. Each step is printed with its round-trip time as it completes. The commands
- * go through `botService`, found registered in this process, as any code in the server process would send them.
- */
-export async function runTour(options: { hub: BotHub; store: BotStore; botIds: readonly string[]; print: (line: string) => void }): Promise<TourStep[]> {
-  const { hub, store, print } = options;
+/** Runs and prints tour steps, each with its round-trip time as it completes; `steps` collects them. */
+export function tourSteps(print: (line: string) => void): { step: (title: string, run: () => Promise<string>) => Promise<boolean>; steps: TourStep[] } {
   const steps: TourStep[] = [];
-  const [first, second] = options.botIds;
-
-  async function step(title: string, run: () => Promise<string>): Promise<void> {
+  async function step(title: string, run: () => Promise<string>): Promise<boolean> {
     const started = performance.now();
     let result: TourStep;
     try {
@@ -35,7 +28,20 @@ export async function runTour(options: { hub: BotHub; store: BotStore; botIds: r
     }
     steps.push(result);
     print(`${result.ok ? "✓" : "✗"} ${title.padEnd(40)} ${result.ms.toFixed(1).padStart(8)} ms  ${result.detail}`);
+    return result.ok;
   }
+  return { step, steps };
+}
+
+/**
+ * The guided tour: list the bots, start one, update its config, restart it, stop it gracefully,
+ * force-stop another. Each step is printed with its round-trip time as it completes. The commands
+ * go through `botService`, found registered in this process, as any code in the server process would send them.
+ */
+export async function runTour(options: { hub: BotHub; store: BotStore; botIds: readonly string[]; print: (line: string) => void }): Promise<TourStep[]> {
+  const { hub, store, print } = options;
+  const { step, steps } = tourSteps(print);
+  const [first, second] = options.botIds;
 
   print(`streamcmd demo tour — ${options.botIds.length} bots, commands sent from the server process (service "${botService.name}")`);
   await step("list bots", async () => {

@@ -116,8 +116,10 @@ export function grpcBidiCall<I extends DescMessage, O extends DescMessage>(
     stream.on("trailers", (headers) => void (trailers = headers));
     stream.on("end", () => {
       if (decoder.pending > 0) return finish(new ConnectError("the server's stream ended inside a message", Code.Internal));
+      // Ended with no status at all: the connection went away under the call (a server killed, a proxy cut).
+      if (trailers === undefined) return finish(new ConnectError("the stream ended without a status: the connection to the server was lost", Code.Unavailable));
       try {
-        validateTrailer(webHeaders(trailers ?? {}), webHeaders(responseHeaders ?? {}));
+        validateTrailer(webHeaders(trailers), webHeaders(responseHeaders ?? {}));
       } catch (error) {
         return finish(ConnectError.from(error));
       }

@@ -97,7 +97,8 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
   await caller.ready();
   // This run of the node: a node restarted with the same id is a new instance, so its old calls are lost, not waited for.
   const instance = `${nodeId}~${nuid.next()}`;
-  const holder = await startHolder({ nats, subjects, nodeId, instance, services, heartbeatIntervalMs: checkDuration("heartbeatIntervalMs", options.heartbeatIntervalMs ?? 1_000, 1), logger });
+  // A caller-only process (no services) holds nothing: it does not beat, so it is not counted as a node.
+  const holder = services.length === 0 ? { close: async () => {} } : await startHolder({ nats, subjects, nodeId, instance, services, heartbeatIntervalMs: checkDuration("heartbeatIntervalMs", options.heartbeatIntervalMs ?? 1_000, 1), logger });
   const drainGraceMs = checkDuration("drainGraceMs", options.drainGraceMs ?? 5_000);
   let closed = false;
 
