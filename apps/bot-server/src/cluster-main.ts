@@ -17,7 +17,7 @@ import { readCa, readToken } from "./credentials.js";
 import { insecureWarning } from "./defaults.js";
 import { startFleet } from "./fleet.js";
 import { createLogger } from "./logger.js";
-import { startNatsServer } from "./nats-server.js";
+import { startNatsServer } from "@streamcmd/testing";
 import { tourSteps } from "./tour.js";
 
 const options = new Command("demo:cluster")
@@ -32,8 +32,9 @@ const options = new Command("demo:cluster")
 
 if (options.insecure) process.stderr.write(`${insecureWarning}\n`);
 mkdirSync(options.data, { recursive: true });
-const nats = await startNatsServer().catch((error: unknown) => {
-  process.stderr.write(`demo:cluster: ${messageOf(error)}\n`);
+// A hung node's connection (and its subscriptions) is dropped after two unanswered pings, two seconds apart.
+const nats = await startNatsServer({ config: 'ping_interval: "2s"\nping_max: 2\n' }).catch((error: unknown) => {
+  process.stderr.write(`demo:cluster: ${messageOf(error)}; the single-node demo (./dev demo) needs no NATS\n`);
   process.exit(2);
 });
 const children: ChildProcess[] = [nats.process];

@@ -30,3 +30,4 @@ export type { Protocol, ReceivedCommand } from "./protocol.js";
 export { testBinding, testProtocol, testService, type TestClientMessage, type TestCommand, type TestServerMessage } from "./test-protocol.js";
 export { demoBotProtocol } from "./demo-bot-protocol.js";
 export { createCertificateAuthority, type CertificateAuthority, type CertificateRequest, type IssuedCertificate } from "./certificates.js";
+export { findNatsServer, startNatsServer, type NatsServer } from "./nats-server.js";

@@ -8,7 +8,7 @@ import { ClientNotConnectedError, NodeLostError, RouterUnavailableError } from "
 import { botAgent, botService, BotStatus, createBotClient } from "@streamcmd/demo-protocol";
 import { connectAgent, type Agent } from "@streamcmd/transport-connect";
 import { createNatsNode, type NatsNode } from "./index.js";
-import { startNatsServer, type NatsServer } from "./test-support/nats-server.js";
+import { startNatsServer, type NatsServer } from "@streamcmd/testing";
 
 let nats: NatsServer;
 beforeAll(async () => {

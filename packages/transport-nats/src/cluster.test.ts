@@ -15,7 +15,7 @@ import {
 import { BotStatus, botCommands, botService, CommandResultSchema, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
 import { createHarness, delayed, demoBotProtocol, failWith, neverReply, replyWith, type Behaviour, type Harness } from "@streamcmd/testing";
 import { createNatsNode, type NatsNode } from "./index.js";
-import { startNatsServer, type NatsServer } from "./test-support/nats-server.js";
+import { startNatsServer, type NatsServer } from "@streamcmd/testing";
 
 type BotHarness = Harness<unknown, unknown, ConnectResponse, CommandResult>;
 let server: NatsServer;

@@ -6,7 +6,7 @@ import { botAgent, botService, BotStatus, createBotClient } from "@streamcmd/dem
 import { createCertificateAuthority } from "@streamcmd/testing";
 import { connectAgent, createRemoteRouter, mintToken } from "@streamcmd/transport-connect";
 import { startBotAnywhere, startClusterNode } from "./examples/readme-cluster.js";
-import { startNatsServer } from "./test-support/nats-server.js";
+import { startNatsServer } from "@streamcmd/testing";
 
 const closers: (() => unknown)[] = [];
 afterEach(async () => {
