@@ -10,6 +10,7 @@ import { delay } from "@streamcmd/core/internal";
 import { startWorker, type Worker } from "./ipc.js";
 import { summarize, type LatencySummary, type ThroughputSummary } from "./measure.js";
 import { payloadSizes } from "./payload.js";
+import { clusterBench, type ClusterResults } from "./cluster-bench.js";
 
 const quick = process.argv.includes("--quick");
 const settings = quick
@@ -144,6 +145,10 @@ async function main(): Promise<void> {
     broadcastFailed: broadcast.failed,
   };
 
+  // 5. A cluster of three nodes on NATS (skipped, saying why, where no nats-server can be found).
+  const cluster = await clusterBench(settings, worker, log);
+  for (const w of workers.splice(0)) await w.stop();
+
   const p50 = (c: Contender) => roundTrip[c].p50;
   const ratios = {
     "a / c": p50("a") / p50("c"),
@@ -167,6 +172,7 @@ async function main(): Promise<void> {
     scale,
     ratios,
     throughputRatios,
+    cluster,
   };
   const report = render(results);
   console.log(report);
@@ -193,6 +199,7 @@ function render(r: {
   ratios: Record<string, number>;
   throughputRatios: Record<string, number>;
   payloadBytes: { command: number; reply: number };
+  cluster: ClusterResults | { skipped: string };
 }): string {
   const lines: string[] = [];
   lines.push(`payload: command ${r.payloadBytes.command} B, reply ${r.payloadBytes.reply} B (protobuf); Socket.IO sends the same fields as JSON`);
@@ -220,7 +227,25 @@ function render(r: {
   for (const [name, value] of Object.entries(r.ratios)) lines.push(`   ${name.padEnd(6)} ${value.toFixed(2)}`);
   lines.push("   throughput ratios (commands/s):");
   for (const [name, value] of Object.entries(r.throughputRatios)) lines.push(`   ${name.padEnd(6)} ${value.toFixed(2)}`);
+  lines.push("");
+  lines.push(...renderCluster(r.cluster, r.roundTrip["b"], r.throughput["a"]));
   return lines.join("\n");
+}
+
+/** Section 5, beside the single-node numbers it is judged against. */
+function renderCluster(cluster: ClusterResults | { skipped: string }, b: LatencySummary | undefined, a: ThroughputSummary | undefined): string[] {
+  if ("skipped" in cluster) return [`5. cluster on NATS: skipped (${cluster.skipped})`];
+  const verdict = (pass: boolean) => (pass ? "PASS" : "MISS");
+  const hopMs = cluster.roundTrip.p50 - (b?.p50 ?? Number.NaN);
+  const one = a?.perSecond ?? Number.NaN;
+  return [
+    `5. cluster on NATS, three nodes (${cluster.bots} bots spread across them)`,
+    `   cross-node round trip (caller on A, bot on B): p50 ${ms(cluster.roundTrip.p50)} ms, p99 ${ms(cluster.roundTrip.p99)} ms`,
+    `   same-node cross-process (b):                    p50 ${ms(b?.p50 ?? Number.NaN)} ms, p99 ${ms(b?.p99 ?? Number.NaN)} ms`,
+    `   the NATS hop adds ${(hopMs * 1000).toFixed(0)} µs p50 (target ≤ 150 µs): ${verdict(hopMs <= 0.15)}`,
+    `   cross-node, 64 in flight: ${cluster.throughput.perSecond.toFixed(0)} commands/s (p50 ${ms(cluster.throughput.p50)} ms, p99 ${ms(cluster.throughput.p99)} ms)`,
+    `   three nodes at once, bots anywhere: ${cluster.threeNodesPerSecond.toFixed(0)} commands/s vs one node (a) ${one.toFixed(0)}: ${verdict(cluster.threeNodesPerSecond > one)}`,
+  ];
 }
 
 function fmtBytes(bytes: number | undefined): string {

@@ -34,35 +34,15 @@ import {
 import { Server as SocketServer, type Socket } from "socket.io";
 import { io as socketClient, type Socket as ClientSocket } from "socket.io-client";
 import { serveWorker } from "./ipc.js";
-import { latency, summarize, throughput } from "./measure.js";
+import { gcMemory, loops, type Send } from "./worker-kit.js";
+import { clusterRoles } from "./cluster-roles.js";
 import { benchCommand, benchHello, benchReply, fromBinary, socketPayload, socketReply, toBinary } from "./payload.js";
 
-type Send = (target: string) => Promise<unknown>;
 /** Plaintext on loopback, no credentials, and room for the scale scenario's connections from one address. */
 const benchLimits = { maxConnections: 20_000, maxConnectionsPerAddress: 20_000, maxNewConnectionsPerSecond: 100_000 };
 const [role = "", rawArgs = "{}"] = process.argv.slice(2);
 const args = JSON.parse(rawArgs) as Record<string, unknown>;
 const [str, num] = [(key: string): string => String(args[key]), (key: string): number => Number(args[key])];
-
-function gcMemory(): { rss: number; heapUsed: number } {
-  for (let i = 0; i < 2; i++) (globalThis as { gc?: () => void }).gc?.();
-  const usage = process.memoryUsage();
-  return { rss: usage.rss, heapUsed: usage.heapUsed };
-}
-
-/** The ops every process that sends commands answers. */
-function loops(send: Send, extra: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {}) {
-  return {
-    latency: async (a: Record<string, unknown>) => latency(send, a["targets"] as string[], Number(a["iterations"])),
-    throughput: async (a: Record<string, unknown>) => {
-      const result = await throughput(send, a["targets"] as string[], Number(a["inflight"]), Number(a["durationMs"]));
-      const s = summarize(result.samples);
-      return { commands: result.commands, seconds: result.elapsedMs / 1000, perSecond: result.commands / (result.elapsedMs / 1000), p50: s.p50, p99: s.p99 };
-    },
-    memory: async () => gcMemory(),
-    ...extra,
-  };
-}
 
 /** Connects `count` clients with at most `parallel` handshakes at once; resolves with the time it took. */
 async function connectAll(count: number, parallel: number, connectOne: (i: number) => Promise<void>): Promise<number> {
@@ -335,7 +315,7 @@ class RawStream {
   }
 }
 
-const run = roles[role];
+const run = ({ ...roles, ...clusterRoles(args) } as Record<string, () => Promise<void>>)[role];
 if (run === undefined) {
   process.send?.({ type: "failed", error: `unknown role ${role}` });
   process.exit(2);

@@ -1,0 +1,52 @@
+// Scenario 5 of `./dev bench`: three server nodes on NATS. Cross-node round trip and throughput
+// (caller on node A, bots on node B), and what three nodes carry together.
+import { startNatsServer } from "@streamcmd/testing";
+import { summarize, type LatencySummary, type ThroughputSummary } from "./measure.js";
+import type { Worker } from "./ipc.js";
+
+export interface ClusterResults {
+  roundTrip: LatencySummary;
+  throughput: ThroughputSummary;
+  /** Commands/s of all three nodes at once, each sending to bots all over the cluster. */
+  threeNodesPerSecond: number;
+  bots: number;
+}
+
+type StartWorker = (role: string, args?: Record<string, unknown>) => Promise<{ worker: Worker; info: Record<string, unknown> }>;
+
+export async function clusterBench(
+  settings: { warmup: number; iterations: number; throughputClients: number; throughputMs: number },
+  worker: StartWorker,
+  log: (line: string) => void,
+): Promise<ClusterResults | { skipped: string }> {
+  let nats;
+  try {
+    nats = await startNatsServer();
+  } catch (error) {
+    return { skipped: error instanceof Error ? error.message : String(error) };
+  }
+  try {
+    const nodes = [];
+    for (const nodeId of ["node-a", "node-b", "node-c"]) nodes.push(await worker("cluster-node", { natsUrl: nats.url, nodeId }));
+    const [a, b, c] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]];
+    // One bot on node B for the round trip, then bots on B for cross-node throughput.
+    await worker("streamcmd-bots", { url: b.info["url"], count: 1, prefix: "xl-" });
+    const perNode = Math.max(1, Math.floor(settings.throughputClients / 3));
+    for (const [i, node] of nodes.entries()) await worker("streamcmd-bots", { url: node.info["url"], count: perNode, prefix: `x${i}-` });
+    await a.worker.call("waitCluster", { count: 1 + perNode * 3 });
+
+    log("5. cluster: round trip, caller on node A, bot on node B");
+    await a.worker.call("latency", { targets: ["xl-0"], iterations: settings.warmup });
+    const samples = (await a.worker.call("latency", { targets: ["xl-0"], iterations: settings.iterations / 2 })) as number[];
+    const onB = Array.from({ length: perNode }, (_, i) => `x1-${i}`);
+    log("5. cluster: throughput, caller on node A, bots on node B, 64 in flight");
+    await a.worker.call("throughput", { targets: onB, inflight: 64, durationMs: 500 });
+    const throughput = (await a.worker.call("throughput", { targets: onB, inflight: 64, durationMs: settings.throughputMs / 2 })) as ThroughputSummary;
+    log("5. cluster: three nodes at once, each sending to bots on every node, 64 in flight each");
+    const everywhere = [0, 1, 2].flatMap((n) => Array.from({ length: perNode }, (_, i) => `x${n}-${i}`));
+    const runs = (await Promise.all([a, b, c].map((node) => node.worker.call("throughput", { targets: everywhere, inflight: 64, durationMs: settings.throughputMs / 2 })))) as ThroughputSummary[];
+    return { roundTrip: summarize(samples), throughput, threeNodesPerSecond: runs.reduce((sum, run) => sum + run.perSecond, 0), bots: perNode * 3 };
+  } finally {
+    await nats.stop();
+  }
+}
