@@ -52,6 +52,9 @@ interface Claim {
   at: number;
 }
 
+/** A command not answered within this long is acknowledged (callers watch the node from then on); callers wait `nodeLostAfterMs`, at least 100 ms. */
+const ackAfterMs = 20;
+
 /** How long a command that reached this node during its client's admission waits for the hub to list the client. */
 const admissionWaitMs = 2_000;
 
@@ -111,7 +114,10 @@ export async function startHolder(options: HolderOptions): Promise<Holder> {
     // Not (or no longer) here — the client left or moved while NATS still routed to this node: the caller sends again.
     if (!hub.isConnected(clientId) && !admitting.has(key(service, clientId))) return answer(msg, "gone");
     if (request.kind === "probe") return answer(msg, "here");
-    publish(msg.reply, Empty, headersOf({ [header.ack]: instance, [header.node]: nodeId }));
+    // A quick answer is its own acknowledgement; a slower one is acknowledged first, so the caller
+    // knows which node to watch (and to cancel on) while it waits.
+    const reply = msg.reply;
+    const ack = setTimeout(() => publish(reply, Empty, headersOf({ [header.ack]: instance, [header.node]: nodeId })), ackAfterMs);
     const controller = new AbortController();
     const callKey = msg.reply; // unique across the cluster: the caller's inbox and its call
     inFlight.set(callKey, controller);
@@ -136,6 +142,7 @@ export async function startHolder(options: HolderOptions): Promise<Holder> {
     } catch (error) {
       answer(msg, "error", encodeError(error, schemas));
     } finally {
+      clearTimeout(ack);
       inFlight.delete(callKey);
     }
   }

@@ -24,7 +24,7 @@ export interface NatsNodeOptions {
   heartbeatIntervalMs?: number;
   /**
    * A node silent this long (no heartbeat) is lost: calls on it fail with `NodeLostError`; a call no
-   * node acknowledges within it fails with `RouterUnavailableError`. Default 3000 (three beats).
+   * node acknowledges within it fails with `RouterUnavailableError`. At least 100; default 3000 (three beats).
    */
   nodeLostAfterMs?: number;
   /** How much longer than the whole wait a caller waits for the holder's answer, in ms. Default 1000. */
@@ -90,7 +90,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
     nats,
     subjects,
     nodeId,
-    nodeLostAfterMs: checkDuration("nodeLostAfterMs", options.nodeLostAfterMs ?? 3_000, 1),
+    nodeLostAfterMs: checkDuration("nodeLostAfterMs", options.nodeLostAfterMs ?? 3_000, 100),
     deadlineMarginMs,
     logger,
   });
