@@ -32,7 +32,11 @@ const labels = {
   d: "raw Connect unary + bidi",
   e: "@grpc/grpc-js bidi ping-pong",
   f: "Socket.IO emitWithAck",
+  g: "Connect server × grpc-js bots",
+  h: "grpc-js server × Connect bots",
 } as const;
+/** Crossed contenders (g, h) talk to their own bots, the other library's. */
+const botPrefix = (c: Contender): string => (c === "g" ? "g" : c === "h" ? "h" : "");
 type Contender = keyof typeof labels;
 
 function log(line: string): void {
@@ -52,11 +56,15 @@ async function main(): Promise<void> {
   await worker("connect-bots", { url: connect.info["url"], count: 1, prefix: "lat-" });
   await worker("grpcjs-bots", { url: grpcjs.info["url"], count: 1, prefix: "lat-" });
   await worker("socketio-bots", { url: socketio.info["url"], count: 1, prefix: "lat-" });
+  // Crossed: which side of a bidi stream costs what (issue 13's "measure first").
+  const bare = (url: unknown) => String(url).replace(/^https?:\/\//, "");
+  await worker("grpcjs-bots", { url: bare(connect.info["url"]), count: 1, prefix: "glat-" });
+  await worker("connect-bots", { url: `http://${bare(grpcjs.info["url"])}`, count: 1, prefix: "hlat-" });
   const streamcmdCaller = await worker("streamcmd-caller", { url: streamcmd.info["url"] });
   const connectCaller = await worker("connect-caller", { url: connect.info["url"] });
   await streamcmd.worker.call("waitClients", { count: 1 });
-  for (const w of [connect, grpcjs, socketio]) {
-    while (((await w.worker.call("clients")) as number) < 1) await delay(20);
+  for (const [w, count] of [[connect, 2], [grpcjs, 2], [socketio, 1]] as const) {
+    while (((await w.worker.call("clients")) as number) < count) await delay(20);
   }
 
   const initiators: Record<Contender, Worker> = {
@@ -66,14 +74,16 @@ async function main(): Promise<void> {
     d: connectCaller.worker,
     e: grpcjs.worker,
     f: socketio.worker,
+    g: connect.worker,
+    h: grpcjs.worker,
   };
 
   // 1. Round trip, one client, one command at a time; contenders interleaved round by round.
   log("1. round trip: warm-up");
   for (const contender of Object.keys(labels) as Contender[]) {
-    await initiators[contender].call("latency", { targets: ["lat-0"], iterations: settings.warmup });
+    await initiators[contender].call("latency", { targets: [`${botPrefix(contender)}lat-0`], iterations: settings.warmup });
   }
-  const samples: Record<Contender, number[]> = { a: [], b: [], c: [], d: [], e: [], f: [] };
+  const samples = Object.fromEntries(Object.keys(labels).map((c) => [c, [] as number[]])) as Record<Contender, number[]>;
   const order = Object.keys(labels) as Contender[];
   for (let round = 0; round < settings.rounds; round++) {
     log(`1. round trip: round ${round + 1}/${settings.rounds}`);
@@ -81,8 +91,9 @@ async function main(): Promise<void> {
     // first round trips after idling are slow) before it is measured, so no one pays for going first.
     for (let k = 0; k < order.length; k++) {
       const contender = order[(round + k) % order.length] as Contender;
-      await initiators[contender].call("latency", { targets: ["lat-0"], iterations: 200 });
-      const slice = (await initiators[contender].call("latency", { targets: ["lat-0"], iterations: settings.iterations / settings.rounds })) as number[];
+      const target = [`${botPrefix(contender)}lat-0`];
+      await initiators[contender].call("latency", { targets: target, iterations: 200 });
+      const slice = (await initiators[contender].call("latency", { targets: target, iterations: settings.iterations / settings.rounds })) as number[];
       samples[contender].push(...slice);
     }
   }
@@ -95,21 +106,23 @@ async function main(): Promise<void> {
   await worker("connect-bots", clientsArgs(connect.info));
   await worker("grpcjs-bots", clientsArgs(grpcjs.info));
   await worker("socketio-bots", clientsArgs(socketio.info));
+  await worker("grpcjs-bots", { ...clientsArgs(connect.info), url: bare(connect.info["url"]), prefix: "gtp-" });
+  await worker("connect-bots", { ...clientsArgs(grpcjs.info), url: `http://${bare(grpcjs.info["url"])}`, prefix: "htp-" });
   await streamcmd.worker.call("waitClients", { count: settings.throughputClients + 1 });
-  for (const w of [connect, grpcjs, socketio]) {
-    while (((await w.worker.call("clients")) as number) < settings.throughputClients + 1) await delay(50);
+  for (const [w, count] of [[connect, 2], [grpcjs, 2], [socketio, 1]] as const) {
+    while (((await w.worker.call("clients")) as number) < count * (settings.throughputClients + 1)) await delay(50);
   }
-  const targets = Array.from({ length: settings.throughputClients }, (_, i) => `tp-${i}`);
+  const targetsOf = (c: Contender) => Array.from({ length: settings.throughputClients }, (_, i) => `${botPrefix(c)}tp-${i}`);
   // c and d are the floors under a and b: the same traffic on bare Connect.
-  const throughputContenders: Contender[] = ["a", "b", "c", "d", "e", "f"];
+  const throughputContenders: Contender[] = ["a", "b", "c", "d", "e", "f", "g", "h"];
   const tpRuns: Record<string, ThroughputSummary[]> = {};
   for (const contender of throughputContenders) {
-    await initiators[contender].call("throughput", { targets, inflight: 64, durationMs: 500 }); // warm-up
+    await initiators[contender].call("throughput", { targets: targetsOf(contender), inflight: 64, durationMs: 500 }); // warm-up
   }
   for (let round = 0; round < 2; round++) {
     for (const contender of throughputContenders) {
       log(`2. throughput: ${labels[contender]} (round ${round + 1}/2)`);
-      const result = (await initiators[contender].call("throughput", { targets, inflight: 64, durationMs: settings.throughputMs / 2 })) as ThroughputSummary;
+      const result = (await initiators[contender].call("throughput", { targets: targetsOf(contender), inflight: 64, durationMs: settings.throughputMs / 2 })) as ThroughputSummary;
       (tpRuns[contender] ??= []).push(result);
     }
   }
