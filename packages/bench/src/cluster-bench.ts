@@ -1,10 +1,13 @@
 // Scenario 5 of `./dev bench`: three server nodes on NATS. Cross-node round trip and throughput
 // (caller on node A, bots on node B), and what three nodes carry together.
+import { connect } from "@nats-io/transport-node";
 import { startNatsServer } from "@streamcmd/testing";
 import { summarize, type LatencySummary, type ThroughputSummary } from "./measure.js";
 import type { Worker } from "./ipc.js";
 
 export interface ClusterResults {
+  /** The floor: a bare NATS request-reply echo between two connections, same payload size. */
+  natsEcho: LatencySummary;
   roundTrip: LatencySummary;
   throughput: ThroughputSummary;
   /** Commands/s of all three nodes at once, each sending to bots all over the cluster. */
@@ -45,8 +48,28 @@ export async function clusterBench(
     log("5. cluster: three nodes at once, each sending to bots on every node, 64 in flight each");
     const everywhere = [0, 1, 2].flatMap((n) => Array.from({ length: perNode }, (_, i) => `x${n}-${i}`));
     const runs = (await Promise.all([a, b, c].map((node) => node.worker.call("throughput", { targets: everywhere, inflight: 64, durationMs: settings.throughputMs / 2 })))) as ThroughputSummary[];
-    return { roundTrip: summarize(samples), throughput, threeNodesPerSecond: runs.reduce((sum, run) => sum + run.perSecond, 0), bots: perNode * 3 };
+    return { natsEcho: await natsEcho(nats.url, settings.iterations / 2), roundTrip: summarize(samples), throughput, threeNodesPerSecond: runs.reduce((sum, run) => sum + run.perSecond, 0), bots: perNode * 3 };
   } finally {
     await nats.stop();
+  }
+}
+
+/** Round trips of a bare NATS request-reply echo (what any design over NATS pays per call). */
+async function natsEcho(url: string, iterations: number): Promise<LatencySummary> {
+  const [caller, responder] = [await connect({ servers: url }), await connect({ servers: url })];
+  try {
+    responder.subscribe("bench.echo", { callback: (_err, msg) => void msg.respond(msg.data) });
+    await responder.flush();
+    const payload = new Uint8Array(110);
+    const samples: number[] = [];
+    for (let i = 0; i < iterations + 300; i++) {
+      const started = performance.now();
+      await caller.request("bench.echo", payload, { timeout: 5_000 });
+      if (i >= 300) samples.push(performance.now() - started);
+    }
+    return summarize(samples);
+  } finally {
+    await caller.close();
+    await responder.close();
   }
 }

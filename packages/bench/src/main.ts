@@ -255,6 +255,7 @@ function renderCluster(cluster: ClusterResults | { skipped: string }, b: Latency
     `5. cluster on NATS, three nodes (${cluster.bots} bots spread across them)`,
     `   cross-node round trip (caller on A, bot on B): p50 ${ms(cluster.roundTrip.p50)} ms, p99 ${ms(cluster.roundTrip.p99)} ms`,
     `   same-node cross-process (b):                    p50 ${ms(b?.p50 ?? Number.NaN)} ms, p99 ${ms(b?.p99 ?? Number.NaN)} ms`,
+    `   bare NATS request-reply echo (the floor):     p50 ${ms(cluster.natsEcho.p50)} ms, p99 ${ms(cluster.natsEcho.p99)} ms`,
     `   the NATS hop adds ${(hopMs * 1000).toFixed(0)} µs p50 (target ≤ 150 µs): ${verdict(hopMs <= 0.15)}`,
     `   cross-node, 64 in flight: ${cluster.throughput.perSecond.toFixed(0)} commands/s (p50 ${ms(cluster.throughput.p50)} ms, p99 ${ms(cluster.throughput.p99)} ms)`,
     `   three nodes at once, bots anywhere: ${cluster.threeNodesPerSecond.toFixed(0)} commands/s vs one node (a) ${one.toFixed(0)}: ${verdict(cluster.threeNodesPerSecond > one)}`,
