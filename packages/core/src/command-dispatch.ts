@@ -24,6 +24,8 @@ export interface DispatchContext<TOut, TCommand, TReply, C extends ClientConnect
   /** The error of a call cancelled by its signal. */
   cancelled(reason: unknown, clientId: string, commandId?: string): CommandCancelledError;
   wrapCommand(commandId: string, command: TCommand, deadline?: number): TOut;
+  /** Tells the client to stop a command it was sent; undefined when the protocol cannot say it. */
+  wrapCancel: ((commandId: string) => TOut) | undefined;
   readonly directory: ClientDirectory<C>;
   readonly pending: PendingCommands<TReply, C>;
   readonly counters: { commandsSent: number };
@@ -109,6 +111,16 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
     );
   }
 
+  /** Sends the client the protocol's cancel for a command it was sent (if the protocol has one, and the client is still there). */
+  function tellToStop(connection: C, commandId: string): void {
+    if (context.wrapCancel === undefined || connection.closed) return;
+    try {
+      connection.queue.tryPush(context.wrapCancel(commandId));
+    } catch (err) {
+      settings.logger.warn({ service: context.name, clientId: connection.clientId, commandId, err }, "the binding could not build a cancel; the client was not told");
+    }
+  }
+
   /** The binding's wrapCommand; a binding that throws fails only this call, typed. */
   function wrapWith(clientId: string, commandId: string, command: TCommand, deadline: number | undefined): TOut {
     try {
@@ -183,8 +195,9 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
       try {
         return await reply;
       } catch (error) {
-        // Timed out or cancelled while still queued: never delivered late.
-        connection.queue.remove((queued) => queued === message);
+        // Timed out or cancelled while still queued: never delivered late. Delivered: the client is told to stop.
+        const delivered = !connection.queue.remove((queued) => queued === message);
+        if (delivered && (isCommandError(error, "command_timeout") || isCommandError(error, "command_cancelled"))) tellToStop(connection, commandId);
         throw error;
       }
     } catch (error) {

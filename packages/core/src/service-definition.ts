@@ -38,12 +38,22 @@ export interface StreamBinding<TIn, TOut, TCommand, TReply> {
    * Without it a client cannot know when the server has taken its hello.
    */
   welcome?(client: ClientIdentity): TOut;
+  /**
+   * The message telling a client to stop a command it was sent: its caller cancelled, or its reply
+   * timeout passed. Optional: without it the client is not told (the command's deadline still
+   * travels). A protocol made with protoc-gen-streamcmd has it when the server message's oneof has a
+   * `cancel` member.
+   */
+  wrapCancel?(commandId: string): TOut;
 }
 
 /** What a client-side runtime (an agent) gives the handler of one command. */
 export interface CommandContext {
   commandId: string;
-  /** Aborted when the connection ends or the agent closes: stop working on the command. */
+  /**
+   * Aborted when the server cancels the command (its caller gave up, or its timeout passed: with a
+   * protocol that can say so), when the connection ends, or when the agent closes: stop working on it.
+   */
   signal: AbortSignal;
   /** When the caller stops waiting (ms since the epoch), if the server sent it. */
   deadline?: number;
@@ -62,6 +72,8 @@ export interface ClientBinding<TIn, TOut, TCommand, TReply> {
    * `deadline_exceeded` failure and never runs it.
    */
   readCommand(message: TOut): { commandId: string; command: TCommand; deadline?: number } | undefined;
+  /** The id of the command a server message cancels (see `StreamBinding.wrapCancel`), or undefined. */
+  readCancel?(message: TOut): string | undefined;
   /** Whether a server message is the welcome (see `StreamBinding.welcome`). */
   isWelcome?(message: TOut): boolean;
   /** The message answering `commandId` with success. */

@@ -304,6 +304,35 @@ describe("streaming service: send", () => {
     expect(h.service.stats().repliesFailed).toBe(1);
   });
 
+  it("a command the client was sent and that times out or is cancelled is cancelled on the client too (the binding's wrapCancel)", async () => {
+    const h = harness();
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
+    const timedOut = await h.service.send("bot-1", ping, { timeoutMs: 50 }).catch((e: unknown) => e);
+    expect(timedOut).toBeInstanceOf(CommandTimeoutError);
+    const controller = new AbortController();
+    const cancelled = h.service.send("bot-1", { op: "slow" }, { timeoutMs: 60_000, signal: controller.signal }).catch((e: unknown) => e);
+    await expect.poll(() => bot.received.length).toBe(2);
+    controller.abort();
+    expect(await cancelled).toBeInstanceOf(CommandCancelledError);
+    const cancels = bot.stream.written.filter((m) => m.kind === "cancel").map((m) => (m as { commandId: string }).commandId);
+    expect(cancels).toEqual(bot.received.map((r) => r.commandId));
+  });
+
+  it("a command that times out while still queued is taken back, not cancelled: the client never saw it", async () => {
+    const h = harness();
+    const bot = await h.connect("bot-1", { behaviour: neverReply() });
+    bot.stream.pauseReading();
+    const held = h.service.send("bot-1", { op: "held" }, { timeoutMs: 60_000 }).catch((e: unknown) => e); // the paused reader takes it
+    const outcome = await h.service.send("bot-1", ping, { timeoutMs: 50 }).catch((e: unknown) => e);
+    expect(outcome).toBeInstanceOf(CommandTimeoutError);
+    bot.stream.resumeReading();
+    await expect.poll(() => bot.received.length).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(bot.received.map((r) => r.command.op)).toEqual(["held"]);
+    expect(bot.stream.written.filter((m) => m.kind === "cancel")).toEqual([]);
+    void held;
+  });
+
   it("a client's deadline_exceeded refusal (it never ran the command) is a CommandTimeoutError to the caller", async () => {
     const h = harness();
     await h.connect("bot-1", { behaviour: failWith("deadline_exceeded", "too late; not run") });
@@ -614,7 +643,8 @@ describe("streaming service: queue", () => {
     // The paused reader holds the first message; the other two wait in the queue.
     const calls = ["taken", "late-1", "late-2"].map((op) => h.service.send("bot-1", { op }, { timeoutMs: 50 }).catch((e: unknown) => e));
     for (const error of await Promise.all(calls)) expect(error).toBeInstanceOf(CommandTimeoutError);
-    expect(h.service.client("bot-1")?.queuedMessages).toBe(0);
+    // The two queued ones are gone; what waits is the cancel of the one the reader took.
+    expect(h.service.client("bot-1")?.queuedMessages).toBe(1);
     bot.stream.resumeReading();
     await h.service.send("bot-1", { op: "after" }, { timeoutMs: 50 }).catch(() => undefined);
     expect(bot.received.map((message) => message.command.op)).toEqual(["taken", "after"]);

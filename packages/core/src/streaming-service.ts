@@ -280,6 +280,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     name,
     cancelled: cancelledError,
     wrapCommand: (commandId, command, deadline) => binding.wrapCommand(commandId, command, deadline),
+    wrapCancel: binding.wrapCancel === undefined ? undefined : (commandId) => binding.wrapCancel!(commandId),
     directory,
     pending,
     counters,

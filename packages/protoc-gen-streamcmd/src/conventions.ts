@@ -44,6 +44,8 @@ export interface StreamProtocol {
     readonly deadline: DescField | undefined;
   };
   readonly welcome: { readonly member: DescField & { fieldKind: "message" }; readonly id: StringField | undefined } | undefined;
+  /** `cancel`: the server telling the client to stop the command `command_id` (its caller gave up, or it timed out). */
+  readonly cancel: (DescField & { fieldKind: "message" }) | undefined;
   readonly commands: readonly CommandShape[];
 }
 
@@ -140,7 +142,7 @@ export function readProtocol(service: DescService): StreamProtocol | undefined {
 
   const serverMessage = method.output;
   const serverCommandId = stringField(serverMessage, "command_id", "the command's id, echoed in the result");
-  const commandOneof = onlyOneof(serverMessage, "one member per command, plus an optional welcome");
+  const commandOneof = onlyOneof(serverMessage, "one member per command, plus an optional welcome and cancel");
   const deadline = serverMessage.fields.find((f) => f.name === "deadline");
   if (deadline !== undefined && (deadline.fieldKind !== "message" || deadline.message.typeName !== "google.protobuf.Timestamp" || deadline.oneof !== undefined)) {
     throw new ConventionError(`${where(serverMessage, deadline)} must be a google.protobuf.Timestamp outside the oneof (the command's deadline)`);
@@ -148,9 +150,13 @@ export function readProtocol(service: DescService): StreamProtocol | undefined {
   const welcomeMember = messageMember(commandOneof, "welcome", "the server's admission of a client");
   const welcomeId = welcomeMember?.message.fields.find((f): f is StringField => isString(f) && (f.name === id.name || f.name === "client_id"));
 
+  const cancelMember = messageMember(commandOneof, "cancel", "the server's cancel of a command it sent: command_id says which");
+  if (cancelMember !== undefined && cancelMember.message.fields.length > 0) {
+    throw new ConventionError(`${where(serverMessage, cancelMember)} must be an empty message (the command_id beside it says which command to stop)`);
+  }
   const commands: CommandShape[] = [];
   for (const command of commandOneof.fields) {
-    if (command === welcomeMember) continue;
+    if (command === welcomeMember || command === cancelMember) continue;
     if (command.fieldKind !== "message") throw new ConventionError(`${where(serverMessage, command)} must be a message (a command)`);
     if (reservedCommandNames.has(command.localName)) {
       throw new ConventionError(`${where(serverMessage, command)}: a command may not be called "${command.localName}" (a member of the generated command client); rename it`);
@@ -177,6 +183,7 @@ export function readProtocol(service: DescService): StreamProtocol | undefined {
     heartbeat,
     server: { message: serverMessage, commandId: serverCommandId, oneof: commandOneof, deadline },
     welcome: welcomeMember === undefined ? undefined : { member: welcomeMember, id: welcomeId },
+    cancel: cancelMember,
     commands,
   };
 }

@@ -76,6 +76,17 @@ describe("protoc-gen-streamcmd", () => {
     expect(withWelcome).toContain("  welcome() {");
   });
 
+  it("a cancel member is the server's cancel, not a command: wrapCancel and readCancel, and readCommand skips it", () => {
+    const code = generate(gateway("message Cancel {}").replace("Reboot reboot = 2;", "Cancel cancel = 9; Reboot reboot = 2;"));
+    expect(code).toContain("  wrapCancel(commandId) {");
+    expect(code).toContain('return message.command.case === "cancel" ? message.commandId : undefined;');
+    expect(code).toContain('|| message.command.case === "cancel") return undefined;');
+    expect(code).not.toContain("cancel(command"); // no client method, no handler
+    expect(generate(gateway())).not.toContain("wrapCancel");
+    const withFields = gateway("message Cancel { string why = 1; }").replace("Reboot reboot = 2;", "Cancel cancel = 9; Reboot reboot = 2;");
+    expect(conventionError(withFields)).toBe('sensor/v1/gateway.proto: message sensor.v1.ConnectResponse, field "cancel" must be an empty message (the command_id beside it says which command to stop)');
+  });
+
   it("names exports after the service, without a trailing Service", () => {
     expect(exportNames("BotService")).toMatchObject({ service: "botService", client: "BotClient", createClient: "createBotClient", agent: "botAgent" });
     expect(exportNames("Gateway")).toMatchObject({ service: "gatewayService", handlers: "GatewayHandlers", commands: "gatewayCommands" });
@@ -160,7 +171,7 @@ describe("convention errors name the file, the message and the field", () => {
   it("two oneofs in the server message", () => {
     const source = gateway().replace("ReadSensor read_sensor = 3; } }", "ReadSensor read_sensor = 3; } oneof other { string x = 9; } }");
     expect(conventionError(source)).toBe(
-      "sensor/v1/gateway.proto: message sensor.v1.ConnectResponse must have exactly one oneof (one member per command, plus an optional welcome); it has 2",
+      "sensor/v1/gateway.proto: message sensor.v1.ConnectResponse must have exactly one oneof (one member per command, plus an optional welcome and cancel); it has 2",
     );
   });
 

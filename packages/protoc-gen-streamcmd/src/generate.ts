@@ -89,7 +89,8 @@ function printService(f: GeneratedFile, p: StreamProtocol): void {
   f.print("  },");
   const deadlineField = p.server.deadline?.localName;
   f.print(deadlineField === undefined ? "  wrapCommand(commandId, command) {" : "  wrapCommand(commandId, command, deadline) {");
-  const notCommand = p.welcome === undefined ? "" : ` || command.${commandOneof}.case === ${JSON.stringify(p.welcome.member.localName)}`;
+  const notCommands = [p.welcome?.member, p.cancel].filter((m) => m !== undefined).map((m) => ` || command.${commandOneof}.case === ${JSON.stringify(m.localName)}`);
+  const notCommand = notCommands.join("");
   f.print("    if (command.", commandOneof, ".case === undefined", notCommand, ") {");
   f.print("      throw new ", core("ProtocolError"), "(", quote(f, `a ${p.service.name} command must set one of ${commandNames}`), ");");
   f.print("    }");
@@ -119,6 +120,11 @@ function printService(f: GeneratedFile, p: StreamProtocol): void {
     f.print("    return ", create, "(", OutSchema, ", { ", commandOneof, ": { case: ", quote(f, p.welcome.member.localName), ", value: ", value, " } });");
     f.print("  },");
   }
+  if (p.cancel !== undefined) {
+    f.print("  wrapCancel(commandId) {");
+    f.print("    return ", create, "(", OutSchema, ", { ", p.server.commandId.localName, ": commandId, ", commandOneof, ": { case: ", quote(f, p.cancel.localName), ", value: {} } });");
+    f.print("  },");
+  }
   f.print("};");
   f.print();
 
@@ -137,7 +143,7 @@ function printService(f: GeneratedFile, p: StreamProtocol): void {
   f.print("    return ", create, "(", InSchema, ", { ", clientOneof, ": { case: ", quote(f, p.hello.member.localName), ", value: { ", idField, ": identity.clientId", metadataInit, " } } });");
   f.print("  },");
   f.print("  readCommand(message) {");
-  const welcomeCheck = p.welcome === undefined ? "" : ` || message.${commandOneof}.case === ${JSON.stringify(p.welcome.member.localName)}`;
+  const welcomeCheck = [p.welcome?.member, p.cancel].filter((m) => m !== undefined).map((m) => ` || message.${commandOneof}.case === ${JSON.stringify(m.localName)}`).join("");
   f.print("    if (message.", p.server.commandId.localName, " === \"\"", welcomeCheck, ") return undefined;");
   if (deadlineField === undefined) f.print("    return { commandId: message.", p.server.commandId.localName, ", command: message };");
   else {
@@ -146,6 +152,11 @@ function printService(f: GeneratedFile, p: StreamProtocol): void {
     f.print("    return message.", deadlineField, " === undefined ? read : { ...read, deadline: ", toMs, "(message.", deadlineField, ") };");
   }
   f.print("  },");
+  if (p.cancel !== undefined) {
+    f.print("  readCancel(message) {");
+    f.print("    return message.", commandOneof, ".case === ", quote(f, p.cancel.localName), " ? message.", p.server.commandId.localName, " : undefined;");
+    f.print("  },");
+  }
   if (p.welcome !== undefined) {
     f.print("  isWelcome(message) {");
     f.print("    return message.", commandOneof, ".case === ", quote(f, p.welcome.member.localName), ";");

@@ -14,8 +14,11 @@ export type TestClientMessage =
   | { kind: "reply"; commandId: string; ok: false; code: string; message: string }
   | { kind: "event"; data: unknown };
 
-/** What the server sends a test client: a command, or the welcome. */
-export type TestServerMessage = { kind: "command"; commandId: string; command: TestCommand; deadline?: number } | { kind: "welcome"; clientId: string };
+/** What the server sends a test client: a command, the welcome, or the cancel of a command it was sent. */
+export type TestServerMessage =
+  | { kind: "command"; commandId: string; command: TestCommand; deadline?: number }
+  | { kind: "welcome"; clientId: string }
+  | { kind: "cancel"; commandId: string };
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null;
@@ -39,6 +42,7 @@ export const testBinding: StreamBinding<TestClientMessage, TestServerMessage, Te
       : { commandId: message.commandId, ok: false, code: message.code, message: message.message };
   },
   welcome: (client) => ({ kind: "welcome", clientId: client.clientId }),
+  wrapCancel: (commandId) => ({ kind: "cancel", commandId }),
 };
 
 /** The test protocol's streaming service, named "test". */
@@ -55,6 +59,7 @@ export const testProtocol: Protocol<TestClientMessage, TestServerMessage, TestCo
       return message.deadline === undefined ? read : { ...read, deadline: message.deadline };
     },
     isWelcome: (message) => message.kind === "welcome",
+    readCancel: (message) => (message.kind === "cancel" ? message.commandId : undefined),
     success: (commandId, value) => ({ kind: "reply", commandId, ok: true, value }),
     failure: (commandId, code, message) => ({ kind: "reply", commandId, ok: false, code, message }),
   },

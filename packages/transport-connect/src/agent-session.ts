@@ -1,5 +1,5 @@
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { isCommandError, type ClientBinding, type CommandContext, type CommandFailedError, type Logger } from "@streamcmd/core";
+import { CommandCancelledError, isCommandError, type ClientBinding, type CommandContext, type CommandFailedError, type Logger } from "@streamcmd/core";
 import { createLimiter, errorMessage, PushQueue } from "@streamcmd/core/internal";
 
 
@@ -58,6 +58,8 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
   options.lifetime.addEventListener("abort", stop, { once: true });
   const outbox = new PushQueue<TIn>();
   const slots = createLimiter(options.maxConcurrentCommands, "maxConcurrentCommands");
+  /** The commands being handled (or waiting for a slot), so the server's cancel reaches their handler. */
+  const running = new Map<string, AbortController>();
   const openedAt = performance.now();
   let connected = false;
   let received = false;
@@ -94,13 +96,18 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
   };
 
   const handle = async (commandId: string, command: TCommand, deadline: number | undefined): Promise<void> => {
+    const own = new AbortController();
+    running.set(commandId, own);
     let release: () => void;
     try {
       release = await slots.acquire();
     } catch {
+      running.delete(commandId);
       return; // the session ended while it waited: its answer would have nowhere to go
     }
     try {
+      // The server cancelled it while it waited for a slot: nobody waits for it any more.
+      if (own.signal.aborted) return void logger.info({ commandId }, "command cancelled by the server before it ran; not run");
       // Its caller gave up already (the client stalled, or the command waited here): never run it late.
       if (deadline !== undefined && Date.now() >= deadline) {
         const late = Date.now() - deadline;
@@ -108,15 +115,18 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
         push("failure reply", () => binding.failure(commandId, "deadline_exceeded", `the command's deadline passed ${late} ms before it could run; not run`));
         return;
       }
-      const context: CommandContext = deadline === undefined ? { commandId, signal: controller.signal } : { commandId, signal: controller.signal, deadline };
+      const signal = AbortSignal.any([controller.signal, own.signal]);
+      const context: CommandContext = deadline === undefined ? { commandId, signal } : { commandId, signal, deadline };
       const reply = await options.onCommand(command, context);
-      push("success reply", () => binding.success(commandId, reply));
+      if (!own.signal.aborted) push("success reply", () => binding.success(commandId, reply));
     } catch (error) {
+      if (own.signal.aborted) return; // it stopped because the server cancelled it: nobody waits for an answer
       const { code, message } = failureOf(error);
       if (!controller.signal.aborted) logger.warn({ commandId, code, message }, "command handler failed; answering with a failure");
       push("failure reply", () => binding.failure(commandId, code, message));
     } finally {
       release();
+      running.delete(commandId);
     }
   };
 
@@ -135,6 +145,11 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
         try {
           if (binding.isWelcome?.(message) === true) {
             markConnected();
+            continue;
+          }
+          const cancelled = binding.readCancel?.(message);
+          if (cancelled !== undefined) {
+            running.get(cancelled)?.abort(new CommandCancelledError(`the server cancelled command ${cancelled}: its caller gave up, or its timeout passed`));
             continue;
           }
           command = binding.readCommand(message);

@@ -248,6 +248,39 @@ describe("issue 11: every command settles once, with the right error", () => {
     expect(bots.hub.stats()).toMatchObject({ pendingCommands: 0 });
   }, 30_000);
 
+  it("a command that times out, or whose caller cancels (same-process or across processes), is stopped on the bot: its handler's signal aborts", async () => {
+    const bots = await scope.server();
+    const aborted: string[] = [];
+    let finished = 0;
+    scope.agent(bots.url, "bot-slow", {
+      onCommand: (command, context) =>
+        new Promise((resolve) => {
+          const reason = command.command.case === "start" ? command.command.value.reason : "?";
+          const done = setTimeout(() => (finished++, resolve(resultFor(command, "bot-slow"))), 30_000);
+          context.signal.addEventListener("abort", () => (clearTimeout(done), aborted.push(reason)), { once: true });
+        }),
+    });
+    await bots.hub.waitForClient("bot-slow", { timeoutMs: 5_000 });
+    expect(await bots.hub.send("bot-slow", startCommand("timed out"), { timeoutMs: 200 }).catch((e: unknown) => e)).toBeInstanceOf(CommandTimeoutError);
+    await expect.poll(() => aborted).toEqual(["timed out"]);
+    const controller = new AbortController();
+    const cancelled = bots.hub.send("bot-slow", startCommand("cancelled here"), { timeoutMs: 30_000, signal: controller.signal }).catch((e: unknown) => e);
+    await expect.poll(() => bots.hub.stats().pendingCommands).toBe(1);
+    controller.abort();
+    expect(await cancelled).toBeInstanceOf(CommandCancelledError);
+    await expect.poll(() => aborted).toEqual(["timed out", "cancelled here"]);
+    const router = createRemoteRouter({ baseUrl: bots.url });
+    scope.defer(() => router.close());
+    const remote = new AbortController();
+    const across = createCommandClient(botService, { clientId: "bot-slow", router }).send(startCommand("cancelled elsewhere"), { timeoutMs: 30_000, signal: remote.signal }).catch((e: unknown) => e);
+    await expect.poll(() => bots.hub.stats().pendingCommands).toBe(1);
+    remote.abort();
+    expect(await across).toBeInstanceOf(CommandCancelledError);
+    await expect.poll(() => aborted).toEqual(["timed out", "cancelled here", "cancelled elsewhere"]);
+    expect(finished).toBe(0);
+    expect(bots.hub.stats().lateReplies).toBe(0); // a stopped handler sends no answer
+  });
+
   it("the agent refuses a command whose deadline passed with a deadline_exceeded failure, never calls the handler, and the caller gets a timeout", async () => {
     // A hub whose binding stamps every command with a deadline already past (a badly stalled delivery).
     const binding: typeof botService.binding = {

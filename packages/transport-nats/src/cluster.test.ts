@@ -85,7 +85,7 @@ describe("a cluster on NATS: any caller reaches any client", () => {
   it("errors come back as the same classes: a failure with its code, a timeout, a cancel that reaches the bot's node", async () => {
     const [a, b] = await Promise.all([node("A"), node("B")]);
     await b.hub.connect("bot-busy", { behaviour: failWith("busy", "try later") });
-    await b.hub.connect("bot-silent", { behaviour: neverReply() });
+    const silentBot = await b.hub.connect("bot-silent", { behaviour: neverReply() });
     const busy = createCommandClient(botService, { clientId: "bot-busy", router: a.node.router });
     const failed = await busy.send(start()).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(CommandFailedError);
@@ -102,6 +102,10 @@ describe("a cluster on NATS: any caller reaches any client", () => {
     controller.abort(new Error("changed my mind"));
     expect(await cancelled).toBeInstanceOf(CommandCancelledError);
     await expect.poll(() => b.hub.service.stats()).toMatchObject({ pendingCommands: 0, cancellations: 1 });
+    // The bot itself is told to stop both: the one that timed out and the one its caller on A cancelled.
+    const cancels = () => (silentBot.stream.written as ConnectResponse[]).filter((m) => m.command.case === "cancel").map((m) => m.commandId);
+    await expect.poll(cancels).toEqual(silentBot.received.map((r) => r.commandId));
+    expect(cancels()).toHaveLength(2);
   });
 
   it("waitForConnectMs works cluster-wide: a bot that connects to any node within the wait gets the command", async () => {

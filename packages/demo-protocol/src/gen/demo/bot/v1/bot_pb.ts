@@ -19,7 +19,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file demo/bot/v1/bot.proto.
  */
 export const file_demo_bot_v1_bot: GenFile = /*@__PURE__*/
-  fileDesc("ChVkZW1vL2JvdC92MS9ib3QucHJvdG8SC2RlbW8uYm90LnYxIs8BCg5Db25uZWN0UmVxdWVzdBIjCgVoZWxsbxgBIAEoCzISLmRlbW8uYm90LnYxLkhlbGxvSAASLAoGcmVzdWx0GAIgASgLMhouZGVtby5ib3QudjEuQ29tbWFuZFJlc3VsdEgAEisKCWhlYXJ0YmVhdBgDIAEoCzIWLmRlbW8uYm90LnYxLkhlYXJ0YmVhdEgAEjIKDXN0YXR1c19yZXBvcnQYBCABKAsyGS5kZW1vLmJvdC52MS5TdGF0dXNSZXBvcnRIAEIJCgdtZXNzYWdlIigKBUhlbGxvEg4KBmJvdF9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJIo8CCg1Db21tYW5kUmVzdWx0EhIKCmNvbW1hbmRfaWQYASABKAkSKAoFc3RhcnQYAiABKAsyFy5kZW1vLmJvdC52MS5TdGFydFJlcGx5SAASJgoEc3RvcBgDIAEoCzIWLmRlbW8uYm90LnYxLlN0b3BSZXBseUgAEjcKDWNvbmZpZ191cGRhdGUYBCABKAsyHi5kZW1vLmJvdC52MS5Db25maWdVcGRhdGVSZXBseUgAEiYKBHBpbmcYBSABKAsyFi5kZW1vLmJvdC52MS5QaW5nUmVwbHlIABIuCgdmYWlsdXJlGAYgASgLMhsuZGVtby5ib3QudjEuQ29tbWFuZEZhaWx1cmVIAEIHCgVyZXBseSJECgpTdGFydFJlcGx5EiYKBnN0YXR1cxgBIAEoDjIWLmRlbW8uYm90LnYxLkJvdFN0YXR1cxIOCgZkZXRhaWwYAiABKAkiQwoJU3RvcFJlcGx5EiYKBnN0YXR1cxgBIAEoDjIWLmRlbW8uYm90LnYxLkJvdFN0YXR1cxIOCgZkZXRhaWwYAiABKAkiSwoRQ29uZmlnVXBkYXRlUmVwbHkSJgoGc3RhdHVzGAEgASgOMhYuZGVtby5ib3QudjEuQm90U3RhdHVzEg4KBmRldGFpbBgCIAEoCSJECglQaW5nUmVwbHkSJgoGc3RhdHVzGAEgASgOMhYuZGVtby5ib3QudjEuQm90U3RhdHVzEg8KB3ZlcnNpb24YAiABKAkiLwoOQ29tbWFuZEZhaWx1cmUSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJImAKCUhlYXJ0YmVhdBIrCgdzZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgZzdGF0dXMYAiABKA4yFi5kZW1vLmJvdC52MS5Cb3RTdGF0dXMiRgoMU3RhdHVzUmVwb3J0EiYKBnN0YXR1cxgBIAEoDjIWLmRlbW8uYm90LnYxLkJvdFN0YXR1cxIOCgZkZXRhaWwYAiABKAkipgIKD0Nvbm5lY3RSZXNwb25zZRISCgpjb21tYW5kX2lkGAEgASgJEicKB3dlbGNvbWUYBiABKAsyFC5kZW1vLmJvdC52MS5XZWxjb21lSAASIwoFc3RhcnQYAiABKAsyEi5kZW1vLmJvdC52MS5TdGFydEgAEiEKBHN0b3AYAyABKAsyES5kZW1vLmJvdC52MS5TdG9wSAASMgoNY29uZmlnX3VwZGF0ZRgEIAEoCzIZLmRlbW8uYm90LnYxLkNvbmZpZ1VwZGF0ZUgAEiEKBHBpbmcYBSABKAsyES5kZW1vLmJvdC52MS5QaW5nSAASLAoIZGVhZGxpbmUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgkKB2NvbW1hbmQiGQoHV2VsY29tZRIOCgZib3RfaWQYASABKAkiFwoFU3RhcnQSDgoGcmVhc29uGAEgASgJIigKBFN0b3ASDgoGcmVhc29uGAEgASgJEhAKCGdyYWNlZnVsGAIgASgIIl0KDENvbmZpZ1VwZGF0ZRInCgZjb25maWcYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg8KB3BhcnRpYWwYAiABKAgSEwoLZmllbGRfcGF0aHMYAyADKAkiBgoEUGluZyqfAQoJQm90U3RhdHVzEhoKFkJPVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJCT1RfU1RBVFVTX1NUT1BQRUQQARIXChNCT1RfU1RBVFVTX1NUQVJUSU5HEAISFgoSQk9UX1NUQVRVU19SVU5OSU5HEAMSFwoTQk9UX1NUQVRVU19TVE9QUElORxAEEhQKEEJPVF9TVEFUVVNfRVJST1IQBTJWCgpCb3RTZXJ2aWNlEkgKB0Nvbm5lY3QSGy5kZW1vLmJvdC52MS5Db25uZWN0UmVxdWVzdBocLmRlbW8uYm90LnYxLkNvbm5lY3RSZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChVkZW1vL2JvdC92MS9ib3QucHJvdG8SC2RlbW8uYm90LnYxIs8BCg5Db25uZWN0UmVxdWVzdBIjCgVoZWxsbxgBIAEoCzISLmRlbW8uYm90LnYxLkhlbGxvSAASLAoGcmVzdWx0GAIgASgLMhouZGVtby5ib3QudjEuQ29tbWFuZFJlc3VsdEgAEisKCWhlYXJ0YmVhdBgDIAEoCzIWLmRlbW8uYm90LnYxLkhlYXJ0YmVhdEgAEjIKDXN0YXR1c19yZXBvcnQYBCABKAsyGS5kZW1vLmJvdC52MS5TdGF0dXNSZXBvcnRIAEIJCgdtZXNzYWdlIigKBUhlbGxvEg4KBmJvdF9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJIo8CCg1Db21tYW5kUmVzdWx0EhIKCmNvbW1hbmRfaWQYASABKAkSKAoFc3RhcnQYAiABKAsyFy5kZW1vLmJvdC52MS5TdGFydFJlcGx5SAASJgoEc3RvcBgDIAEoCzIWLmRlbW8uYm90LnYxLlN0b3BSZXBseUgAEjcKDWNvbmZpZ191cGRhdGUYBCABKAsyHi5kZW1vLmJvdC52MS5Db25maWdVcGRhdGVSZXBseUgAEiYKBHBpbmcYBSABKAsyFi5kZW1vLmJvdC52MS5QaW5nUmVwbHlIABIuCgdmYWlsdXJlGAYgASgLMhsuZGVtby5ib3QudjEuQ29tbWFuZEZhaWx1cmVIAEIHCgVyZXBseSJECgpTdGFydFJlcGx5EiYKBnN0YXR1cxgBIAEoDjIWLmRlbW8uYm90LnYxLkJvdFN0YXR1cxIOCgZkZXRhaWwYAiABKAkiQwoJU3RvcFJlcGx5EiYKBnN0YXR1cxgBIAEoDjIWLmRlbW8uYm90LnYxLkJvdFN0YXR1cxIOCgZkZXRhaWwYAiABKAkiSwoRQ29uZmlnVXBkYXRlUmVwbHkSJgoGc3RhdHVzGAEgASgOMhYuZGVtby5ib3QudjEuQm90U3RhdHVzEg4KBmRldGFpbBgCIAEoCSJECglQaW5nUmVwbHkSJgoGc3RhdHVzGAEgASgOMhYuZGVtby5ib3QudjEuQm90U3RhdHVzEg8KB3ZlcnNpb24YAiABKAkiLwoOQ29tbWFuZEZhaWx1cmUSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJImAKCUhlYXJ0YmVhdBIrCgdzZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgZzdGF0dXMYAiABKA4yFi5kZW1vLmJvdC52MS5Cb3RTdGF0dXMiRgoMU3RhdHVzUmVwb3J0EiYKBnN0YXR1cxgBIAEoDjIWLmRlbW8uYm90LnYxLkJvdFN0YXR1cxIOCgZkZXRhaWwYAiABKAkizQIKD0Nvbm5lY3RSZXNwb25zZRISCgpjb21tYW5kX2lkGAEgASgJEicKB3dlbGNvbWUYBiABKAsyFC5kZW1vLmJvdC52MS5XZWxjb21lSAASJQoGY2FuY2VsGAggASgLMhMuZGVtby5ib3QudjEuQ2FuY2VsSAASIwoFc3RhcnQYAiABKAsyEi5kZW1vLmJvdC52MS5TdGFydEgAEiEKBHN0b3AYAyABKAsyES5kZW1vLmJvdC52MS5TdG9wSAASMgoNY29uZmlnX3VwZGF0ZRgEIAEoCzIZLmRlbW8uYm90LnYxLkNvbmZpZ1VwZGF0ZUgAEiEKBHBpbmcYBSABKAsyES5kZW1vLmJvdC52MS5QaW5nSAASLAoIZGVhZGxpbmUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgkKB2NvbW1hbmQiCAoGQ2FuY2VsIhkKB1dlbGNvbWUSDgoGYm90X2lkGAEgASgJIhcKBVN0YXJ0Eg4KBnJlYXNvbhgBIAEoCSIoCgRTdG9wEg4KBnJlYXNvbhgBIAEoCRIQCghncmFjZWZ1bBgCIAEoCCJdCgxDb25maWdVcGRhdGUSJwoGY29uZmlnGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIPCgdwYXJ0aWFsGAIgASgIEhMKC2ZpZWxkX3BhdGhzGAMgAygJIgYKBFBpbmcqnwEKCUJvdFN0YXR1cxIaChZCT1RfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSQk9UX1NUQVRVU19TVE9QUEVEEAESFwoTQk9UX1NUQVRVU19TVEFSVElORxACEhYKEkJPVF9TVEFUVVNfUlVOTklORxADEhcKE0JPVF9TVEFUVVNfU1RPUFBJTkcQBBIUChBCT1RfU1RBVFVTX0VSUk9SEAUyVgoKQm90U2VydmljZRJICgdDb25uZWN0EhsuZGVtby5ib3QudjEuQ29ubmVjdFJlcXVlc3QaHC5kZW1vLmJvdC52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * ConnectRequest is one message from the bot to the server.
@@ -390,6 +390,14 @@ export type ConnectResponse = Message<"demo.bot.v1.ConnectResponse"> & {
     case: "welcome";
   } | {
     /**
+     * Not a command: stop working on command `command_id` (its caller gave up, or its timeout passed).
+     *
+     * @generated from field: demo.bot.v1.Cancel cancel = 8;
+     */
+    value: Cancel;
+    case: "cancel";
+  } | {
+    /**
      * Start trading.
      *
      * @generated from field: demo.bot.v1.Start start = 2;
@@ -440,7 +448,21 @@ export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
 
 /**
  * Welcome tells the bot the server took its hello: it is connected and may receive commands.
+ * The server no longer waits for a command's answer: the bot stops working on it and sends none.
  *
+ * @generated from message demo.bot.v1.Cancel
+ */
+export type Cancel = Message<"demo.bot.v1.Cancel"> & {
+};
+
+/**
+ * Describes the message demo.bot.v1.Cancel.
+ * Use `create(CancelSchema)` to create a new message.
+ */
+export const CancelSchema: GenMessage<Cancel> = /*@__PURE__*/
+  messageDesc(file_demo_bot_v1_bot, 11);
+
+/**
  * @generated from message demo.bot.v1.Welcome
  */
 export type Welcome = Message<"demo.bot.v1.Welcome"> & {
@@ -457,7 +479,7 @@ export type Welcome = Message<"demo.bot.v1.Welcome"> & {
  * Use `create(WelcomeSchema)` to create a new message.
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 11);
+  messageDesc(file_demo_bot_v1_bot, 12);
 
 /**
  * Start asks the bot to start.
@@ -478,7 +500,7 @@ export type Start = Message<"demo.bot.v1.Start"> & {
  * Use `create(StartSchema)` to create a new message.
  */
 export const StartSchema: GenMessage<Start> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 12);
+  messageDesc(file_demo_bot_v1_bot, 13);
 
 /**
  * Stop asks the bot to stop.
@@ -506,7 +528,7 @@ export type Stop = Message<"demo.bot.v1.Stop"> & {
  * Use `create(StopSchema)` to create a new message.
  */
 export const StopSchema: GenMessage<Stop> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 13);
+  messageDesc(file_demo_bot_v1_bot, 14);
 
 /**
  * ConfigUpdate replaces or patches the bot's configuration.
@@ -541,7 +563,7 @@ export type ConfigUpdate = Message<"demo.bot.v1.ConfigUpdate"> & {
  * Use `create(ConfigUpdateSchema)` to create a new message.
  */
 export const ConfigUpdateSchema: GenMessage<ConfigUpdate> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 14);
+  messageDesc(file_demo_bot_v1_bot, 15);
 
 /**
  * Ping asks for the bot's status.
@@ -556,7 +578,7 @@ export type Ping = Message<"demo.bot.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_demo_bot_v1_bot, 15);
+  messageDesc(file_demo_bot_v1_bot, 16);
 
 /**
  * BotStatus is a bot's lifecycle state.

@@ -29,7 +29,7 @@ export const botHubBinding: StreamBinding<ConnectRequest, ConnectResponse, Conne
     return { clientId: hello.botId, metadata };
   },
   wrapCommand(commandId, command, deadline) {
-    if (command.command.case === undefined || command.command.case === "welcome") {
+    if (command.command.case === undefined || command.command.case === "welcome" || command.command.case === "cancel") {
       throw new ProtocolError("a BotService command must set one of start, stop, config_update, ping");
     }
     // A copy: the caller's message may be sent again (or to many clients) with other ids.
@@ -51,6 +51,9 @@ export const botHubBinding: StreamBinding<ConnectRequest, ConnectResponse, Conne
   welcome(client) {
     return create(ConnectResponseSchema, { command: { case: "welcome", value: { botId: client.clientId } } });
   },
+  wrapCancel(commandId) {
+    return create(ConnectResponseSchema, { commandId: commandId, command: { case: "cancel", value: {} } });
+  },
 };
 
 /**
@@ -71,9 +74,12 @@ export const botAgentBinding: ClientBinding<ConnectRequest, ConnectResponse, Con
     return create(ConnectRequestSchema, { message: { case: "hello", value: { botId: identity.clientId, version: identity.metadata?.["version"] ?? "" } } });
   },
   readCommand(message) {
-    if (message.commandId === "" || message.command.case === "welcome") return undefined;
+    if (message.commandId === "" || message.command.case === "welcome" || message.command.case === "cancel") return undefined;
     const read = { commandId: message.commandId, command: message };
     return message.deadline === undefined ? read : { ...read, deadline: timestampMs(message.deadline) };
+  },
+  readCancel(message) {
+    return message.command.case === "cancel" ? message.commandId : undefined;
   },
   isWelcome(message) {
     return message.command.case === "welcome";
