@@ -2,10 +2,10 @@ import type { Message } from "@bufbuild/protobuf";
 import { createInbox, type NatsConnection } from "@nats-io/transport-node";
 import { CommandCancelledError, NodeLostError, type BroadcastOutcome, type ServiceKey } from "@streamcmd/core";
 import { checkDuration } from "@streamcmd/core/internal";
-import { packCommand, unpackReply, type ClusterCaller } from "./caller.js";
+import type { ClusterCaller } from "./caller.js";
 import type { BroadcastPart } from "./holder.js";
 import type { Subjects } from "./subjects.js";
-import { errorFromBody, header, headersOf } from "./wire.js";
+import { errorFromBody, header, headersOf, packCommand, unpackReply } from "./wire.js";
 
 /** A broadcast's outcome for one client, with the node that holds it. */
 export type ClusterBroadcastOutcome<TReply> = BroadcastOutcome<TReply> & { nodeId: string };

@@ -1,4 +1,3 @@
-import { fromBinary, isMessage, toBinary, type Message } from "@bufbuild/protobuf";
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import {
   ClientNotConnectedError,
@@ -8,14 +7,15 @@ import {
   InternalError,
   InvalidArgumentError,
   NodeLostError,
+  QueueFullError,
   RouterUnavailableError,
   type CommandError,
   type Logger,
-  type ServiceKey,
 } from "@streamcmd/core";
 import { maxDurationMs, watchDeadline, type Deadline } from "@streamcmd/core/internal";
 import type { Subjects } from "./subjects.js";
-import { decodeError, header, headersOf, schemasOf, type RequestKind, type Schemas } from "./wire.js";
+import { UpWatches } from "./up-watches.js";
+import { decodeError, header, headersOf, type RequestKind, type Schemas } from "./wire.js";
 
 /** Internal: what the calling side of a node needs. */
 export interface CallerOptions {
@@ -24,6 +24,8 @@ export interface CallerOptions {
   nodeId: string;
   nodeLostAfterMs: number;
   deadlineMarginMs: number;
+  /** Calls waiting for a client to connect (`waitForConnectMs`) at once; one more is refused with `QueueFullError`. */
+  maxConnectWaiters: number;
   logger: Logger;
 }
 
@@ -50,8 +52,8 @@ interface Call {
   readonly where: { service: string; clientId: string };
   /** The node instance that acknowledged it, once one has. */
   holder: string | undefined;
-  /** Waiting for the client to connect somewhere: the subscription to its announcements. */
-  up: Subscription | undefined;
+  /** Waiting for the client to connect somewhere: stops listening for its announcements. */
+  up: (() => void) | undefined;
   /** A send is out and not yet refused with "no responders". */
   sendOut: boolean;
   /** Sends answered "gone" (a node that no longer holds the client): sent again, a few times. */
@@ -91,10 +93,12 @@ export class ClusterCaller {
   private readonly subs: Subscription[] = [];
   private readonly checker: ReturnType<typeof setInterval>;
   private nextCall = 0;
+  private readonly upWatches: UpWatches;
   private closed = false;
 
   constructor(private readonly options: CallerOptions) {
     const { nats, subjects } = options;
+    this.upWatches = new UpWatches(nats);
     this.subs.push(nats.subscribe(`${this.inbox}.*`, { callback: (_err, msg) => this.onAnswer(msg) }));
     this.subs.push(nats.subscribe(subjects.heartbeats, { callback: (_err, msg) => this.onBeat(msg) }));
     this.subs.push(nats.subscribe(subjects.byes, { callback: (_err, msg) => this.lose(msg.string(), "left the cluster") }));
@@ -150,13 +154,15 @@ export class ClusterCaller {
       this.calls.set(callId, call);
       if (request.waitForConnectMs === 0) return this.send(callId, call);
       // Listen for the client's announcement before the first try, so a connect in between is not missed.
+      if (this.upWatches.waiting >= this.options.maxConnectWaiters) {
+        const full = `${this.upWatches.waiting} calls are waiting for clients to connect already (maxConnectWaiters); this one was not sent`;
+        return void this.finish(callId)?.reject(new QueueFullError(full, where));
+      }
       try {
-        call.up = this.options.nats.subscribe(this.options.subjects.up(request.service, request.clientId), {
-          callback: () => {
-            if (call.holder !== undefined) return;
-            if (call.sendOut) call.upSeen = true;
-            else this.send(callId, call); // not sent yet, or waiting after a "no responders": (re)try now
-          },
+        call.up = this.upWatches.watch(this.options.subjects.up(request.service, request.clientId), () => {
+          if (call.holder !== undefined) return;
+          if (call.sendOut) call.upSeen = true;
+          else this.send(callId, call); // not sent yet, or waiting after a "no responders": (re)try now
         });
       } catch (cause) {
         return void this.finish(callId)?.reject(new RouterUnavailableError(`cannot subscribe on NATS: ${String(cause)}`, { ...where, cause }));
@@ -315,26 +321,7 @@ export class ClusterCaller {
     call.deadline.dispose();
     clearTimeout(call.ackTimer);
     clearTimeout(call.waitTimer);
-    call.up?.unsubscribe();
+    call.up?.();
     return call;
-  }
-}
-
-/** Internal: the service's schemas and the command as bytes; refuses (before anything is sent) a command of the wrong type. */
-export function packCommand(service: ServiceKey<unknown, unknown>, command: unknown): { schemas: Schemas; body: Uint8Array } {
-  const schemas = schemasOf(service);
-  if (!isMessage(command, schemas.command)) {
-    const got = (command as { $typeName?: unknown } | null)?.$typeName;
-    throw new InvalidArgumentError(`a command of "${service.name}" must be a ${schemas.command.typeName}${typeof got === "string" ? `, got a ${got}` : ""}`, { service: service.name });
-  }
-  return { schemas, body: toBinary(schemas.command, command) };
-}
-
-/** Internal: a reply's bytes as the service's reply message. */
-export function unpackReply(schemas: Schemas, data: Uint8Array, where: { service: string; clientId: string }): Message {
-  try {
-    return fromBinary(schemas.reply, data);
-  } catch (cause) {
-    throw new InternalError(`the node holding the client answered with something that is not a ${schemas.reply.typeName}`, { ...where, cause });
   }
 }

@@ -10,6 +10,7 @@ import {
   createCommandClient,
   InvalidArgumentError,
   NodeLostError,
+  QueueFullError,
   RouterUnavailableError,
 } from "@streamcmd/core";
 import { BotStatus, botCommands, botService, CommandResultSchema, type CommandResult, type ConnectResponse } from "@streamcmd/demo-protocol";
@@ -37,7 +38,7 @@ async function natsConnection(): Promise<NatsConnection> {
 }
 
 /** A server node: its own hub (fake demo bots, in memory) and its own NATS connection. */
-async function node(nodeId: string, options: { nodeLostAfterMs?: number; drainGraceMs?: number } = {}): Promise<{ node: NatsNode; hub: BotHarness; nats: NatsConnection }> {
+async function node(nodeId: string, options: { nodeLostAfterMs?: number; drainGraceMs?: number; maxConnectWaiters?: number } = {}): Promise<{ node: NatsNode; hub: BotHarness; nats: NatsConnection }> {
   const hub = createHarness(demoBotProtocol) as unknown as BotHarness;
   closers.push(() => hub.close());
   const nats = await natsConnection();
@@ -119,6 +120,19 @@ describe("a cluster on NATS: any caller reaches any client", () => {
       .send(start(), { waitForConnectMs: 300 })
       .catch((e: unknown) => e);
     expect(never).toBeInstanceOf(ClientNotConnectedError);
+  });
+
+  it("calls waiting for a client share one subscription to its announcement, and are capped (maxConnectWaiters)", async () => {
+    const [a, , c] = await Promise.all([node("A", { maxConnectWaiters: 3 }), node("B"), node("C")]);
+    const client = createCommandClient(botService, { clientId: "awaited", router: a.node.router });
+    const waiting = Array.from({ length: 3 }, (_, i) => client.send(start(`w${i}`), { waitForConnectMs: 10_000 }));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const refused = await client.send(start("one too many"), { waitForConnectMs: 10_000 }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(QueueFullError);
+    await c.hub.connect("awaited", { behaviour: answerAs("awaited") });
+    for (const reply of await Promise.all(waiting)) expect(reply.reply).toMatchObject({ value: { detail: "awaited" } });
+    // Room again once they are done.
+    expect((await client.send(start("again"), { waitForConnectMs: 1_000 })).reply).toMatchObject({ value: { detail: "awaited" } });
   });
 
   it("the same id connecting to a second node: the older connection is closed as replaced, commands go to the newer", async () => {

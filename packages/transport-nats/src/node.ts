@@ -1,10 +1,10 @@
 import { nuid, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { InternalError, InvalidArgumentError, RouterUnavailableError, silentLogger, type ClientInfo, type Logger, type RegisteredService, type RemoteRouter, type ServiceKey } from "@streamcmd/core";
-import { checkDuration, restack } from "@streamcmd/core/internal";
-import { ClusterCaller, packCommand, unpackReply } from "./caller.js";
+import { checkCount, checkDuration, restack } from "@streamcmd/core/internal";
+import { ClusterCaller } from "./caller.js";
 import { startHolder, type ListedClient } from "./holder.js";
 import { subjectsOf } from "./subjects.js";
-import { schemasOf } from "./wire.js";
+import { packCommand, schemasOf, unpackReply } from "./wire.js";
 import { clusterBroadcast, type ClusterBroadcastOptions, type ClusterBroadcastOutcome } from "./broadcast.js";
 
 /** Options of `createNatsNode`. */
@@ -29,6 +29,8 @@ export interface NatsNodeOptions {
   nodeLostAfterMs?: number;
   /** How much longer than the whole wait a caller waits for the holder's answer, in ms. Default 1000. */
   deadlineMarginMs?: number;
+  /** Calls from this process waiting for a client to connect (`waitForConnectMs`) at once; one more fails with `QueueFullError`. Default 10,000. */
+  maxConnectWaiters?: number;
   /** How long `close()` lets commands already taken finish, in ms. Default 5000. */
   drainGraceMs?: number;
   logger?: Logger;
@@ -92,6 +94,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
     nodeId,
     nodeLostAfterMs: checkDuration("nodeLostAfterMs", options.nodeLostAfterMs ?? 3_000, 100),
     deadlineMarginMs,
+    maxConnectWaiters: checkCount("maxConnectWaiters", options.maxConnectWaiters ?? 10_000, 1),
     logger,
   });
   await caller.ready();

@@ -1,4 +1,4 @@
-import { fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { fromBinary, isMessage, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
 import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { headers as natsHeaders, type Msg, type MsgHdrs } from "@nats-io/transport-node";
 import { errorFromInfo, InternalError, InvalidArgumentError, isCommandError, toErrorInfo, type CommandError, type CommandErrorInfo, type CommandFailedError, type ServiceKey } from "@streamcmd/core";
@@ -118,4 +118,23 @@ export function decodeError(data: Uint8Array, schemas: Schemas, where: { service
     body = undefined;
   }
   return errorFromBody(body, schemas, where);
+}
+
+/** Internal: the service's schemas and the command as bytes; refuses (before anything is sent) a command of the wrong type. */
+export function packCommand(service: ServiceKey<unknown, unknown>, command: unknown): { schemas: Schemas; body: Uint8Array } {
+  const schemas = schemasOf(service);
+  if (!isMessage(command, schemas.command)) {
+    const got = (command as { $typeName?: unknown } | null)?.$typeName;
+    throw new InvalidArgumentError(`a command of "${service.name}" must be a ${schemas.command.typeName}${typeof got === "string" ? `, got a ${got}` : ""}`, { service: service.name });
+  }
+  return { schemas, body: toBinary(schemas.command, command) };
+}
+
+/** Internal: a reply's bytes as the service's reply message. */
+export function unpackReply(schemas: Schemas, data: Uint8Array, where: { service: string; clientId: string }): Message {
+  try {
+    return fromBinary(schemas.reply, data);
+  } catch (cause) {
+    throw new InternalError(`the node holding the client answered with something that is not a ${schemas.reply.typeName}`, { ...where, cause });
+  }
 }
