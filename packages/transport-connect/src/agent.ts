@@ -20,9 +20,10 @@ export interface AgentOptions<I extends DescMessage, O extends DescMessage, TCom
    */
   baseUrl?: string | readonly string[];
   /**
-   * HTTP/2 keepalive and timeouts of the connection built from `baseUrl`. Default: a PING after 10 s
-   * without a byte from the server, answered within 5 s, so a server that hangs (stopped, cut off) is
-   * left for the next one within about 15 s rather than when the OS gives up on the socket.
+   * HTTP/2 keepalive and timeouts of the connection built from `baseUrl`. Unless set here: a PING
+   * after 10 s without a byte from the server (`pingIntervalMs`), answered within 5 s (`pingTimeoutMs`),
+   * so a server that hangs (stopped, cut off) is left for the next one within about 15 s rather than
+   * when the OS gives up on the socket.
    */
   http2?: Http2SessionOptions;
   /**
@@ -116,7 +117,7 @@ export function connectAgent<I extends DescMessage, O extends DescMessage, TComm
   if (urls.length === 0) throw new InvalidArgumentError("connectAgent: baseUrl is an empty list");
   // One connection per server URL, opened when first tried.
   const targets = urls.map((baseUrl) => {
-    const http2 = options.http2 ?? { pingIntervalMs: 10_000, pingTimeoutMs: 5_000 };
+    const http2 = { pingIntervalMs: 10_000, pingTimeoutMs: 5_000, ...options.http2 };
     const { transport, sessionManager, bidi } = ownTransport("connectAgent", { ...options, baseUrl, http2 });
     // On a transport of the caller's own: its typed stream call (what Connect's generated client method does inside).
     async function* transportCall(requests: AsyncIterable<MessageShape<I>>, callOptions: { signal: AbortSignal; headers?: Record<string, string> }): AsyncGenerator<MessageShape<O>> {
