@@ -266,12 +266,17 @@ function fmtBytes(bytes: number | undefined): string {
   return bytes === undefined ? "?" : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
-// `./dev bench soak`: the long leak check instead of the comparison.
+// `./dev bench soak`: the long leak check instead of the comparison; `./dev bench profile X`: CPU profiles of contender X.
+const profiled = process.argv.indexOf("profile");
 const run = process.argv.includes("soak")
   ? import("./soak.js").then(async ({ runSoak }) => {
       if (!(await runSoak())) process.exitCode = 1;
     })
-  : main();
+  : profiled >= 0
+    ? import("./profile.js").then(async ({ runProfile }) => {
+        if (!(await runProfile(process.argv[profiled + 1] ?? "a"))) process.exitCode = 1;
+      })
+    : main();
 run
   .catch((error: unknown) => {
     console.error(error);
