@@ -60,6 +60,8 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
   const slots = createLimiter(options.maxConcurrentCommands, "maxConcurrentCommands");
   /** The commands being handled (or waiting for a slot), so the server's cancel reaches their handler. */
   const running = new Map<string, AbortController>();
+  // One listener for the session, not a combined signal per command: the session's end stops every handler.
+  controller.signal.addEventListener("abort", () => running.forEach((own) => own.abort(controller.signal.reason)), { once: true });
   const openedAt = performance.now();
   let connected = false;
   let received = false;
@@ -107,7 +109,7 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
     }
     try {
       // The server cancelled it while it waited for a slot: nobody waits for it any more.
-      if (own.signal.aborted) return void logger.info({ commandId }, "command cancelled by the server before it ran; not run");
+      if (own.signal.aborted) return void (controller.signal.aborted || logger.info({ commandId }, "command cancelled by the server before it ran; not run"));
       // Its caller gave up already (the client stalled, or the command waited here): never run it late.
       if (deadline !== undefined && Date.now() >= deadline) {
         const late = Date.now() - deadline;
@@ -115,12 +117,12 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
         push("failure reply", () => binding.failure(commandId, "deadline_exceeded", `the command's deadline passed ${late} ms before it could run; not run`));
         return;
       }
-      const signal = AbortSignal.any([controller.signal, own.signal]);
+      const signal = own.signal;
       const context: CommandContext = deadline === undefined ? { commandId, signal } : { commandId, signal, deadline };
       const reply = await options.onCommand(command, context);
-      if (!own.signal.aborted) push("success reply", () => binding.success(commandId, reply));
+      if (!own.signal.aborted || controller.signal.aborted) push("success reply", () => binding.success(commandId, reply));
     } catch (error) {
-      if (own.signal.aborted) return; // it stopped because the server cancelled it: nobody waits for an answer
+      if (own.signal.aborted && !controller.signal.aborted) return; // the server cancelled it: nobody waits for an answer
       const { code, message } = failureOf(error);
       if (!controller.signal.aborted) logger.warn({ commandId, code, message }, "command handler failed; answering with a failure");
       push("failure reply", () => binding.failure(commandId, code, message));
