@@ -126,4 +126,4 @@ if (options.exitAfterTour) {
   await shutdown();
   process.exit(exitCode);
 }
-console.log(`still serving; try: ./dev botctl --url ${a.url} --data ${options.data} list   (Ctrl-C stops the demo)`);
+console.log(`still serving; try: ./dev botctl --url ${a.url} --db ${join(options.data, "node-a.db")} list   (Ctrl-C stops the demo)`);
