@@ -71,11 +71,13 @@ describe("the agent's and the command stream's own gRPC client", () => {
 
   it.each([
     ["a compressed message (none was negotiated)", (s: http2.ServerHttp2Stream) => (s.respond(grpcHeaders), s.end(frame(welcome, 1))), Code.Internal, /compressed/],
+    ["a stream that ends right after a length prefix", (s: http2.ServerHttp2Stream) => (s.respond(grpcHeaders), s.end(frame(welcome).subarray(0, 5))), Code.Internal, /inside a message/],
     ["a stream that ends inside a message", (s: http2.ServerHttp2Stream) => (s.respond(grpcHeaders), s.end(frame(welcome).subarray(0, 7))), Code.Internal, /inside a message/],
     ["no status at all (a connection lost)", (s: http2.ServerHttp2Stream) => (s.respond(grpcHeaders), s.end()), Code.Unavailable, /without a status/],
     ["trailers without grpc-status", (s: http2.ServerHttp2Stream) => (s.respond(grpcHeaders, { waitForTrailers: true }), s.on("wantTrailers", () => s.sendTrailers({ "x-other": "1" })), s.end()), Code.Internal, /missing status/],
     ["bytes that are not the message", (s: http2.ServerHttp2Stream) => (s.respond(grpcHeaders), s.end(frame(Buffer.from([0xff, 0xff, 0xff])))), Code.Internal, /could not be parsed/],
     ["an HTML page", (s: http2.ServerHttp2Stream) => (s.respond({ ":status": 200, "content-type": "text/html" }), s.end("<html>")), Code.Unknown, /text\/html/],
+    ["a length prefix of 1 GiB (refused before its bytes come)", (s: http2.ServerHttp2Stream) => (s.respond(grpcHeaders), s.write(Buffer.from([0, 0x40, 0, 0, 0]))), Code.ResourceExhausted, /over the client's limit/],
     ["HTTP 503", (s: http2.ServerHttp2Stream) => (s.respond({ ":status": 503 }), s.end()), Code.Unavailable, /503/],
     ["a trailers-only refusal", (s: http2.ServerHttp2Stream) => s.respond({ ...grpcHeaders, "grpc-status": "16", "grpc-message": "who are you" }, { endStream: true }), Code.Unauthenticated, /who are you/],
     ["a reset (REFUSED_STREAM)", (s: http2.ServerHttp2Stream) => s.close(http2.constants.NGHTTP2_REFUSED_STREAM), Code.Internal, /NGHTTP2_REFUSED_STREAM/],

@@ -179,23 +179,45 @@ function abortError(signal: AbortSignal): ConnectError {
   return ConnectError.from(signal.reason, Code.Canceled);
 }
 
-/** A synchronous decoder of gRPC's length-prefixed messages (1 flag byte, 4 bytes big-endian length). */
+/** The largest message the client reads from a server: far above any command, a bound on what a broken or hostile server can make it hold. */
+const maxMessageBytes = 64 * 1024 * 1024;
+
+/**
+ * A synchronous decoder of gRPC's length-prefixed messages (1 flag byte, 4 bytes big-endian length).
+ * Chunks are kept as they come and joined once per message, so a large message costs one copy, not
+ * one per chunk; a length over `maxMessageBytes` fails at once, before its bytes arrive.
+ */
 function createDecoder(): { push(chunk: Buffer): Uint8Array[]; readonly pending: number } {
-  let buffered: Buffer = Buffer.alloc(0);
+  let chunks: Buffer[] = [];
+  let size = 0;
+  /** The length of the message at the front, once its 5-byte prefix is in. */
+  let need: number | undefined;
+  const take = (bytes: number): Buffer => {
+    const joined = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+    chunks = joined.length > bytes ? [joined.subarray(bytes)] : [];
+    size -= bytes;
+    return joined.subarray(0, bytes);
+  };
   return {
+    /** Bytes of a message begun and not ended (its prefix counts). */
     get pending() {
-      return buffered.length;
+      return size + (need === undefined ? 0 : 5);
     },
     push(chunk) {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      chunks.push(chunk);
+      size += chunk.length;
       const frames: Uint8Array[] = [];
-      while (buffered.length >= 5) {
-        const flags = buffered[0] as number;
-        if ((flags & 0b1) !== 0) throw new ConnectError("the server sent a compressed message, but no compression was negotiated", Code.Internal);
-        const length = buffered.readUInt32BE(1);
-        if (buffered.length < 5 + length) break;
-        frames.push(buffered.subarray(5, 5 + length));
-        buffered = buffered.subarray(5 + length);
+      for (;;) {
+        if (need === undefined) {
+          if (size < 5) break;
+          const prefix = take(5);
+          if (((prefix[0] as number) & 0b1) !== 0) throw new ConnectError("the server sent a compressed message, but no compression was negotiated", Code.Internal);
+          need = prefix.readUInt32BE(1);
+          if (need > maxMessageBytes) throw new ConnectError(`the server sent a message of ${need} bytes, over the client's limit of ${maxMessageBytes}`, Code.ResourceExhausted);
+        }
+        if (size < need) break;
+        frames.push(take(need));
+        need = undefined;
       }
       return frames;
     },
