@@ -25,6 +25,7 @@ import type { CallerIdentity } from "./authenticators.js";
 import { schemasOf } from "./protobuf-schemas.js";
 import { responseRoomKey } from "./response-room.js";
 import { untilExpiry } from "./stream-handler.js";
+import { servableLean } from "./lean-stream.js";
 import { createRouterGuard, type RouterSecurityOptions } from "./router-guard.js";
 
 /** Options of `createCommandRouter`: the services, who may call (`authenticate`, `authorize`), the audit log, limits. */
@@ -164,7 +165,7 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
     }
   }
 
-  return {
+  const impl: ServiceImpl<typeof CommandRouterService> = {
     async execute(request, context) {
       const caller = await callerOf(context, { action: "execute", service: request.service, clientId: request.clientId });
       const outcome = await executeOne(caller, request, context.signal, context.timeoutMs());
@@ -325,6 +326,8 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
       }
     },
   };
+  servableLean(impl.executeStream);
+  return impl;
 }
 
 /** The short type name of a packed command, for the audit log. */

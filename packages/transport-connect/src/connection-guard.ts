@@ -175,7 +175,9 @@ export class ConnectionGuard {
         watchDeadline({ timeoutMs: 1_000, ref: false }, close);
       });
     };
-    session.on("stream", (stream) => {
+    // First among the session's listeners: the watch is armed before any handler runs (one that
+    // trusts the stream at once, synchronously, must find it there to settle).
+    session.prependListener("stream", (stream) => {
       this.settled(session);
       idle?.dispose();
       idle = undefined;

@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, validateTrailer } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { errorMessage, PushQueue } from "@streamcmd/core/internal";
+import { createFrameDecoder, writeFrames, type FrameRules } from "./frames.js";
 
 /** Internal: a bidi call of a method `I → O` — requests in, responses out; the iteration throws a `ConnectError` when the call fails. */
 export type BidiCall<I extends DescMessage, O extends DescMessage> = (
@@ -64,7 +65,7 @@ export function grpcBidiCall<I extends DescMessage, O extends DescMessage>(
     let finished = false;
     let responseHeaders: http2.IncomingHttpHeaders | undefined;
     let trailers: http2.IncomingHttpHeaders | undefined;
-    const decoder = createDecoder();
+    const decoder = createFrameDecoder(serverFrameRules);
     const source = requests[Symbol.asyncIterator]();
     const finish = (error?: ConnectError): void => {
       if (finished) return;
@@ -127,51 +128,11 @@ export function grpcBidiCall<I extends DescMessage, O extends DescMessage>(
     });
     stream.on("error", (error) => finish(toConnectError(error)));
     stream.on("close", () => finish(resetError(stream.rstCode, responseHeaders !== undefined)));
-    pump(stream, source, method.input, () => finished).catch((error: unknown) => finish(toConnectError(error)));
+    const over = (): boolean => finished;
+    writeFrames(stream, source, (request) => toBinary(method.input, create(method.input, request)), over)
+      .then(() => void (over() || stream.destroyed || stream.end()))
+      .catch((error: unknown) => finish(toConnectError(error)));
   }
-}
-
-/** Bytes of frames joined into one write at most: past this the write goes at once (and its backpressure counts). */
-const maxWriteBytes = 64 * 1024;
-
-/**
- * Writes each request as a frame; the frames of one turn of the event loop go out as one write (up
- * to `maxWriteBytes`). A full stream (`write` returned false) is waited out (`drain`) before the next
- * request is taken. Half-closes when the requests end.
- */
-async function pump<T extends DescMessage>(stream: http2.ClientHttp2Stream, source: AsyncIterator<MessageInitShape<T>>, schema: T, over: () => boolean): Promise<void> {
-  let frames: Buffer[] = [];
-  let bytes = 0;
-  let full: Promise<void> | undefined;
-  const flush = (): void => {
-    const data = frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes);
-    const empty = frames.length === 0;
-    frames = [];
-    bytes = 0;
-    if (empty || over() || stream.destroyed) return;
-    if (!stream.write(data)) {
-      full ??= new Promise((resolve) => {
-        const done = () => (stream.off("drain", done), stream.off("close", done), (full = undefined), resolve());
-        stream.on("drain", done).on("close", done);
-      });
-    }
-  };
-  for (;;) {
-    if (full !== undefined) await full;
-    const next = await source.next();
-    if (next.done === true || over()) break;
-    const body = toBinary(schema, create(schema, next.value));
-    const frame = Buffer.allocUnsafe(5 + body.byteLength);
-    frame[0] = 0;
-    frame.writeUInt32BE(body.byteLength, 1);
-    frame.set(body, 5);
-    frames.push(frame);
-    bytes += frame.byteLength;
-    if (bytes >= maxWriteBytes) flush();
-    else if (frames.length === 1) process.nextTick(flush);
-  }
-  flush();
-  if (!over() && !stream.destroyed) stream.end();
 }
 
 /** The cancellation error a call aborted by its signal ends with (as Connect's client gives it). */
@@ -182,47 +143,13 @@ function abortError(signal: AbortSignal): ConnectError {
 /** The largest message the client reads from a server: far above any command, a bound on what a broken or hostile server can make it hold. */
 const maxMessageBytes = 64 * 1024 * 1024;
 
-/**
- * A synchronous decoder of gRPC's length-prefixed messages (1 flag byte, 4 bytes big-endian length).
- * Chunks are kept as they come and joined once per message, so a large message costs one copy, not
- * one per chunk; a length over `maxMessageBytes` fails at once, before its bytes arrive.
- */
-function createDecoder(): { push(chunk: Buffer): Uint8Array[]; readonly pending: number } {
-  let chunks: Buffer[] = [];
-  let size = 0;
-  /** The length of the message at the front, once its 5-byte prefix is in. */
-  let need: number | undefined;
-  const take = (bytes: number): Buffer => {
-    const joined = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-    chunks = joined.length > bytes ? [joined.subarray(bytes)] : [];
-    size -= bytes;
-    return joined.subarray(0, bytes);
-  };
-  return {
-    /** Bytes of a message begun and not ended (its prefix counts). */
-    get pending() {
-      return size + (need === undefined ? 0 : 5);
-    },
-    push(chunk) {
-      chunks.push(chunk);
-      size += chunk.length;
-      const frames: Uint8Array[] = [];
-      for (;;) {
-        if (need === undefined) {
-          if (size < 5) break;
-          const prefix = take(5);
-          if (((prefix[0] as number) & 0b1) !== 0) throw new ConnectError("the server sent a compressed message, but no compression was negotiated", Code.Internal);
-          need = prefix.readUInt32BE(1);
-          if (need > maxMessageBytes) throw new ConnectError(`the server sent a message of ${need} bytes, over the client's limit of ${maxMessageBytes}`, Code.ResourceExhausted);
-        }
-        if (size < need) break;
-        frames.push(take(need));
-        need = undefined;
-      }
-      return frames;
-    },
-  };
-}
+/** What the client refuses to read from a server. */
+const serverFrameRules: FrameRules = {
+  maxBytes: maxMessageBytes,
+  tooLarge: (length) => new ConnectError(`the server sent a message of ${length} bytes, over the client's limit of ${maxMessageBytes}`, Code.ResourceExhausted),
+  badFlags: (flags) =>
+    new ConnectError((flags & 0b1) !== 0 ? "the server sent a compressed message, but no compression was negotiated" : `the server sent a frame with flags 0x${flags.toString(16)}`, Code.Internal),
+};
 
 /** Node's headers as web `Headers` (what Connect's trailer helpers read). */
 function webHeaders(headers: http2.IncomingHttpHeaders): Headers {
@@ -234,8 +161,8 @@ function webHeaders(headers: http2.IncomingHttpHeaders): Headers {
   return result;
 }
 
-/** An HTTP/2 stream closed without trailers: its reset code says why (the same statuses Connect's client gives). */
-function resetError(rstCode: number, responded: boolean): ConnectError {
+/** Internal: an HTTP/2 stream closed without trailers: its reset code says why (the same statuses Connect's client gives). */
+export function resetError(rstCode: number, responded: boolean): ConnectError {
   const text = `http/2 stream closed with error code ${rstCode === NGHTTP2_CANCEL ? "NGHTTP2_CANCEL" : rstCode === NGHTTP2_REFUSED_STREAM ? "NGHTTP2_REFUSED_STREAM" : `0x${rstCode.toString(16)}`}`;
   switch (rstCode) {
     case NGHTTP2_NO_ERROR:

@@ -2,7 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { TLSSocket } from "node:tls";
-import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
+import { createContextValues, type ConnectRouter, type ContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { InvalidArgumentError } from "@streamcmd/core";
 import { checkCount, watchDeadline } from "@streamcmd/core/internal";
@@ -10,6 +10,7 @@ import { peerCertificateKey, requestTrustedKey, type PeerCertificate } from "./a
 import { responseRoom, responseRoomKey } from "./response-room.js";
 import { ConnectionGuard, resolveLimits, type ServerLimits } from "./connection-guard.js";
 import { isLoopbackHost } from "./tls-options.js";
+import { recordLeanRoutes, serveLean, type LeanRoute } from "./lean-stream.js";
 
 /** The server's certificate, and (for mutual TLS) the CA its clients' certificates must chain to. */
 export interface ServerTlsOptions {
@@ -39,6 +40,15 @@ export interface StartServerOptions {
   readMaxBytes?: number;
   /** Connection limits; see `ServerLimits`. */
   limits?: ServerLimits;
+  /**
+   * Serve the library's bidi streams (the bot stream of `createStreamHandler`, the router's
+   * `ExecuteStream`) straight on their HTTP/2 streams — binary protobuf over gRPC or the Connect
+   * streaming protocol, uncompressed — instead of through connect-node: same bytes on the wire, a
+   * fraction of the CPU and memory per message. Everything else (unary calls, JSON, compressed
+   * streams, your own methods) is connect-node's either way. Off when `adapter` has `interceptors`,
+   * `requestGate` or `contextValues` (the lean path would skip them). Default true.
+   */
+  leanStreams?: boolean;
   /** Any other connectNodeAdapter option (interceptors, compression, JSON options, …). */
   adapter?: Omit<ConnectNodeAdapterOptions, "routes" | "readMaxBytes">;
 }
@@ -71,8 +81,7 @@ function validTo(text: string | undefined): Date | undefined {
   return date === undefined || Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-function peerCertificateOf(request: http.IncomingMessage | http2.Http2ServerRequest): PeerCertificate | undefined {
-  const socket = ("stream" in request ? request.stream.session?.socket : request.socket) as TLSSocket | undefined;
+function peerCertificateOf(socket: TLSSocket | undefined): PeerCertificate | undefined {
   if (socket === undefined || typeof socket.getPeerCertificate !== "function") return undefined;
   const certificate = socket.getPeerCertificate();
   if (certificate === null || Object.keys(certificate).length === 0) return undefined;
@@ -97,18 +106,27 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   }
   const limits = resolveLimits(options.limits);
   const guard = new ConnectionGuard(limits);
-  const userContextValues = options.adapter?.contextValues;
+  const adapter = options.adapter ?? {};
+  const readMaxBytes = checkCount("readMaxBytes", options.readMaxBytes ?? 1024 * 1024, 1);
+  /** What a handler finds in `context.values` besides the user's own: the peer's certificate, the guard's trust, room in the response. */
+  const valuesOf = (values: ContextValues, socket: net.Socket | undefined, writable: http2.ServerHttp2Stream | net.Socket, trust: () => void): ContextValues =>
+    values
+      // The client certificate (mutual TLS), for authenticators: context.values.get(peerCertificateKey).
+      .set(peerCertificateKey, peerCertificateOf(socket as TLSSocket | undefined))
+      .set(requestTrustedKey, trust)
+      // Whether the peer reads what it is sent: the HTTP/2 stream's buffer (the socket's on HTTP/1.1).
+      .set(responseRoomKey, responseRoom(writable));
+  const leanRoutes = new Map<string, LeanRoute>();
+  const lean = options.leanStreams !== false && adapter.interceptors === undefined && adapter.requestGate === undefined && adapter.contextValues === undefined;
+  const routes = lean ? recordLeanRoutes(options.routes, { readMaxBytes, maxTimeoutMs: adapter.maxTimeoutMs ?? Number.MAX_SAFE_INTEGER }, leanRoutes) : options.routes;
   const handler = connectNodeAdapter({
-    ...options.adapter,
-    routes: options.routes,
-    readMaxBytes: checkCount("readMaxBytes", options.readMaxBytes ?? 1024 * 1024, 1),
-    // The client certificate (mutual TLS), for authenticators: context.values.get(peerCertificateKey).
+    ...adapter,
+    routes,
+    readMaxBytes,
     contextValues: (request) =>
-      (userContextValues?.(request) ?? createContextValues())
-        .set(peerCertificateKey, peerCertificateOf(request))
-        .set(requestTrustedKey, () => (("stream" in request) ? guard.trusted(request.stream) : guard.settled(request.socket)))
-        // Whether the peer reads what it is sent: the HTTP/2 stream's buffer (the socket's on HTTP/1.1).
-        .set(responseRoomKey, responseRoom("stream" in request ? request.stream : request.socket)),
+      "stream" in request
+        ? valuesOf(adapter.contextValues?.(request) ?? createContextValues(), request.stream.session?.socket, request.stream, () => guard.trusted(request.stream))
+        : valuesOf(adapter.contextValues?.(request) ?? createContextValues(), request.socket, request.socket, () => guard.settled(request.socket)),
   });
   const http2Options = {
     settings: { maxConcurrentStreams: limits.maxStreamsPerConnection, maxHeaderListSize: limits.maxHeaderBytes },
@@ -130,6 +148,18 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           },
           handler,
         );
+  if (leanRoutes.size > 0) {
+    // The library's streams are served here; every other stream goes on to connect-node (through
+    // Node's compatibility layer, the listener it put on "stream" for the handler above).
+    const compat = h2.listeners("stream") as ((...args: unknown[]) => void)[];
+    h2.removeAllListeners("stream");
+    h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
+      const route = leanRoutes.get(String(headers[":path"]));
+      const values = (): ContextValues => valuesOf(createContextValues(), stream.session?.socket, stream, () => guard.trusted(stream));
+      if (route !== undefined && serveLean(route, stream, headers, values(), adapter.shutdownSignal)) return;
+      for (const listener of compat) listener.call(h2, stream, headers, ...rest);
+    });
+  }
   const sessions = new Set<http2.ServerHttp2Session>();
   let sessionsAccepted = 0;
   let closingStarted = false;

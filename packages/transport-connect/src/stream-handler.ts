@@ -4,6 +4,7 @@ import { InvalidArgumentError, isCommandError, UnauthenticatedError, type Stream
 import { checkCount, maxDurationMs, watchDeadline } from "@streamcmd/core/internal";
 import { markAuthenticated, type AuthenticatedClient, type StreamAuthenticator } from "./authenticators.js";
 import { toConnectError } from "./error-mapping.js";
+import { servableLean } from "./lean-stream.js";
 
 /** Options of `createStreamHandler`. */
 export interface StreamHandlerOptions {
@@ -70,7 +71,7 @@ export function createStreamHandler<TIn, TOut>(
       "createStreamHandler needs authenticate (tokenAuthenticator(verifier) or certificateAuthenticator()), or allowUnauthenticated: true for a test or a loopback experiment",
     );
   }
-  return async function* streamHandler(requests, context) {
+  return servableLean(async function* streamHandler(requests: AsyncIterable<TIn>, context: HandlerContext) {
     let identity: AuthenticatedClient | undefined;
     if (authenticate !== undefined) {
       try {
@@ -98,5 +99,5 @@ export function createStreamHandler<TIn, TOut>(
     } finally {
       expiry?.dispose();
     }
-  };
+  });
 }
