@@ -1,10 +1,11 @@
 import * as http2 from "node:http2";
-import { create, fromBinary, toBinary, type DescMessage, type DescMethodBiDiStreaming, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { fromBinary, type DescMessage, type DescMethodBiDiStreaming, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, validateTrailer } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { errorMessage, PushQueue } from "@streamcmd/core/internal";
 import { createFrameDecoder, writeFrames, type FrameRules } from "./frames.js";
+import { encoderOf } from "./router-codec.js";
 
 /** Internal: a bidi call of a method `I → O` — requests in, responses out; the iteration throws a `ConnectError` when the call fails. */
 export type BidiCall<I extends DescMessage, O extends DescMessage> = (
@@ -33,6 +34,7 @@ export function grpcBidiCall<I extends DescMessage, O extends DescMessage>(
   authorization: () => Promise<string | undefined>,
 ): BidiCall<I, O> {
   const path = `/${method.parent.typeName}/${method.name}`;
+  const encode = encoderOf(method.input);
   return (requests, options) => ({
     [Symbol.asyncIterator]: () => {
       const inbox = new PushQueue<MessageShape<O>>();
@@ -129,7 +131,7 @@ export function grpcBidiCall<I extends DescMessage, O extends DescMessage>(
     stream.on("error", (error) => finish(toConnectError(error)));
     stream.on("close", () => finish(resetError(stream.rstCode, responseHeaders !== undefined)));
     const over = (): boolean => finished;
-    writeFrames(stream, source, (request) => toBinary(method.input, create(method.input, request)), over)
+    writeFrames(stream, source, encode, over)
       .then(() => void (over() || stream.destroyed || stream.end()))
       .catch((error: unknown) => finish(toConnectError(error)));
   }

@@ -1,11 +1,12 @@
 import * as http2 from "node:http2";
-import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethodBiDiStreaming, type DescService, type Message } from "@bufbuild/protobuf";
+import { fromBinary, type DescMethodBiDiStreaming, type DescService, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, createHandlerContext, type ConnectRouter, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import { createEndStreamSerialization, endStreamFlag, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { PushQueue } from "@streamcmd/core/internal";
 import { createFrameDecoder, frame, writeFrames } from "./frames.js";
 import { resetError } from "./grpc-stream.js";
+import { encoderOf } from "./router-codec.js";
 
 /** A bidi method's implementation, as Connect calls it. */
 type BidiImpl = (requests: AsyncIterable<Message>, context: HandlerContext) => AsyncIterable<Message>;
@@ -197,8 +198,7 @@ export function serveLean(route: LeanRoute, stream: http2.ServerHttp2Stream, hea
     inbox.close();
     if (!stream.destroyed && !stream.closed) protocol.end(stream, context.responseTrailer, error);
   };
-  const output = method.output;
-  const encode = (value: Message): Uint8Array => toBinary(output, isMessage(value, output) ? value : create(output as DescMessage, value));
+  const encode = encoderOf(method.output);
   let responses: AsyncIterator<Message>;
   try {
     responses = route.impl(requests, context)[Symbol.asyncIterator]();
