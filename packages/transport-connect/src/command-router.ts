@@ -1,5 +1,5 @@
 import { isMessage, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
-import { anyIs, anyPack, anyUnpack, timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
+import { anyIs, anyUnpack, timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   CommandCancelledError,
@@ -26,6 +26,7 @@ import { schemasOf } from "./protobuf-schemas.js";
 import { responseRoomKey } from "./response-room.js";
 import { untilExpiry } from "./stream-handler.js";
 import { servableLean } from "./lean-stream.js";
+import { pack } from "./message-encoder.js";
 import { createRouterGuard, type RouterSecurityOptions } from "./router-guard.js";
 
 /** Options of `createCommandRouter`: the services, who may call (`authenticate`, `authorize`), the audit log, limits. */
@@ -147,7 +148,7 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
         throw new InvalidArgumentError(`the binding of "${request.service}" replied with something that is not a ${reply.typeName}`, { service: request.service });
       }
       guard.record(caller, asked, started, undefined, typeOf(request.command));
-      return { ok: true, reply: anyPack(reply, result) };
+      return { ok: true, reply: pack(reply, result) };
     } catch (thrown) {
       const error = deadlineAsTimeout(thrown, signal, request);
       guard.record(caller, asked, started, error, typeOf(request.command));

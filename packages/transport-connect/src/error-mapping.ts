@@ -1,5 +1,6 @@
-import { create, type DescMessage } from "@bufbuild/protobuf";
-import { anyPack, anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
+import { create, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
+import { pack } from "./message-encoder.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   CommandCancelledError,
@@ -146,8 +147,8 @@ function brokenConnection(error: ConnectError): boolean {
 }
 
 /** Internal: packs a reply for a failure detail when it is a message of `schema`. */
-export function packReply(schema: Parameters<typeof anyPack>[0] | undefined, reply: unknown): Any | undefined {
+export function packReply(schema: DescMessage | undefined, reply: unknown): Any | undefined {
   if (schema === undefined || typeof reply !== "object" || reply === null) return undefined;
   if ((reply as { $typeName?: string }).$typeName !== schema.typeName) return undefined;
-  return anyPack(schema, reply as never);
+  return pack(schema, reply as Message);
 }

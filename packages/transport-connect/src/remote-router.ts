@@ -1,5 +1,6 @@
 import { isMessage, type DescMessage } from "@bufbuild/protobuf";
-import { anyPack, anyUnpack, timestampDate } from "@bufbuild/protobuf/wkt";
+import { anyUnpack, timestampDate } from "@bufbuild/protobuf/wkt";
+import { pack as packMessage } from "./message-encoder.js";
 import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { Http2SessionOptions } from "@connectrpc/connect-node";
 import {
@@ -134,7 +135,7 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
         { service: service.name },
       );
     }
-    return { schemas, any: anyPack(schemas.command, command) };
+    return { schemas, any: packMessage(schemas.command, command) };
   }
 
   function unpackReply<TCommand, TReply>(schemas: ProtobufSchemas<TCommand, TReply>, response: ExecuteResponse, where: { service: string; clientId: string }): TReply {

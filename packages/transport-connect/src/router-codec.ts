@@ -1,6 +1,7 @@
-import { create, isMessage, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, isMessage, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { Any } from "@bufbuild/protobuf/wkt";
+import { messageEncoder } from "./message-encoder.js";
 import type { CommandErrorDetailSchema, ExecuteRequestSchema, ExecuteStreamRequestSchema, ExecuteStreamResponseSchema } from "./gen/streamcmd/v1/command_router_pb.js";
 
 /**
@@ -142,11 +143,12 @@ function unknown(message: object): void {
 
 /**
  * Internal: the encoder of `schema`'s messages (given as messages or init shapes) for a stream's
- * frames: the precomputed one of a router stream message, protobuf-es's `toBinary` for any other.
+ * frames: the precomputed one of a router stream message, `messageEncoder`'s for any other.
  */
 export function encoderOf<T extends DescMessage>(schema: T): (value: MessageInitShape<T>) => Uint8Array {
   const precomputed: ((value: never) => Uint8Array) | undefined =
     schema.typeName === "streamcmd.v1.ExecuteStreamRequest" ? encodeStreamRequest : schema.typeName === "streamcmd.v1.ExecuteStreamResponse" ? encodeStreamResponse : undefined;
   if (precomputed !== undefined) return precomputed as (value: MessageInitShape<T>) => Uint8Array;
-  return (value) => toBinary(schema, isMessage(value, schema) ? value : create(schema, value));
+  const encode = messageEncoder(schema);
+  return (value) => encode(isMessage(value, schema) ? value : create(schema, value));
 }
