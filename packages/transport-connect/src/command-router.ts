@@ -13,7 +13,7 @@ import {
   type RegisteredService,
   type RemoteRouter,
 } from "@streamcmd/core";
-import { checkCount, maxDurationMs, PushQueue } from "@streamcmd/core/internal";
+import { checkCount, errorMessage, maxDurationMs, PushQueue } from "@streamcmd/core/internal";
 import { packReply, toConnectError, toErrorDetail } from "./error-mapping.js";
 import {
   CommandRouterService,
@@ -248,8 +248,10 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
             }
             if (streamError !== undefined) break;
           }
-        } catch {
-          // The caller's side broke: every call in flight is dropped.
+        } catch (error) {
+          // The caller's side broke (a reset, unreadable bytes): every call in flight is dropped, and
+          // unless the caller went away the stream ends saying why.
+          streamError ??= new InvalidArgumentError(`the caller's stream failed: ${errorMessage(error)}`, { cause: error });
           for (const controller of calls.values()) controller.abort();
         } finally {
           reading = false;
@@ -275,7 +277,13 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
       } finally {
         expiry?.dispose();
       }
-      if (streamError !== undefined) throw toConnectError(streamError);
+      // The call's deadline (grpc-timeout) passed: the stream ends DEADLINE_EXCEEDED, not as if it were done.
+      const reason: unknown = context.signal.reason;
+      if (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) throw reason;
+      if (streamError !== undefined && !context.signal.aborted) {
+        if (streamError.cause instanceof ConnectError && streamError.cause.code === Code.ResourceExhausted) throw streamError.cause;
+        throw toConnectError(streamError);
+      }
       if (expiry?.signal.aborted === true && !context.signal.aborted) {
         throw toConnectError(new UnauthenticatedError("the credential expired: reconnect with a fresh one"));
       }

@@ -96,7 +96,11 @@ const grpc: WireProtocol = {
   parseTimeout: parseGrpcTimeout,
   end(stream, trailer, error) {
     setTrailerStatus(trailer, error);
-    stream.once("wantTrailers", () => stream.sendTrailers(Object.fromEntries(trailer)));
+    stream.once("wantTrailers", () => {
+      stream.sendTrailers(Object.fromEntries(trailer));
+      // Node sends them on its own next turn: the reset waits for the turn after.
+      setImmediate(() => closeIfClientSending(stream));
+    });
     stream.end();
   },
 };
@@ -109,9 +113,17 @@ const connect: WireProtocol = {
   timeoutHeader: "connect-timeout-ms",
   parseTimeout: parseConnectTimeout,
   end(stream, trailer, error) {
-    stream.end(frame(endStream.serialize(error === undefined ? { metadata: trailer } : { metadata: trailer, error }), endStreamFlag));
+    stream.end(frame(endStream.serialize(error === undefined ? { metadata: trailer } : { metadata: trailer, error }), endStreamFlag), () => setImmediate(() => closeIfClientSending(stream)));
   },
 };
+
+/**
+ * The response is complete: a client still sending its side is told to stop with a reset (NO_ERROR),
+ * so the stream does not hold one of the connection's stream slots until the client ends it.
+ */
+function closeIfClientSending(stream: http2.ServerHttp2Stream): void {
+  if (!stream.destroyed && stream.state.remoteClose === 0) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+}
 
 /** The wire protocol of a request the lean path can take: binary protobuf, uncompressed; anything else goes to connect-node. */
 function protocolOf(headers: http2.IncomingHttpHeaders): WireProtocol | undefined {
@@ -173,7 +185,7 @@ export function serveLean(route: LeanRoute, stream: http2.ServerHttp2Stream, hea
   let over = false;
   const inbox = new PushQueue<Message>();
   if (timeout.error !== undefined) inbox.end(timeout.error);
-  else readRequests(route, stream, inbox);
+  else readRequests(route, stream, inbox, () => over);
   stream.on("error", () => {}); // a reset or a broken socket: "close" says which
   stream.once("close", () => {
     inbox.close();
@@ -213,8 +225,8 @@ export function serveLean(route: LeanRoute, stream: http2.ServerHttp2Stream, hea
   return true;
 }
 
-/** Decodes `stream`'s request bytes into `inbox` as they arrive; pauses the stream while the inbox is full. */
-function readRequests(route: LeanRoute, stream: http2.ServerHttp2Stream, inbox: PushQueue<Message>): void {
+/** Decodes `stream`'s request bytes into `inbox` as they arrive, until the call is `over`; pauses the stream while the inbox is full. */
+function readRequests(route: LeanRoute, stream: http2.ServerHttp2Stream, inbox: PushQueue<Message>, over: () => boolean): void {
   const { readMaxBytes } = route;
   const decoder = createFrameDecoder({
     maxBytes: readMaxBytes,
@@ -227,7 +239,7 @@ function readRequests(route: LeanRoute, stream: http2.ServerHttp2Stream, inbox: 
   const binaryOptions = { readUnknownFields: route.readUnknownFields };
   let failed = false;
   stream.on("data", (chunk: Buffer) => {
-    if (failed) return;
+    if (failed || over()) return; // a finished call reads nothing more
     try {
       for (const bytes of decoder.push(chunk)) {
         let message: Message;

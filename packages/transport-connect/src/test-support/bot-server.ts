@@ -31,6 +31,8 @@ export async function startBotServer(
     routerOptions?: Omit<CommandRouterOptions, "services">;
     readMaxBytes?: number;
     port?: number;
+    /** startServer's `leanStreams` (default true): false serves every stream through connect-node. */
+    leanStreams?: boolean;
   } = {},
 ): Promise<BotServer> {
   const hub = options.hub ?? createStreamingService(botService, options.serviceOptions);
@@ -38,6 +40,7 @@ export async function startBotServer(
   const server = await startServer({
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.readMaxBytes !== undefined ? { readMaxBytes: options.readMaxBytes } : {}),
+    ...(options.leanStreams !== undefined ? { leanStreams: options.leanStreams } : {}),
     routes(router) {
       router.service(demoBot.BotService, { connect: createStreamHandler(hub, { allowUnauthenticated: true }) });
       router.service(CommandRouterService, createCommandRouter({ allowUnauthenticated: true, ...options.routerOptions, services: [hub] }));
