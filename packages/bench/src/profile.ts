@@ -1,4 +1,4 @@
-// `./dev bench profile [a|b|c|e]`: one contender's throughput loop (64 in flight, 10 s) with a V8 CPU
+// `./dev bench profile [a|b|c|e|i|j]`: one contender's throughput loop (64 in flight, 10 s) with a V8 CPU
 // profile of each of its processes, then where each process spends its time: by library, and its
 // hottest functions. The .cpuprofile files stay in packages/bench/profiles/ (open them in Chrome's
 // DevTools, or speedscope) — issue 13's "measure first".
@@ -60,6 +60,16 @@ const setups: Record<string, { roles: [string, (urls: Record<string, string>) =>
   },
   c: { roles: [["connect-server", () => ({})], ["connect-bots", (u) => ({ url: u["connect-server"], count: 200, prefix: "tp-" })]], initiator: "connect-server", target: "tp-" },
   e: { roles: [["grpcjs-server", () => ({})], ["grpcjs-bots", (u) => ({ url: u["grpcjs-server"], count: 200, prefix: "tp-" })]], initiator: "grpcjs-server", target: "tp-" },
+  i: {
+    roles: [["streamcmd-server", () => ({})], ["streamcmd-bots", (u) => ({ url: u["streamcmd-server"], count: 200, prefix: "tp-" })], ["streamcmd-caller", (u) => ({ url: u["streamcmd-server"], executeVia: "unary" })]],
+    initiator: "streamcmd-caller",
+    target: "tp-",
+  },
+  j: {
+    roles: [["floor-server", () => ({})], ["floor-bots", (u) => ({ url: u["floor-server"], count: 200, prefix: "tp-" })], ["floor-caller", (u) => ({ url: u["floor-server"] })]],
+    initiator: "floor-caller",
+    target: "tp-",
+  },
 };
 
 export async function runProfile(contender: string): Promise<boolean> {

@@ -8,7 +8,7 @@ import { createClient, type HandlerContext, type ServiceImpl } from "@connectrpc
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { createCommandClient, createStreamingService, type StreamingCommandClient } from "@streamcmd/core";
-import { createLimiter, delay, PushQueue } from "@streamcmd/core/internal";
+import { delay, PushQueue } from "@streamcmd/core/internal";
 import {
   botAgentBinding,
   BotService,
@@ -34,8 +34,9 @@ import {
 import { Server as SocketServer, type Socket } from "socket.io";
 import { io as socketClient, type Socket as ClientSocket } from "socket.io-client";
 import { serveWorker } from "./ipc.js";
-import { gcMemory, loops, type Send } from "./worker-kit.js";
+import { connectAll, gcMemory, loops, scaleOps, type Send } from "./worker-kit.js";
 import { clusterRoles } from "./cluster-roles.js";
+import { floorRoles } from "./floor-roles.js";
 import { benchCommand, benchHello, benchReply, fromBinary, socketPayload, socketReply, toBinary } from "./payload.js";
 
 /** Plaintext on loopback, no credentials, and room for the scale scenario's connections from one address. */
@@ -43,14 +44,6 @@ const benchLimits = { maxConnections: 20_000, maxConnectionsPerAddress: 20_000, 
 const [role = "", rawArgs = "{}"] = process.argv.slice(2);
 const args = JSON.parse(rawArgs) as Record<string, unknown>;
 const [str, num] = [(key: string): string => String(args[key]), (key: string): number => Number(args[key])];
-
-/** Connects `count` clients with at most `parallel` handshakes at once; resolves with the time it took. */
-async function connectAll(count: number, parallel: number, connectOne: (i: number) => Promise<void>): Promise<number> {
-  const started = performance.now();
-  const limit = createLimiter(parallel);
-  await Promise.all(Array.from({ length: count }, (_, i) => limit.run(() => connectOne(i))));
-  return performance.now() - started;
-}
 
 const roles: Record<string, () => Promise<void>> = {
   // a: streamcmd same-process (caller in the server process) and the server for b.
@@ -75,19 +68,13 @@ const roles: Record<string, () => Promise<void>> = {
     };
     serveWorker(
       { url: server.url },
-      loops(send, {
-        clients: async () => hub.clients().length,
-        waitClients: async (a) => {
-          const deadline = Date.now() + Number(a["timeoutMs"] ?? 120_000);
-          while (hub.clients().length < Number(a["count"]) && Date.now() < deadline) await delay(50);
-          return hub.clients().length;
-        },
-        broadcast: async () => {
-          const started = performance.now();
-          const outcomes = await hub.broadcast(command, { timeoutMs: 60_000 });
-          return { ms: performance.now() - started, ok: outcomes.filter((o) => o.ok).length, failed: outcomes.filter((o) => !o.ok).length };
-        },
-      }),
+      loops(
+        send,
+        scaleOps(
+          () => hub.clients().length,
+          async () => (await hub.broadcast(command, { timeoutMs: 60_000 })).map((o) => o.ok),
+        ),
+      ),
     );
   },
 
@@ -112,9 +99,9 @@ const roles: Record<string, () => Promise<void>> = {
     serveWorker({ connectMs }, { memory: async () => gcMemory() });
   },
 
-  // b: a caller in a third process, through the CommandRouter.
+  // b (and i, with executeVia "unary"): a caller in a third process, through the CommandRouter.
   async "streamcmd-caller"() {
-    const router = createRemoteRouter({ baseUrl: str("url") });
+    const router = createRemoteRouter({ baseUrl: str("url"), executeVia: args["executeVia"] === "unary" ? "unary" : "stream" });
     const command = benchCommand();
     const clients = new Map<string, StreamingCommandClient<ConnectResponse, CommandResult>>();
     const send: Send = (target) => {
@@ -128,7 +115,7 @@ const roles: Record<string, () => Promise<void>> = {
     serveWorker({}, loops(send));
   },
 
-  // c (server-initiated ping-pong on a raw Connect bidi stream) and the server for d (unary + ping-pong).
+  // c (server-initiated ping-pong on a raw Connect bidi stream) and the server for d (a naive unary relay).
   async "connect-server"() {
     const streams = new Map<string, RawStream>();
     const server = await startServer({
@@ -148,8 +135,9 @@ const roles: Record<string, () => Promise<void>> = {
             yield* stream.outgoing;
           },
         });
-        // Only Execute: the floor under a naive cross-process design (Connect answers the rest Unimplemented).
-        const floor: Partial<ServiceImpl<typeof CommandRouterService>> = {
+        // Only Execute: d, a naive relay written for the bench, one unary call per command (not a floor
+        // under b: b multiplexes on one stream; j is the floor under b). Connect answers the rest Unimplemented.
+        const naive: Partial<ServiceImpl<typeof CommandRouterService>> = {
           async execute(request) {
             const stream = streams.get(request.clientId);
             if (stream === undefined || request.command === undefined) throw new Error("no such bot");
@@ -158,7 +146,7 @@ const roles: Record<string, () => Promise<void>> = {
             return { reply: anyPack(CommandResultSchema, await stream.send(command)) };
           },
         };
-        router.service(CommandRouterService, floor);
+        router.service(CommandRouterService, naive);
       },
     });
     const command = benchCommand();
@@ -182,7 +170,7 @@ const roles: Record<string, () => Promise<void>> = {
     serveWorker({ connectMs }, {});
   },
 
-  // d: a caller in a third process: a unary call that does one ping-pong on the server.
+  // d: a caller in a third process: one unary call per command, relayed as one ping-pong on the server.
   async "connect-caller"() {
     const client = createClient(CommandRouterService, createGrpcTransport({ baseUrl: str("url") }));
     const command = anyPack(ConnectResponseSchema, benchCommand());
@@ -209,8 +197,10 @@ const roles: Record<string, () => Promise<void>> = {
         connect: (call: grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>) => {
           const entry = { call, pending: new Map<string, (r: CommandResult) => void>() };
           call.on("data", (request: ConnectRequest) => {
-            if (request.message.case === "hello") streams.set(request.message.value.botId, entry);
-            else if (request.message.case === "result") {
+            if (request.message.case === "hello") {
+              streams.set(request.message.value.botId, entry);
+              call.sendMetadata(new grpc.Metadata()); // the welcome the scale scenario's bots wait for
+            } else if (request.message.case === "result") {
               const resolve = entry.pending.get(request.message.value.commandId);
               entry.pending.delete(request.message.value.commandId);
               resolve?.(request.message.value);
@@ -233,7 +223,8 @@ const roles: Record<string, () => Promise<void>> = {
         entry.call.write(create(ConnectResponseSchema, { commandId, command: benchCommand().command }));
       });
     };
-    serveWorker({ url: `127.0.0.1:${port}` }, loops(send, { clients: async () => streams.size }));
+    const toAll = async () => (await Promise.allSettled([...streams.keys()].map(send))).map((o) => o.status === "fulfilled");
+    serveWorker({ url: `127.0.0.1:${port}` }, loops(send, scaleOps(() => streams.size, toAll)));
   },
 
   async "grpcjs-bots"() {
@@ -250,6 +241,8 @@ const roles: Record<string, () => Promise<void>> = {
       );
       call.on("error", () => {});
       call.write(benchHello(botId));
+      // The scale scenario counts a bot as connected once the server welcomed it (its response headers).
+      if (args["confirm"] === true) await new Promise((resolve, reject) => call.once("metadata", resolve).once("error", reject));
     });
     serveWorker({ connectMs }, {});
   },
@@ -267,7 +260,12 @@ const roles: Record<string, () => Promise<void>> = {
     await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
     const port = (httpServer.address() as AddressInfo).port;
     const send: Send = (target) => (sockets.get(target) as Socket).timeout(10_000).emitWithAck("command", socketPayload);
-    serveWorker({ url: `http://127.0.0.1:${port}` }, loops(send, { clients: async () => sockets.size }));
+    // Socket.IO's own broadcast with acknowledgements: one emit to every socket, every ack back.
+    const toAll = async () => {
+      const acks = (await io.timeout(60_000).emitWithAck("command", socketPayload).catch(() => [])) as unknown[];
+      return Array.from({ length: sockets.size }, (_, i) => i < acks.length);
+    };
+    serveWorker({ url: `http://127.0.0.1:${port}` }, loops(send, scaleOps(() => sockets.size, toAll)));
   },
 
   async "socketio-bots"() {
@@ -315,7 +313,7 @@ class RawStream {
   }
 }
 
-const run = ({ ...roles, ...clusterRoles(args) } as Record<string, () => Promise<void>>)[role];
+const run = ({ ...roles, ...clusterRoles(args), ...floorRoles(args) } as Record<string, () => Promise<void>>)[role];
 if (run === undefined) {
   process.send?.({ type: "failed", error: `unknown role ${role}` });
   process.exit(2);
