@@ -193,9 +193,9 @@ async function main(): Promise<void> {
   writeFileSync(join(packageDir, "results", "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
   if (!quick) {
     const file = join(packageDir, "RESULTS.md");
-    // The soak's section (written by `./dev bench soak`) stays.
+    // The sections after the numbers (the analysis, written by hand; the soak's, by `./dev bench soak`) stay.
     const previous = existsSync(file) ? readFileSync(file, "utf8") : "";
-    const soak = previous.includes("\n## Soak") ? previous.slice(previous.indexOf("\n## Soak")) : "";
+    const soak = previous.includes("\n## ") ? previous.slice(previous.indexOf("\n## ")) : "";
     writeFileSync(
       file,
       `# Benchmark results\n\nThe latest full run of \`./dev bench\` (${results.date}), on ${results.machine.cpu}, ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, Node ${results.node}. Written by the bench itself; the raw numbers are in \`results/latest.json\`.\n\n\`\`\`\n${report}\n\`\`\`\n${soak}`,
