@@ -96,6 +96,8 @@ export async function startDemoServer(options: {
     ...(credentials === undefined ? { insecure: true } : { tls: { cert: credentials.cert, key: credentials.key } }),
     // So the router's JSON form (curl) can read and write the Any-packed command and reply.
     adapter: { jsonOptions: { registry: schemaRegistry(botService) } },
+    // grpcurl and buf curl --reflect work without the .proto files (health checking is on by default).
+    reflection: true,
     routes(router) {
       const streams = tokens === undefined ? { allowUnauthenticated: true } : { authenticate: tokenAuthenticator(tokens) };
       router.service(BotService, { connect: createStreamHandler(hub, streams) }, streamRouteOptions());
@@ -115,6 +117,7 @@ export async function startDemoServer(options: {
     node,
     close(drainMs = 2_000) {
       closing ??= (async () => {
+        server.health?.drain(); // probes see NOT_SERVING from the start of the drain
         await node?.close(); // leaves the cluster first: no new commands, those taken are answered
         const deadline = Date.now() + drainMs;
         while (hub.stats().pendingCommands > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));

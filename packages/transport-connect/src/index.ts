@@ -5,7 +5,8 @@
  * - `createCommandRouter({ services })`: the cross-process `streamcmd.v1.CommandRouterService`;
  * - `createRemoteRouter()` / `installRemoteRouter()`: the caller side of it, one HTTP/2 session per target;
  * - `connectAgent()`: the client (bot, agent, device) side, with heartbeats and reconnects;
- * - `startServer()`: HTTP/2 over TLS (+ HTTP/1.1 for unary through ALPN), or plaintext on loopback, with connection limits;
+ * - `startServer()`: HTTP/2 over TLS (+ HTTP/1.1 for unary through ALPN), or plaintext on loopback, with connection limits,
+ *   gRPC health checking (`registerHealth`) and, when asked, server reflection (`registerReflection`);
  * - authentication: `tokenAuthenticator` / `certificateAuthenticator` (bots), `tokenCallerAuthenticator` (callers),
  *   `createTokenVerifier`, `mintToken`, scopes for the router's policy;
  * - `toConnectError` / `fromConnectError`: typed errors on the wire and back.
@@ -50,6 +51,8 @@ export {
 /** Re-exported from the core, where the generated handler interfaces find it. */
 export type { CommandContext } from "@streamcmd/core";
 export { startServer, type RunningServer, type ServerTlsOptions, type StartServerOptions } from "./server.js";
+export { registerHealth, ServingStatus, type HealthStatuses } from "./health.js";
+export { registerReflection } from "./reflection.js";
 export { connectCodeOf, fromConnectError, toConnectError } from "./error-mapping.js";
 export {
   CommandErrorDetailSchema,

@@ -39,13 +39,37 @@ interface RouteOptions {
   binaryOptions?: { readUnknownFields?: boolean };
 }
 
+/** Internal: what `watchRoutes` reports of each service registered. */
+export type RouteListener = (service: DescService, impl: Record<string, unknown>, options: RouteOptions | undefined) => void;
+
+/** Internal: `routes`, with every `router.service(…)` it makes reported to `listener` first. */
+export function watchRoutes(routes: (router: ConnectRouter) => void, listener: RouteListener): (router: ConnectRouter) => void {
+  return (router) => {
+    const watching: ConnectRouter = new Proxy(router, {
+      get(target, key) {
+        if (key === "service") {
+          const service: ConnectRouter["service"] = (service, impl, options) => {
+            listener(service, impl as Record<string, unknown>, options);
+            target.service(service, impl, options);
+            return watching;
+          };
+          return service;
+        }
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    routes(watching);
+  };
+}
+
 /**
- * Internal: `routes` as it registers its services with a router, with the bidi methods whose
- * implementation is lean-safe recorded in `table` by request path (`/pkg.Service/Method`).
- * connect-node still gets every route (it serves what the lean path hands over).
+ * Internal: a route listener that records, in `table` by request path (`/pkg.Service/Method`), the
+ * bidi methods whose implementation is lean-safe. connect-node still gets every route (it serves
+ * what the lean path hands over).
  */
-export function recordLeanRoutes(routes: (router: ConnectRouter) => void, defaults: { readMaxBytes: number; maxTimeoutMs: number }, table: Map<string, LeanRoute>): (router: ConnectRouter) => void {
-  const record = (service: DescService, impl: Record<string, unknown>, options: RouteOptions = {}): void => {
+export function leanRouteRecorder(defaults: { readMaxBytes: number; maxTimeoutMs: number }, table: Map<string, LeanRoute>): RouteListener {
+  return (service, impl, options = {}) => {
     for (const method of service.methods) {
       const fn = impl[method.localName];
       if (method.methodKind !== "bidi_streaming" || typeof fn !== "function" || !leanSafe.has(fn)) continue;
@@ -57,23 +81,6 @@ export function recordLeanRoutes(routes: (router: ConnectRouter) => void, defaul
         maxTimeoutMs: options.maxTimeoutMs ?? defaults.maxTimeoutMs,
       });
     }
-  };
-  return (router) => {
-    const recording: ConnectRouter = new Proxy(router, {
-      get(target, key) {
-        if (key === "service") {
-          const service: ConnectRouter["service"] = (service, impl, options) => {
-            record(service, impl as Record<string, unknown>, options);
-            target.service(service, impl, options);
-            return recording;
-          };
-          return service;
-        }
-        const value: unknown = Reflect.get(target, key, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-    routes(recording);
   };
 }
 

@@ -2,6 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { TLSSocket } from "node:tls";
+import type { DescService } from "@bufbuild/protobuf";
 import { createContextValues, type ConnectRouter, type ContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { InvalidArgumentError } from "@streamcmd/core";
@@ -10,7 +11,10 @@ import { peerCertificateKey, requestTrustedKey, type PeerCertificate } from "./a
 import { responseRoom, responseRoomKey } from "./response-room.js";
 import { ConnectionGuard, resolveLimits, type ServerLimits } from "./connection-guard.js";
 import { isLoopbackHost } from "./tls-options.js";
-import { recordLeanRoutes, serveLean, type LeanRoute } from "./lean-stream.js";
+import { leanRouteRecorder, serveLean, watchRoutes, type LeanRoute } from "./lean-stream.js";
+import { registerHealth, type HealthStatuses } from "./health.js";
+import { registerReflection } from "./reflection.js";
+import { Health } from "./gen/grpc/health/v1/health_pb.js";
 
 /** The server's certificate, and (for mutual TLS) the CA its clients' certificates must chain to. */
 export interface ServerTlsOptions {
@@ -49,6 +53,18 @@ export interface StartServerOptions {
    * `requestGate` or `contextValues` (the lean path would skip them). Default true.
    */
   leanStreams?: boolean;
+  /**
+   * Serve the gRPC health checking protocol (`grpc.health.v1.Health`, Check and Watch): "" and every
+   * registered service SERVING until `close()` begins, then NOT_SERVING (`RunningServer.health` sets
+   * them yourself). Unauthenticated, as health probes are. Default true.
+   */
+  health?: boolean;
+  /**
+   * Serve gRPC server reflection (v1 and v1alpha) for every registered service, so `grpcurl` and
+   * `buf curl --reflect` work without the .proto files. Unauthenticated: it shows anyone who reaches
+   * the port your whole API (never your data). Default false.
+   */
+  reflection?: boolean;
   /** Any other connectNodeAdapter option (interceptors, compression, JSON options, …). */
   adapter?: Omit<ConnectNodeAdapterOptions, "routes" | "readMaxBytes">;
 }
@@ -65,6 +81,8 @@ export interface RunningServer {
   readonly sessionsAccepted: number;
   /** HTTP/2 connections open now. */
   readonly sessionsOpen: number;
+  /** The health statuses the server answers with (`grpc.health.v1.Health`); undefined with `health: false`. */
+  readonly health: HealthStatuses | undefined;
   /** Connections closed by the limits: refused over a cap, stalled in their handshake, idle. */
   readonly limited: { readonly refused: number; readonly handshakeTimeout: number; readonly idle: number };
   /**
@@ -118,7 +136,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       .set(responseRoomKey, responseRoom(writable));
   const leanRoutes = new Map<string, LeanRoute>();
   const lean = options.leanStreams !== false && adapter.interceptors === undefined && adapter.requestGate === undefined && adapter.contextValues === undefined;
-  const routes = lean ? recordLeanRoutes(options.routes, { readMaxBytes, maxTimeoutMs: adapter.maxTimeoutMs ?? Number.MAX_SAFE_INTEGER }, leanRoutes) : options.routes;
+  const recordLean = lean ? leanRouteRecorder({ readMaxBytes, maxTimeoutMs: adapter.maxTimeoutMs ?? Number.MAX_SAFE_INTEGER }, leanRoutes) : undefined;
+  const services: DescService[] = [];
+  let health: HealthStatuses | undefined;
+  const routes = (router: ConnectRouter): void => {
+    watchRoutes(options.routes, (service, impl, routeOptions) => (services.push(service), recordLean?.(service, impl, routeOptions)))(router);
+    if (options.health !== false) health = registerHealth(router, services.map((service) => service.typeName));
+    if (options.reflection === true) registerReflection(router, options.health === false ? services : [...services, Health]);
+  };
   const handler = connectNodeAdapter({
     ...adapter,
     routes,
@@ -217,6 +242,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     closing ??= new Promise<void>((resolve) => {
       const graceMs = closeOptions.graceMs ?? 2_000;
       closingStarted = true;
+      health?.drain(); // probes see NOT_SERVING before the connections are asked to go
       server.close(() => resolve());
       for (const session of sessions) {
         if (graceMs === 0) session.destroy();
@@ -245,6 +271,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     get sessionsOpen() {
       return sessions.size;
     },
+    health,
     limited: guard.closed,
     close,
     [Symbol.asyncDispose]: () => close(),

@@ -33,6 +33,8 @@ export async function startBotServer(
     port?: number;
     /** startServer's `leanStreams` (default true): false serves every stream through connect-node. */
     leanStreams?: boolean;
+    /** startServer's `reflection` (default false). */
+    reflection?: boolean;
   } = {},
 ): Promise<BotServer> {
   const hub = options.hub ?? createStreamingService(botService, options.serviceOptions);
@@ -41,6 +43,7 @@ export async function startBotServer(
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.readMaxBytes !== undefined ? { readMaxBytes: options.readMaxBytes } : {}),
     ...(options.leanStreams !== undefined ? { leanStreams: options.leanStreams } : {}),
+    ...(options.reflection !== undefined ? { reflection: options.reflection } : {}),
     routes(router) {
       router.service(demoBot.BotService, { connect: createStreamHandler(hub, { allowUnauthenticated: true }) });
       router.service(CommandRouterService, createCommandRouter({ allowUnauthenticated: true, ...options.routerOptions, services: [hub] }));
