@@ -17,6 +17,7 @@ import { connect } from "@nats-io/transport-node";
 import { createNatsNode, type NatsNode } from "@streamcmd/transport-nats";
 import { dirname } from "node:path";
 import { ensureServerCredentials } from "./credentials.js";
+import { createDemoMetrics, type DemoMetrics } from "./metrics.js";
 
 export type BotHub = StreamingServiceOf<typeof botService>;
 
@@ -27,6 +28,8 @@ export interface DemoServer {
   url: string;
   /** Its place in the cluster, when started with `cluster`. */
   node: NatsNode | undefined;
+  /** Its Prometheus metrics, served at GET /metrics. */
+  metrics: DemoMetrics;
   /** Drains (waits up to `drainMs` for commands in flight), closes the hub, the server and the database. */
   close(drainMs?: number): Promise<void>;
 }
@@ -90,12 +93,14 @@ export async function startDemoServer(options: {
   const tokens = credentials === undefined ? undefined : createTokenVerifier({ publicKey: credentials.verifyKey });
   const nats = options.cluster === undefined ? undefined : await connect({ servers: options.cluster.natsUrl, name: options.cluster.nodeId, maxReconnectAttempts: -1 });
   const node = nats === undefined ? undefined : await createNatsNode({ nats, services: [hub], nodeId: options.cluster?.nodeId, logger });
+  const metrics = createDemoMetrics(hub, node);
   const server = await startServer({
     host: options.host,
     port: options.port,
     ...(credentials === undefined ? { insecure: true } : { tls: { cert: credentials.cert, key: credentials.key } }),
     // So the router's JSON form (curl) can read and write the Any-packed command and reply.
-    adapter: { jsonOptions: { registry: schemaRegistry(botService) } },
+    // GET /metrics: Prometheus text (prom-client), beside the RPCs on the same port.
+    adapter: { jsonOptions: { registry: schemaRegistry(botService) }, fallback: (request, response) => metrics.handle(request, response) },
     // grpcurl and buf curl --reflect work without the .proto files (health checking is on by default).
     reflection: true,
     routes(router) {
@@ -103,10 +108,10 @@ export async function startDemoServer(options: {
       router.service(BotService, { connect: createStreamHandler(hub, streams) }, streamRouteOptions());
       const callers = tokens === undefined ? { allowUnauthenticated: true } : { authenticate: tokenCallerAuthenticator(tokens) };
       const cluster = node === undefined ? {} : { router: node.router };
-      router.service(CommandRouterService, createCommandRouter({ services: [hub], ...cluster, ...callers, audit: options.audit ?? logger }));
+      router.service(CommandRouterService, createCommandRouter({ services: [hub], ...cluster, ...callers, audit: options.audit ?? logger, onCall: metrics.onRouterCall }));
     },
   });
-  logger.info({ url: server.url, db: options.dbPath }, "bot server listening");
+  logger.info({ url: server.url, metrics: `${server.url}/metrics`, db: options.dbPath }, "bot server listening");
 
   let closing: Promise<void> | undefined;
   return {
@@ -115,6 +120,7 @@ export async function startDemoServer(options: {
     server,
     url: server.url,
     node,
+    metrics,
     close(drainMs = 2_000) {
       closing ??= (async () => {
         server.health?.drain(); // probes see NOT_SERVING from the start of the drain
@@ -122,6 +128,7 @@ export async function startDemoServer(options: {
         const deadline = Date.now() + drainMs;
         while (hub.stats().pendingCommands > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
         unregister();
+        metrics.close();
         await hub.close();
         await server.close({ graceMs: 1_000 });
         await store.close();

@@ -34,6 +34,8 @@ export interface DispatchContext<TOut, TCommand, TReply, C extends ClientConnect
   info(connection: C): ClientInfo;
   disconnected(connection: C, commandId: string): ClientDisconnectedError;
   serviceClosed(): ServiceClosedError;
+  /** Hears each sent command's outcome; undefined while nobody listens (then nothing is timed). */
+  settled(): ((clientId: string, startedAt: number, error: unknown) => void) | undefined;
 }
 
 interface Prepared<TOut, C> {
@@ -171,7 +173,21 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
     }
   }
 
-  async function sendOnce(clientId: string, command: TCommand, call: CallOptions = {}): Promise<TReply> {
+  /** One send, its outcome told to `context.settled` when someone listens. */
+  function sendOnce(clientId: string, command: TCommand, call: CallOptions = {}): Promise<TReply> {
+    const settled = context.settled();
+    if (settled === undefined) return sendOne(clientId, command, call);
+    const startedAt = performance.now();
+    return sendOne(clientId, command, call).then(
+      (reply) => (settled(clientId, startedAt, undefined), reply),
+      (error: unknown) => {
+        settled(clientId, startedAt, error);
+        throw error;
+      },
+    );
+  }
+
+  async function sendOne(clientId: string, command: TCommand, call: CallOptions = {}): Promise<TReply> {
     try {
       const timeoutMs = call.timeoutMs === undefined ? settings.defaultTimeoutMs : checkDuration("timeoutMs", call.timeoutMs, 1);
       const prepared = prepare(clientId, command, call, timeoutMs);
@@ -202,7 +218,7 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
       }
     } catch (error) {
       // Here, where the caller's await resumes: the stack is the caller's, not a timer's.
-      throw restack(typed(error, clientId), sendOnce);
+      throw restack(typed(error, clientId), sendOne);
     }
   }
 

@@ -29,6 +29,7 @@ export type {
   BroadcastOutcome,
   CallOptions,
   ClientInfo,
+  CommandSettledEvent,
   CommandTarget,
   DisconnectEvent,
   DisconnectReason,

@@ -1,4 +1,4 @@
-import type { CommandError } from "./errors.js";
+import type { CommandError, CommandErrorCode } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { ClientIdentity, ServiceKey, StreamingServiceDefinition } from "./service-definition.js";
 
@@ -123,6 +123,15 @@ export interface DisconnectEvent {
   error?: unknown;
 }
 
+/** A command sent with `send` (or `broadcast`) that has settled: what metrics count and time. */
+export interface CommandSettledEvent {
+  readonly clientId: string;
+  /** "ok" for a reply (a `CommandFailedError` reply counts as its code, "command_failed"), else the error's code. */
+  readonly outcome: "ok" | CommandErrorCode;
+  /** From the call to its outcome, in ms (sub-millisecond precision). */
+  readonly durationMs: number;
+}
+
 /** One client's outcome in a broadcast. */
 export type BroadcastOutcome<TReply> =
   | { clientId: string; ok: true; reply: TReply }
@@ -196,6 +205,8 @@ export interface StreamingService<TIn, TOut, TCommand, TReply> extends CommandTa
   onDisconnect(listener: (event: DisconnectEvent) => void): () => void;
   /** Called for every client message that is neither the hello nor a reply (heartbeats, status, logs). */
   onMessage(listener: (clientId: string, message: TIn) => void): () => void;
+  /** Called as each command sent with `send` or `broadcast` settles, with its outcome and round trip (for metrics). */
+  onCommandSettled(listener: (event: CommandSettledEvent) => void): () => void;
   /**
    * Adds a step every new client passes before it counts as connected: after its hello the hub
    * awaits `gate(client)` — before the client is listed, welcomed or sent any command — so what

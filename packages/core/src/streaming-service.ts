@@ -25,6 +25,7 @@ import { checkBinding, type ClientIdentity, type ReplyEnvelope, type StreamingSe
 import { resolveServiceOptions } from "./streaming-service-options.js";
 import type {
   ClientInfo,
+  CommandSettledEvent,
   DisconnectEvent,
   DisconnectReason,
   HandleStreamOptions,
@@ -65,6 +66,9 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   const connectListeners = createListeners<[ClientInfo]>(listenerFailed("onConnect"));
   const disconnectListeners = createListeners<[DisconnectEvent]>(listenerFailed("onDisconnect"));
   const messageListeners = createListeners<[string, TIn]>(listenerFailed("onMessage"));
+  const settledListeners = createListeners<[CommandSettledEvent]>(listenerFailed("onCommandSettled"));
+  const commandSettled = (clientId: string, startedAt: number, error: unknown): void =>
+    settledListeners.emit({ clientId, outcome: error === undefined ? "ok" : isCommandError(error) ? error.code : "internal", durationMs: performance.now() - startedAt });
   const heartbeat = new HeartbeatMonitor<Connection>({
     timeoutMs: settings.heartbeatTimeoutMs,
     now,
@@ -289,6 +293,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     info,
     disconnected,
     serviceClosed,
+    settled: () => (settledListeners.size === 0 ? undefined : commandSettled),
   });
 
   async function close(): Promise<void> {
@@ -318,6 +323,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
     onConnect: (listener) => connectListeners.add(listener),
     onDisconnect: (listener) => disconnectListeners.add(listener),
     onMessage: (listener) => messageListeners.add(listener),
+    onCommandSettled: (listener) => settledListeners.add(listener),
     addAdmissionGate: (gate) => (gates.add(gate), () => void gates.delete(gate)),
     disconnect: (clientId, error) => {
       const connection = directory.get(clientId);

@@ -19,7 +19,7 @@
 
 export { createStreamHandler, streamRouteOptions, type StreamHandlerOptions, type StreamRouteLimits } from "./stream-handler.js";
 export { createCommandRouter, type CommandRouterOptions } from "./command-router.js";
-export type { RouterRequest, RouterSecurityOptions } from "./router-guard.js";
+export type { RouterCallRecord, RouterRequest, RouterSecurityOptions } from "./router-guard.js";
 export {
   certificateAuthenticator,
   certificateCallerAuthenticator,

@@ -11,6 +11,20 @@ export interface RouterRequest {
   clientId?: string;
 }
 
+/** One router call once it ended, as the audit log and `onCall` get it. */
+export type RouterCallRecord = {
+  /** The caller's subject; null when it was refused before it was known. */
+  readonly caller: string | null;
+  readonly action: RouterAction;
+  readonly service: string;
+  readonly clientId: string | null;
+  /** The command's short type name (execute and post). */
+  readonly commandType: string | null;
+  /** "ok", or the error's code. */
+  readonly outcome: string;
+  readonly durationMs: number;
+};
+
 /** Who may call a CommandRouter and what they may do; see `createCommandRouter`. */
 export interface RouterSecurityOptions {
   /** Establishes the caller (e.g. `tokenCallerAuthenticator(verifier)`). Required unless `allowUnauthenticated`. */
@@ -22,6 +36,8 @@ export interface RouterSecurityOptions {
    * outcome (`ok` or the error code), duration. A pino logger fits. Default: none.
    */
   audit?: Logger;
+  /** Hears the same entry as the audit log, for each call as it ends (metrics: calls by caller and outcome). */
+  onCall?: (call: RouterCallRecord) => void;
   /** Serves callers without credentials, all allowed (tests, a loopback-only experiment). Default false. */
   allowUnauthenticated?: boolean;
 }
@@ -32,7 +48,7 @@ const maxClientIdLength = 256;
 
 /** Internal: the router's authentication, authorisation and audit, in one place. */
 export function createRouterGuard(options: RouterSecurityOptions) {
-  const { authenticate, audit } = options;
+  const { authenticate, audit, onCall } = options;
   if (authenticate === undefined && options.allowUnauthenticated !== true) {
     throw new InvalidArgumentError(
       "a command router needs authenticate (e.g. tokenCallerAuthenticator(verifier)), or allowUnauthenticated: true for a test or a loopback experiment",
@@ -75,9 +91,9 @@ export function createRouterGuard(options: RouterSecurityOptions) {
 
     /** Writes the audit entry of one call. */
     record(caller: CallerIdentity | undefined, request: RouterRequest, started: number, error: unknown, commandType?: string): void {
-      if (audit === undefined) return;
+      if (audit === undefined && onCall === undefined) return;
       const outcome = error === undefined ? "ok" : isCommandError(error) ? error.code : "internal";
-      const entry = {
+      const entry: RouterCallRecord = {
         caller: caller?.subject ?? null,
         action: request.action,
         service: request.service,
@@ -86,8 +102,13 @@ export function createRouterGuard(options: RouterSecurityOptions) {
         outcome,
         durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       };
-      if (error === undefined) audit.info(entry, "router call");
-      else audit.warn(entry, "router call refused or failed");
+      try {
+        onCall?.(entry);
+      } catch {
+        // A broken metrics hook must not fail the call it reports.
+      }
+      if (error === undefined) audit?.info(entry, "router call");
+      else audit?.warn(entry, "router call refused or failed");
     },
   };
 }
