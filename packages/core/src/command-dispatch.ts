@@ -13,6 +13,8 @@ import {
   type CommandError,
 } from "./errors.js";
 import { IdempotencyCache } from "./idempotency.js";
+import type { TraceContext } from "./service-definition.js";
+import { endSpan, startSendSpan, traceContextOf } from "./tracing.js";
 import type { PendingCommands } from "./pending-commands.js";
 import type { ResolvedServiceOptions } from "./streaming-service-options.js";
 import type { BroadcastOptions, BroadcastOutcome, CallOptions, ClientInfo, PostOptions } from "./streaming-service-types.js";
@@ -23,7 +25,7 @@ export interface DispatchContext<TOut, TCommand, TReply, C extends ClientConnect
   readonly name: string;
   /** The error of a call cancelled by its signal. */
   cancelled(reason: unknown, clientId: string, commandId?: string): CommandCancelledError;
-  wrapCommand(commandId: string, command: TCommand, deadline?: number): TOut;
+  wrapCommand(commandId: string, command: TCommand, deadline?: number, trace?: TraceContext): TOut;
   /** Tells the client to stop a command it was sent; undefined when the protocol cannot say it. */
   wrapCancel: ((commandId: string) => TOut) | undefined;
   readonly directory: ClientDirectory<C>;
@@ -91,20 +93,20 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
    * Finds (or waits for) the client and wraps the command with a fresh id and, for a call that
    * waits for the reply (`replyMs`), the latest moment its caller still waits: the queue wait plus the reply timeout.
    */
-  function prepare(clientId: unknown, command: TCommand, call: PostOptions, replyMs?: number): Prepared<TOut, C> | Promise<Prepared<TOut, C>> {
+  function prepare(clientId: unknown, command: TCommand, call: PostOptions, replyMs?: number, trace?: TraceContext): Prepared<TOut, C> | Promise<Prepared<TOut, C>> {
     checkCall(clientId, call.signal);
     const commandId = `${idPrefix}-${(idCounter++).toString(36)}`;
     // Wall-clock time (not settings.now, which tests may fake): the client compares it with its own clock.
     const deadline = () => (replyMs === undefined ? undefined : Date.now() + (call.queueTimeoutMs ?? 0) + replyMs);
     const connection = directory.get(clientId);
-    if (connection !== undefined) return { connection, commandId, message: wrapWith(clientId, commandId, command, deadline()) };
+    if (connection !== undefined) return { connection, commandId, message: wrapWith(clientId, commandId, command, deadline(), trace) };
     const waitMs = call.waitForConnectMs === undefined ? 0 : checkDuration("waitForConnectMs", call.waitForConnectMs);
     if (waitMs === 0) throw new ClientNotConnectedError(`client ${clientId} is not connected`, where(clientId));
     return waitForClient(clientId, { timeoutMs: waitMs, ...(call.signal ? { signal: call.signal } : {}) }).then(
       () => {
         const found = directory.get(clientId);
         if (found === undefined) throw new ClientNotConnectedError(`client ${clientId} disconnected again at once`, where(clientId));
-        return { connection: found, commandId, message: wrapWith(clientId, commandId, command, deadline()) };
+        return { connection: found, commandId, message: wrapWith(clientId, commandId, command, deadline(), trace) };
       },
       (error: unknown) => {
         if (isCommandError(error, "command_cancelled")) pending.counters.cancellations++;
@@ -124,9 +126,9 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
   }
 
   /** The binding's wrapCommand; a binding that throws fails only this call, typed. */
-  function wrapWith(clientId: string, commandId: string, command: TCommand, deadline: number | undefined): TOut {
+  function wrapWith(clientId: string, commandId: string, command: TCommand, deadline: number | undefined, trace: TraceContext | undefined): TOut {
     try {
-      return context.wrapCommand(commandId, command, deadline);
+      return context.wrapCommand(commandId, command, deadline, trace);
     } catch (error) {
       if (isCommandError(error)) throw error;
       throw new InvalidArgumentError(`the binding could not wrap the command: ${errorMessage(error)}`, { ...where(clientId, commandId), cause: error });
@@ -173,24 +175,35 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
     }
   }
 
-  /** One send, its outcome told to `context.settled` when someone listens. */
+  /**
+   * One send: a span of its own (a child of the caller's, when one is active) whose trace context
+   * travels with the command, and its outcome told to `context.settled` when someone listens.
+   */
   function sendOnce(clientId: string, command: TCommand, call: CallOptions = {}): Promise<TReply> {
+    const span = startSendSpan(context.name, clientId);
+    const traced = traceContextOf(span);
     const settled = context.settled();
-    if (settled === undefined) return sendOne(clientId, command, call);
+    const recording = span.isRecording();
+    if (settled === undefined && !recording) return sendOne(clientId, command, call, traced);
     const startedAt = performance.now();
-    return sendOne(clientId, command, call).then(
-      (reply) => (settled(clientId, startedAt, undefined), reply),
+    return sendOne(clientId, command, call, traced).then(
+      (reply) => {
+        settled?.(clientId, startedAt, undefined);
+        if (recording) endSpan(span, undefined);
+        return reply;
+      },
       (error: unknown) => {
-        settled(clientId, startedAt, error);
+        settled?.(clientId, startedAt, error);
+        if (recording) endSpan(span, error);
         throw error;
       },
     );
   }
 
-  async function sendOne(clientId: string, command: TCommand, call: CallOptions = {}): Promise<TReply> {
+  async function sendOne(clientId: string, command: TCommand, call: CallOptions, trace: TraceContext | undefined): Promise<TReply> {
     try {
       const timeoutMs = call.timeoutMs === undefined ? settings.defaultTimeoutMs : checkDuration("timeoutMs", call.timeoutMs, 1);
-      const prepared = prepare(clientId, command, call, timeoutMs);
+      const prepared = prepare(clientId, command, call, timeoutMs, trace);
       const { connection, commandId, message } = prepared instanceof Promise ? await prepared : prepared;
       const waiting = connection.pendingIds.size;
       if (waiting >= settings.maxPendingPerClient) {

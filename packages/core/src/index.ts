@@ -21,6 +21,7 @@ export {
   type ServiceKey,
   type StreamBinding,
   type StreamingServiceDefinition,
+  type TraceContext,
 } from "./service-definition.js";
 
 export { createStreamingService } from "./streaming-service.js";

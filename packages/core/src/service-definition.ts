@@ -15,6 +15,16 @@ export type ReplyEnvelope<TReply> =
   | { commandId: string; ok: false; code: string; message: string; reply?: TReply };
 
 /**
+ * A command's W3C trace context (https://www.w3.org/TR/trace-context/): the span of the hub's send,
+ * so the client's work on the command joins its caller's trace. The hub fills it from
+ * `@opentelemetry/api`'s active context when a propagator is installed.
+ */
+export interface TraceContext {
+  traceparent: string;
+  tracestate?: string;
+}
+
+/**
  * The server side of the user's own protocol: a few pure functions over the user's message types.
  * `TIn` is what a client sends, `TOut` what the server sends, `TCommand` what callers pass to
  * `send`, `TReply` what `send` resolves with. A function that throws is treated as a malformed
@@ -27,9 +37,11 @@ export interface StreamBinding<TIn, TOut, TCommand, TReply> {
    * The server message that carries `command` with `commandId` to the client. `deadline` (ms since
    * the epoch, for `send`; undefined for `post`) is the latest moment the caller still waits for
    * the reply: a protocol with room for it puts it on the wire, so the client can refuse a command
-   * that arrives too late (after a stall, a network partition) instead of running it.
+   * that arrives too late (after a stall, a network partition) instead of running it. `trace`, when
+   * the caller is traced: a protocol with room for it (protoc-gen-streamcmd: `string traceparent` and
+   * `string tracestate` on the server message) puts it on the wire.
    */
-  wrapCommand(commandId: string, command: TCommand, deadline?: number): TOut;
+  wrapCommand(commandId: string, command: TCommand, deadline?: number, trace?: TraceContext): TOut;
   /** The reply inside a client message, or undefined for anything else (heartbeats, status, …). */
   readReply(message: TIn): ReplyEnvelope<TReply> | undefined;
   /**
@@ -57,6 +69,8 @@ export interface CommandContext {
   signal: AbortSignal;
   /** When the caller stops waiting (ms since the epoch), if the server sent it. */
   deadline?: number;
+  /** The command's trace context, if the server sent one; the agent also runs the handler inside its span. */
+  trace?: TraceContext;
 }
 
 /**
@@ -71,7 +85,7 @@ export interface ClientBinding<TIn, TOut, TCommand, TReply> {
    * since the epoch), when the message carries one: past it, the runtime refuses the command with a
    * `deadline_exceeded` failure and never runs it.
    */
-  readCommand(message: TOut): { commandId: string; command: TCommand; deadline?: number } | undefined;
+  readCommand(message: TOut): { commandId: string; command: TCommand; deadline?: number; trace?: TraceContext } | undefined;
   /** The id of the command a server message cancels (see `StreamBinding.wrapCancel`), or undefined. */
   readCancel?(message: TOut): string | undefined;
   /** Whether a server message is the welcome (see `StreamBinding.welcome`). */

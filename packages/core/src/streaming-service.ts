@@ -283,7 +283,7 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   const dispatch = createCommandDispatch<TOut, TCommand, TReply, Connection>({
     name,
     cancelled: cancelledError,
-    wrapCommand: (commandId, command, deadline) => binding.wrapCommand(commandId, command, deadline),
+    wrapCommand: (commandId, command, deadline, trace) => binding.wrapCommand(commandId, command, deadline, trace),
     wrapCancel: binding.wrapCancel === undefined ? undefined : (commandId) => binding.wrapCancel!(commandId),
     directory,
     pending,

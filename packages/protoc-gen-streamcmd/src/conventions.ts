@@ -42,6 +42,8 @@ export interface StreamProtocol {
     readonly oneof: DescOneof;
     /** `google.protobuf.Timestamp deadline`: when the caller stops waiting; the agent refuses a command past it. */
     readonly deadline: DescField | undefined;
+    /** `string traceparent` (and optionally `string tracestate`): the command's W3C trace context. */
+    readonly trace: { readonly traceparent: StringField; readonly tracestate: StringField | undefined } | undefined;
   };
   readonly welcome: { readonly member: DescField & { fieldKind: "message" }; readonly id: StringField | undefined } | undefined;
   /** `cancel`: the server telling the client to stop the command `command_id` (its caller gave up, or it timed out). */
@@ -68,6 +70,11 @@ function where(message: DescMessage, field?: DescField | DescOneof): string {
 /** A plain string: singular, outside any oneof, without explicit presence (`optional`), so never undefined. */
 function isString(field: DescField): field is StringField {
   return field.fieldKind === "scalar" && field.scalar === ScalarType.STRING && field.oneof === undefined && field.presence === FeatureSet_FieldPresence.IMPLICIT;
+}
+
+/** A field `name` that, when present, must be a plain string (see `stringField`). */
+function optionalString(message: DescMessage, name: string, role: string): StringField | undefined {
+  return message.fields.some((f) => f.name === name) ? stringField(message, name, role) : undefined;
 }
 
 function stringField(message: DescMessage, name: string, role: string): StringField {
@@ -147,6 +154,9 @@ export function readProtocol(service: DescService): StreamProtocol | undefined {
   if (deadline !== undefined && (deadline.fieldKind !== "message" || deadline.message.typeName !== "google.protobuf.Timestamp" || deadline.oneof !== undefined)) {
     throw new ConventionError(`${where(serverMessage, deadline)} must be a google.protobuf.Timestamp outside the oneof (the command's deadline)`);
   }
+  const traceparent = optionalString(serverMessage, "traceparent", "the command's W3C trace context");
+  const tracestate = optionalString(serverMessage, "tracestate", "the command's W3C trace state, beside traceparent");
+  if (tracestate !== undefined && traceparent === undefined) throw new ConventionError(`${where(serverMessage, tracestate)} needs "string traceparent" beside it (the W3C trace context)`);
   const welcomeMember = messageMember(commandOneof, "welcome", "the server's admission of a client");
   const welcomeId = welcomeMember?.message.fields.find((f): f is StringField => isString(f) && (f.name === id.name || f.name === "client_id"));
 
@@ -181,7 +191,7 @@ export function readProtocol(service: DescService): StreamProtocol | undefined {
     hello: { member: helloMember, id, metadata },
     result: { member: resultMember, commandId: resultCommandId, oneof: replyOneof, failure },
     heartbeat,
-    server: { message: serverMessage, commandId: serverCommandId, oneof: commandOneof, deadline },
+    server: { message: serverMessage, commandId: serverCommandId, oneof: commandOneof, deadline, trace: traceparent === undefined ? undefined : { traceparent, tracestate } },
     welcome: welcomeMember === undefined ? undefined : { member: welcomeMember, id: welcomeId },
     cancel: cancelMember,
     commands,

@@ -87,6 +87,17 @@ describe("protoc-gen-streamcmd", () => {
     expect(conventionError(withFields)).toBe('sensor/v1/gateway.proto: message sensor.v1.ConnectResponse, field "cancel" must be an empty message (the command_id beside it says which command to stop)');
   });
 
+  it("traceparent and tracestate on the server message carry the command's trace context; tracestate alone is refused", () => {
+    const traced = (fields: string) => gateway().replace("message ConnectResponse { string command_id = 1;", `message ConnectResponse { string command_id = 1; ${fields}`);
+    const code = generate(traced("string traceparent = 8; string tracestate = 9;"));
+    expect(code).toContain("  wrapCommand(commandId, command, _deadline, trace) {");
+    expect(code).toContain('if (trace !== undefined) sent = { ...sent, traceparent: trace.traceparent, tracestate: trace.tracestate ?? "" };');
+    expect(code).toContain('if (message.traceparent !== "") {');
+    expect(generate(gateway())).not.toContain("trace");
+    expect(conventionError(traced("string tracestate = 9;"))).toBe('sensor/v1/gateway.proto: message sensor.v1.ConnectResponse, field "tracestate" needs "string traceparent" beside it (the W3C trace context)');
+    expect(conventionError(traced("int32 traceparent = 8;"))).toMatch(/field "traceparent" must be a singular string outside any oneof/);
+  });
+
   it("names exports after the service, without a trailing Service", () => {
     expect(exportNames("BotService")).toMatchObject({ service: "botService", client: "BotClient", createClient: "createBotClient", agent: "botAgent" });
     expect(exportNames("Gateway")).toMatchObject({ service: "gatewayService", handlers: "GatewayHandlers", commands: "gatewayCommands" });

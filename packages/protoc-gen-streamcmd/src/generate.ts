@@ -88,19 +88,22 @@ function printService(f: GeneratedFile, p: StreamProtocol): void {
   f.print("    return { clientId: hello.", idField, ", metadata };");
   f.print("  },");
   const deadlineField = p.server.deadline?.localName;
-  f.print(deadlineField === undefined ? "  wrapCommand(commandId, command) {" : "  wrapCommand(commandId, command, deadline) {");
+  const trace = p.server.trace;
+  const deadlineParam = deadlineField !== undefined ? ", deadline" : trace !== undefined ? ", _deadline" : "";
+  f.print("  wrapCommand(commandId, command", deadlineParam, trace === undefined ? "" : ", trace", ") {");
   const notCommands = [p.welcome?.member, p.cancel].filter((m) => m !== undefined).map((m) => ` || command.${commandOneof}.case === ${JSON.stringify(m.localName)}`);
   const notCommand = notCommands.join("");
   f.print("    if (command.", commandOneof, ".case === undefined", notCommand, ") {");
   f.print("      throw new ", core("ProtocolError"), "(", quote(f, `a ${p.service.name} command must set one of ${commandNames}`), ");");
   f.print("    }");
   f.print("    // A copy: the caller's message may be sent again (or to many clients) with other ids.");
-  if (deadlineField === undefined) f.print("    return ", create, "(", OutSchema, ", { ...command, ", p.server.commandId.localName, ": commandId });");
-  else {
-    const fromMs = f.import("timestampFromMs", "@bufbuild/protobuf/wkt");
-    f.print("    const sent = { ...command, ", p.server.commandId.localName, ": commandId };");
-    f.print("    return ", create, "(", OutSchema, ", deadline === undefined ? sent : { ...sent, ", deadlineField, ": ", fromMs, "(deadline) });");
+  f.print("    ", deadlineField === undefined && trace === undefined ? "const" : "let", " sent = { ...command, ", p.server.commandId.localName, ": commandId };");
+  if (deadlineField !== undefined) f.print("    if (deadline !== undefined) sent = { ...sent, ", deadlineField, ": ", f.import("timestampFromMs", "@bufbuild/protobuf/wkt"), "(deadline) };");
+  if (trace !== undefined) {
+    const state = trace.tracestate === undefined ? "" : `, ${trace.tracestate.localName}: trace.tracestate ?? ""`;
+    f.print("    if (trace !== undefined) sent = { ...sent, ", trace.traceparent.localName, ": trace.traceparent", state, " };");
   }
+  f.print("    return ", create, "(", OutSchema, ", sent);");
   f.print("  },");
   f.print("  readReply(message) {");
   f.print("    // Anything but a result (", clientMembers, ", or a member this side does not know yet) goes to onMessage.");
@@ -145,12 +148,22 @@ function printService(f: GeneratedFile, p: StreamProtocol): void {
   f.print("  readCommand(message) {");
   const welcomeCheck = [p.welcome?.member, p.cancel].filter((m) => m !== undefined).map((m) => ` || message.${commandOneof}.case === ${JSON.stringify(m.localName)}`).join("");
   f.print("    if (message.", p.server.commandId.localName, " === \"\"", welcomeCheck, ") return undefined;");
-  if (deadlineField === undefined) f.print("    return { commandId: message.", p.server.commandId.localName, ", command: message };");
+  if (deadlineField === undefined && trace === undefined) f.print("    return { commandId: message.", p.server.commandId.localName, ", command: message };");
   else {
-    const toMs = f.import("timestampMs", "@bufbuild/protobuf/wkt");
-    f.print("    const read = { commandId: message.", p.server.commandId.localName, ", command: message };");
-    f.print("    return message.", deadlineField, " === undefined ? read : { ...read, deadline: ", toMs, "(message.", deadlineField, ") };");
+    const traceType = trace === undefined ? [] : ["; trace?: ", core("TraceContext", true)];
+    f.print("    let read: { commandId: string; command: typeof message; deadline?: number", ...traceType, " } = { commandId: message.", p.server.commandId.localName, ", command: message };");
   }
+  if (deadlineField !== undefined) f.print("    if (message.", deadlineField, " !== undefined) read = { ...read, deadline: ", f.import("timestampMs", "@bufbuild/protobuf/wkt"), "(message.", deadlineField, ") };");
+  if (trace !== undefined) {
+    f.print("    if (message.", trace.traceparent.localName, " !== \"\") {");
+    if (trace.tracestate === undefined) f.print("      read = { ...read, trace: { traceparent: message.", trace.traceparent.localName, " } };");
+    else {
+      f.print("      const tracestate = message.", trace.tracestate.localName, ";");
+      f.print("      read = { ...read, trace: tracestate === \"\" ? { traceparent: message.", trace.traceparent.localName, " } : { traceparent: message.", trace.traceparent.localName, ", tracestate } };");
+    }
+    f.print("    }");
+  }
+  if (deadlineField !== undefined || trace !== undefined) f.print("    return read;");
   f.print("  },");
   if (p.cancel !== undefined) {
     f.print("  readCancel(message) {");

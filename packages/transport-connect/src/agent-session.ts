@@ -1,6 +1,7 @@
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { CommandCancelledError, isCommandError, type ClientBinding, type CommandContext, type CommandFailedError, type Logger } from "@streamcmd/core";
-import { createLimiter, errorMessage, PushQueue } from "@streamcmd/core/internal";
+import { CommandCancelledError, isCommandError, type ClientBinding, type CommandContext, type CommandFailedError, type Logger, type TraceContext } from "@streamcmd/core";
+import { childSpan, createLimiter, errorMessage, PushQueue } from "@streamcmd/core/internal";
+import { SpanKind } from "@opentelemetry/api";
 
 
 /** Internal: what one session needs from the agent. */
@@ -97,7 +98,7 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
     return { code: typeof code === "string" && code !== "" ? code : "handler_error", message: errorMessage(error) };
   };
 
-  const handle = async (commandId: string, command: TCommand, deadline: number | undefined): Promise<void> => {
+  const handle = async (commandId: string, command: TCommand, deadline: number | undefined, trace: TraceContext | undefined): Promise<void> => {
     const own = new AbortController();
     running.set(commandId, own);
     let release: () => void;
@@ -120,7 +121,17 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
       }
       const signal = own.signal;
       const context: CommandContext = deadline === undefined ? { commandId, signal } : { commandId, signal, deadline };
-      const reply = await options.onCommand(command, context);
+      if (trace !== undefined) context.trace = trace;
+      // A traced command runs inside a span of its own, a child of the hub's send: the caller's trace.
+      const span = trace === undefined ? undefined : childSpan(trace, "streamcmd handle", SpanKind.SERVER, { "streamcmd.command_id": commandId });
+      let reply: TReply;
+      try {
+        reply = await (span === undefined ? options.onCommand(command, context) : span.run(() => options.onCommand(command, context)));
+      } catch (error) {
+        span?.end(error);
+        throw error;
+      }
+      span?.end(undefined);
       if (!own.signal.aborted || controller.signal.aborted) push("success reply", () => binding.success(commandId, reply));
     } catch (error) {
       if (own.signal.aborted && !controller.signal.aborted) return; // the server cancelled it: nobody waits for an answer
@@ -144,7 +155,7 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
       if (binding.isWelcome === undefined) markConnected();
       for await (const message of responses) {
         received = true;
-        let command: { commandId: string; command: TCommand; deadline?: number } | undefined;
+        let command: { commandId: string; command: TCommand; deadline?: number; trace?: TraceContext } | undefined;
         try {
           if (binding.isWelcome?.(message) === true) {
             markConnected();
@@ -160,7 +171,7 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
           logger.warn({ err }, "agent binding could not read a server message; ignored");
           continue;
         }
-        if (command !== undefined) void handle(command.commandId, command.command, command.deadline);
+        if (command !== undefined) void handle(command.commandId, command.command, command.deadline, command.trace);
       }
       return outcome();
     } catch (error) {

@@ -3,7 +3,6 @@ import { anyIs, anyUnpack, timestampFromDate, type Any } from "@bufbuild/protobu
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   CommandCancelledError,
-  CommandTimeoutError,
   InvalidArgumentError,
   isCommandError,
   QueueFullError,
@@ -13,7 +12,9 @@ import {
   type RegisteredService,
   type RemoteRouter,
 } from "@streamcmd/core";
-import { checkCount, errorMessage, maxDurationMs, PushQueue } from "@streamcmd/core/internal";
+import { checkCount, childSpan, errorMessage, maxDurationMs, PushQueue } from "@streamcmd/core/internal";
+import { SpanKind } from "@opentelemetry/api";
+import { deadlineAsTimeout, replyTimeout } from "./router-deadlines.js";
 import { packReply, toConnectError, toErrorDetail } from "./error-mapping.js";
 import {
   CommandRouterService,
@@ -59,9 +60,6 @@ interface Routed {
   readonly reply: DescMessage;
 }
 
-/** The share of a call's remaining deadline kept back for the answer's way home: 20%, between these bounds, in ms. */
-const deadlineMarginMinMs = 10;
-const deadlineMarginMaxMs = 500;
 
 /**
  * The server side of `streamcmd.v1.CommandRouterService`: `router.service(CommandRouterService,
@@ -103,28 +101,19 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
     }
   }
 
-  /**
-   * The reply timeout: the request's, capped by what is left of the call's deadline (if it has one)
-   * less a margin, so the typed `command_timeout` answer reaches the caller before its own deadline
-   * fires (a client library that gives up first reports a bare DEADLINE_EXCEEDED).
-   */
-  function replyTimeout(requested: number, leftMs: number | undefined): number | undefined {
-    const cap = leftMs === undefined ? undefined : Math.max(1, Math.floor(leftMs - Math.min(deadlineMarginMaxMs, Math.max(deadlineMarginMinMs, leftMs / 5))));
-    if (requested === 0) return cap;
-    return cap === undefined ? requested : Math.min(requested, cap);
-  }
-
-  /** Connect aborts a handler's signal with DeadlineExceeded when the call's deadline passes: for the command, that is a timeout. */
-  function deadlineAsTimeout(error: unknown, signal: AbortSignal, request: ExecuteRequest): unknown {
-    const reason: unknown = signal.reason;
-    if (!isCommandError(error, "command_cancelled") || !(reason instanceof ConnectError) || reason.code !== Code.DeadlineExceeded) return error;
-    return new CommandTimeoutError(`no reply from ${request.clientId} within the call's deadline`, { service: request.service, clientId: request.clientId, cause: error });
-  }
-
   type Outcome = { ok: true; reply: Any } | { ok: false; error: unknown; replySchema: DescMessage | undefined };
 
-  /** One Execute, unary or on the stream, for `caller`: never throws, the outcome says how it ended; audited. */
+  /** One Execute inside a span of its own, a child of the caller's trace when the request carries one. */
   async function executeOne(caller: CallerIdentity, request: ExecuteRequest, signal: AbortSignal, leftMs: number | undefined): Promise<Outcome> {
+    const parent = request.traceparent === "" ? undefined : { traceparent: request.traceparent, tracestate: request.tracestate };
+    const span = childSpan(parent, "streamcmd router execute", SpanKind.SERVER, { "streamcmd.service": request.service, "streamcmd.client_id": request.clientId });
+    const outcome = await span.run(() => executeTraced(caller, request, signal, leftMs));
+    span.end(outcome.ok ? undefined : outcome.error);
+    return outcome;
+  }
+
+  /** One Execute, unary or on the stream, for `caller`: never throws, the outcome says how it ended; audited. */
+  async function executeTraced(caller: CallerIdentity, request: ExecuteRequest, signal: AbortSignal, leftMs: number | undefined): Promise<Outcome> {
     let replySchema: DescMessage | undefined;
     const started = performance.now();
     const asked = { action: "execute" as const, service: request.service, clientId: request.clientId };

@@ -15,7 +15,7 @@ import {
   type RemoteRouter,
   type ServiceKey,
 } from "@streamcmd/core";
-import { checkCount, checkDuration, checkOneOf, createLimiter, errorMessage, maxDurationMs } from "@streamcmd/core/internal";
+import { activeTraceContext, checkCount, checkDuration, checkOneOf, createLimiter, errorMessage, maxDurationMs } from "@streamcmd/core/internal";
 import { CommandStream, StreamUnsupportedError } from "./command-stream.js";
 import { fromConnectError } from "./error-mapping.js";
 import { CommandRouterService, type ExecuteResponse } from "./gen/streamcmd/v1/command_router_pb.js";
@@ -148,7 +148,9 @@ export function createRemoteRouter(options: RemoteRouterOptions): ConnectRemoteR
   async function execute<TCommand, TReply>(service: ServiceKey<TCommand, TReply>, request: RemoteCommandRequest<TCommand>, callOptions: { signal?: AbortSignal } = {}): Promise<TReply> {
     const { schemas, any } = pack(service, request.command);
     const { clientId, timeoutMs, waitForConnectMs, queueTimeoutMs } = request;
-    const body = { service: service.name, clientId, command: any, timeoutMs, waitForConnectMs, queueTimeoutMs, idempotencyKey: request.idempotencyKey ?? "" };
+    // The caller's trace (when it is traced) continues on the server, the hub and the client.
+    const trace = activeTraceContext();
+    const body = { service: service.name, clientId, command: any, timeoutMs, waitForConnectMs, queueTimeoutMs, idempotencyKey: request.idempotencyKey ?? "", ...trace };
     const deadlineMs = deadline(timeoutMs + waitForConnectMs + queueTimeoutMs);
     const where = { service: service.name, clientId };
     const unary = () => unaryCall((o) => client.execute(body, o), { signal: callOptions.signal, deadlineMs, replySchema: schemas.reply, where });

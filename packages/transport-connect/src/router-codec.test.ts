@@ -12,7 +12,7 @@ const u64 = fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }
 const bytes = fc.uint8Array({ maxLength: 40 });
 const any = fc.option(fc.record({ typeUrl: text, value: bytes }, { requiredKeys: [] }), { nil: undefined });
 const execute = fc.record(
-  { service: text, clientId: text, command: any, timeoutMs: u32, waitForConnectMs: u32, queueTimeoutMs: u32, idempotencyKey: text },
+  { service: text, clientId: text, command: any, timeoutMs: u32, waitForConnectMs: u32, queueTimeoutMs: u32, idempotencyKey: text, traceparent: text, tracestate: text },
   { requiredKeys: [] },
 );
 const call = fc.record(

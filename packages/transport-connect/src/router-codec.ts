@@ -98,6 +98,8 @@ function executeRequest(init: ExecuteInit): void {
   uint32(5, init.waitForConnectMs);
   uint32(6, init.queueTimeoutMs);
   string(7, init.idempotencyKey);
+  string(8, init.traceparent);
+  string(9, init.tracestate);
   unknown(init);
 }
 

@@ -9,13 +9,13 @@
 // command_id and a oneof of commands (and welcome), and the result's oneof has one reply per
 // command, named like it, plus failure.
 
-import type { CallOptions, ClientBinding, CommandClientOptions, CommandContext, ServiceKey, StreamBinding, StreamingCommandClient } from "@streamcmd/core";
+import type { CallOptions, ClientBinding, CommandClientOptions, CommandContext, ServiceKey, StreamBinding, StreamingCommandClient, TraceContext } from "@streamcmd/core";
 import { CommandFailedError, createCommandClient, defineStreamingService, ProtocolError, withCommandMethods } from "@streamcmd/core";
 import type { CommandResult, ConfigUpdate, ConfigUpdateReply, ConnectRequest, ConnectResponse, Ping, PingReply, Start, StartReply, Stop, StopReply } from "./bot_pb.js";
 import { BotService, CommandResultSchema, ConfigUpdateReplySchema, ConfigUpdateSchema, ConnectRequestSchema, ConnectResponseSchema, PingReplySchema, PingSchema, StartReplySchema, StartSchema, StopReplySchema, StopSchema } from "./bot_pb.js";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 
 /**
  * The hub side of demo.bot.v1.BotService.Connect: reads the hello and results, wraps commands.
@@ -28,13 +28,15 @@ export const botHubBinding: StreamBinding<ConnectRequest, ConnectResponse, Conne
     if (hello.version) metadata["version"] = hello.version;
     return { clientId: hello.botId, metadata };
   },
-  wrapCommand(commandId, command, deadline) {
+  wrapCommand(commandId, command, deadline, trace) {
     if (command.command.case === undefined || command.command.case === "welcome" || command.command.case === "cancel") {
       throw new ProtocolError("a BotService command must set one of start, stop, config_update, ping");
     }
     // A copy: the caller's message may be sent again (or to many clients) with other ids.
-    const sent = { ...command, commandId: commandId };
-    return create(ConnectResponseSchema, deadline === undefined ? sent : { ...sent, deadline: timestampFromMs(deadline) });
+    let sent = { ...command, commandId: commandId };
+    if (deadline !== undefined) sent = { ...sent, deadline: timestampFromMs(deadline) };
+    if (trace !== undefined) sent = { ...sent, traceparent: trace.traceparent, tracestate: trace.tracestate ?? "" };
+    return create(ConnectResponseSchema, sent);
   },
   readReply(message) {
     // Anything but a result (hello, heartbeat, status_report, or a member this side does not know yet) goes to onMessage.
@@ -75,8 +77,13 @@ export const botAgentBinding: ClientBinding<ConnectRequest, ConnectResponse, Con
   },
   readCommand(message) {
     if (message.commandId === "" || message.command.case === "welcome" || message.command.case === "cancel") return undefined;
-    const read = { commandId: message.commandId, command: message };
-    return message.deadline === undefined ? read : { ...read, deadline: timestampMs(message.deadline) };
+    let read: { commandId: string; command: typeof message; deadline?: number; trace?: TraceContext } = { commandId: message.commandId, command: message };
+    if (message.deadline !== undefined) read = { ...read, deadline: timestampMs(message.deadline) };
+    if (message.traceparent !== "") {
+      const tracestate = message.tracestate;
+      read = { ...read, trace: tracestate === "" ? { traceparent: message.traceparent } : { traceparent: message.traceparent, tracestate } };
+    }
+    return read;
   },
   readCancel(message) {
     return message.command.case === "cancel" ? message.commandId : undefined;
