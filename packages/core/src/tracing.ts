@@ -55,13 +55,13 @@ export interface ChildSpan {
 }
 
 /**
- * Internal: a span `name` for work that arrived with `parent` (a request's or a command's trace
- * context; without one, the active context is the parent), for a transport's server side and an
- * agent's handler.
+ * Internal: a SERVER span `name` for work that arrived with `parent` (a request's or a command's
+ * trace context; without one, the active context is the parent): a transport's server side, a
+ * cluster node taking a call, an agent's handler.
  */
-export function childSpan(parent: TraceContext | undefined, name: string, kind: SpanKind, attributes: Record<string, string>): ChildSpan {
+export function childSpan(parent: TraceContext | undefined, name: string, attributes: Record<string, string>): ChildSpan {
   const parentContext = parent === undefined ? context.active() : propagation.extract(context.active(), parent);
-  const span = tracer.startSpan(name, { kind, attributes }, parentContext);
+  const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parentContext);
   const inside = trace.setSpan(parentContext, span);
   return { run: (work) => context.with(inside, work), end: (error) => endSpan(span, error) };
 }

@@ -1,7 +1,6 @@
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { CommandCancelledError, isCommandError, type ClientBinding, type CommandContext, type CommandFailedError, type Logger, type TraceContext } from "@streamcmd/core";
 import { childSpan, createLimiter, errorMessage, PushQueue } from "@streamcmd/core/internal";
-import { SpanKind } from "@opentelemetry/api";
 
 
 /** Internal: what one session needs from the agent. */
@@ -123,7 +122,7 @@ export function runSession<TIn, TOut, TCommand, TReply>(options: SessionOptions<
       const context: CommandContext = deadline === undefined ? { commandId, signal } : { commandId, signal, deadline };
       if (trace !== undefined) context.trace = trace;
       // A traced command runs inside a span of its own, a child of the hub's send: the caller's trace.
-      const span = trace === undefined ? undefined : childSpan(trace, "streamcmd handle", SpanKind.SERVER, { "streamcmd.command_id": commandId });
+      const span = trace === undefined ? undefined : childSpan(trace, "streamcmd handle", { "streamcmd.command_id": commandId });
       let reply: TReply;
       try {
         reply = await (span === undefined ? options.onCommand(command, context) : span.run(() => options.onCommand(command, context)));

@@ -13,7 +13,6 @@ import {
   type RemoteRouter,
 } from "@streamcmd/core";
 import { checkCount, childSpan, errorMessage, maxDurationMs, PushQueue } from "@streamcmd/core/internal";
-import { SpanKind } from "@opentelemetry/api";
 import { deadlineAsTimeout, replyTimeout } from "./router-deadlines.js";
 import { packReply, toConnectError, toErrorDetail } from "./error-mapping.js";
 import {
@@ -106,7 +105,7 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
   /** One Execute inside a span of its own, a child of the caller's trace when the request carries one. */
   async function executeOne(caller: CallerIdentity, request: ExecuteRequest, signal: AbortSignal, leftMs: number | undefined): Promise<Outcome> {
     const parent = request.traceparent === "" ? undefined : { traceparent: request.traceparent, tracestate: request.tracestate };
-    const span = childSpan(parent, "streamcmd router execute", SpanKind.SERVER, { "streamcmd.service": request.service, "streamcmd.client_id": request.clientId });
+    const span = childSpan(parent, "streamcmd router execute", { "streamcmd.service": request.service, "streamcmd.client_id": request.clientId });
     const outcome = await span.run(() => executeTraced(caller, request, signal, leftMs));
     span.end(outcome.ok ? undefined : outcome.error);
     return outcome;

@@ -11,8 +11,9 @@ import {
   RouterUnavailableError,
   type CommandError,
   type Logger,
+  type TraceContext,
 } from "@streamcmd/core";
-import { maxDurationMs, watchDeadline, type Deadline } from "@streamcmd/core/internal";
+import { activeTraceContext, maxDurationMs, watchDeadline, type Deadline } from "@streamcmd/core/internal";
 import type { Subjects } from "./subjects.js";
 import { UpWatches } from "./up-watches.js";
 import { decodeError, header, headersOf, type RequestKind, type Schemas } from "./wire.js";
@@ -49,6 +50,8 @@ export type CallAnswer = { outcome: "reply"; data: Uint8Array } | { outcome: "po
 
 interface Call {
   readonly request: CallRequest;
+  /** The caller's trace context when the call was made (it is sent later, maybe more than once). */
+  readonly trace: TraceContext | undefined;
   readonly where: { service: string; clientId: string };
   /** The node instance that acknowledged it, once one has. */
   holder: string | undefined;
@@ -131,6 +134,7 @@ export class ClusterCaller {
     return new Promise<CallAnswer>((resolve, reject) => {
       const call: Call = {
         request,
+        trace: activeTraceContext(),
         where,
         holder: undefined,
         up: undefined,
@@ -194,6 +198,8 @@ export class ClusterCaller {
       [header.queueTimeoutMs]: request.queueTimeoutMs,
       [header.deadline]: deadline,
       [header.idempotencyKey]: request.idempotencyKey,
+      [header.traceparent]: call.trace?.traceparent,
+      [header.tracestate]: call.trace?.tracestate,
     });
     try {
       this.options.nats.publish(this.options.subjects.client(request.service, request.clientId), request.body, { reply: `${this.inbox}.${callId}`, headers });

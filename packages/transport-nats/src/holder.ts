@@ -1,7 +1,7 @@
 import { fromBinary, toBinary, type Message } from "@bufbuild/protobuf";
 import { Empty, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { ClientReplacedError, CommandTimeoutError, InternalError, InvalidArgumentError, type ClientInfo, type Logger, type RegisteredService } from "@streamcmd/core";
-import { errorMessage } from "@streamcmd/core/internal";
+import { childSpan, errorMessage } from "@streamcmd/core/internal";
 import type { Subjects } from "./subjects.js";
 import { encodeError, errorBody, header, headersOf, readRequest, schemasOf, type ErrorBody, type Schemas } from "./wire.js";
 
@@ -137,7 +137,16 @@ export async function startHolder(options: HolderOptions): Promise<Holder> {
         return answer(msg, "posted", Empty, { [header.commandId]: commandId });
       }
       const idempotency = request.idempotencyKey === undefined ? {} : { idempotencyKey: request.idempotencyKey };
-      const reply = await hub.send(clientId, command, { ...call, ...idempotency, timeoutMs: Math.max(1, request.timeoutMs) });
+      // Under a span of the caller's trace: the hub's send, and the client's work, join it.
+      const span = childSpan(request.trace, "streamcmd node execute", { "streamcmd.service": service, "streamcmd.client_id": clientId, "streamcmd.node": nodeId });
+      let reply: unknown;
+      try {
+        reply = await span.run(() => hub.send(clientId, command, { ...call, ...idempotency, timeoutMs: Math.max(1, request.timeoutMs) }));
+      } catch (error) {
+        span.end(error);
+        throw error;
+      }
+      span.end(undefined);
       answer(msg, "reply", toBinary(schemas.reply, reply as Message));
     } catch (error) {
       answer(msg, "error", encodeError(error, schemas));

@@ -2,7 +2,7 @@ import { fromBinary, isMessage, toBinary, type DescMessage, type Message } from 
 import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { headers as natsHeaders, type Msg, type MsgHdrs } from "@nats-io/transport-node";
 import { errorFromInfo, InternalError, InvalidArgumentError, isCommandError, toErrorInfo, type CommandError, type CommandErrorInfo, type CommandFailedError, type ServiceKey } from "@streamcmd/core";
-import { isCommandErrorCode } from "@streamcmd/core";
+import { isCommandErrorCode, type TraceContext } from "@streamcmd/core";
 
 /** Internal: the headers of the cluster protocol (NATS headers, so the payload stays the bare protobuf). */
 export const header = {
@@ -16,6 +16,9 @@ export const header = {
   node: "Sc-Node",
   outcome: "Sc-Outcome",
   commandId: "Sc-Command-Id",
+  /** The caller's W3C trace context, under its standard names. */
+  traceparent: "traceparent",
+  tracestate: "tracestate",
 } as const;
 
 /** Internal: what a request asks of the node holding the client. */
@@ -29,6 +32,8 @@ export interface ClusterRequest {
   /** Wall-clock ms after which the caller no longer waits (execute only). */
   deadline: number | undefined;
   idempotencyKey: string | undefined;
+  /** The caller's W3C trace context, when it is traced. */
+  trace: TraceContext | undefined;
 }
 
 /** Internal: the protobuf message types of a service (its definition's `schemas`), required to cross nodes. */
@@ -73,7 +78,10 @@ export function readRequest(msg: Msg): ClusterRequest {
   };
   const deadline = get(header.deadline) === "" ? undefined : count(header.deadline);
   const key = get(header.idempotencyKey);
-  return { kind, timeoutMs: count(header.timeoutMs), queueTimeoutMs: count(header.queueTimeoutMs), deadline, idempotencyKey: key === "" ? undefined : key };
+  const traceparent = get(header.traceparent);
+  const tracestate = get(header.tracestate);
+  const trace = traceparent === "" ? undefined : tracestate === "" ? { traceparent } : { traceparent, tracestate };
+  return { kind, timeoutMs: count(header.timeoutMs), queueTimeoutMs: count(header.queueTimeoutMs), deadline, idempotencyKey: key === "" ? undefined : key, trace };
 }
 
 /** Internal: an error as plain data, with the failure's reply (protobuf, base64) when it has one. */
