@@ -2,7 +2,7 @@
 // `pnpm demo`: the bot server, a simulated fleet connected to it over HTTP/2, and a guided tour.
 import { Command } from "commander";
 import { messageOf, onShutdownSignal, parseCount, serverOptions } from "./cli-options.js";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { defaults, insecureWarning } from "./defaults.js";
 import { parseFailure, startFleet } from "./fleet.js";
 import { createLogger } from "./logger.js";
@@ -51,6 +51,8 @@ const shutdown = async (): Promise<void> => {
 onShutdownSignal(shutdown, () => exitCode);
 
 console.log(`bot server on ${server.url} (database ${options.db}), ${botIds.length} simulated bots`);
+const signInWith = options.insecure === true ? "no token needed (insecure demo)" : `sign in with the token in ${join(dirname(options.db), "tokens", "botctl-admin.jwt")}`;
+console.log(`dashboard: ${server.url}/dashboard — ${signInWith}; metrics: ${server.url}/metrics`);
 if (options.tour) {
   const steps = await runTour({ hub: server.hub, store: server.store, botIds, print: (line) => console.log(line) });
   exitCode = steps.every((step) => step.ok) ? 0 : 1;

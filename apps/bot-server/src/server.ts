@@ -18,6 +18,8 @@ import { createNatsNode, type NatsNode } from "@streamcmd/transport-nats";
 import { dirname } from "node:path";
 import { ensureServerCredentials } from "./credentials.js";
 import { createDemoMetrics, type DemoMetrics } from "./metrics.js";
+import { createDashboard } from "./dashboard.js";
+import { fileURLToPath } from "node:url";
 
 export type BotHub = StreamingServiceOf<typeof botService>;
 
@@ -56,6 +58,9 @@ export async function startDemoServer(options: {
   const store = createSqliteBotStore(options.dbPath);
   const hub = createStreamingService(botService, { heartbeatTimeoutMs: 15_000, maxMessagesPerSecond: 200, logger });
   const unregister = registerStreamingService(hub);
+  const tokens = credentials === undefined ? undefined : createTokenVerifier({ publicKey: credentials.verifyKey });
+  const assetsDir = fileURLToPath(new URL("../dist/dashboard", import.meta.url));
+  const dashboard = createDashboard({ hub, store, verifier: tokens, nodeId: options.cluster?.nodeId ?? "local", logger, assetsDir });
 
   hub.onConnect((client) => {
     // The database is the source of truth for config: a bot that (re)connects gets it back.
@@ -69,6 +74,7 @@ export async function startDemoServer(options: {
   const lastHeard = new Map<string, BotStatus>();
   const record = (clientId: string, status: BotStatus, detail: string): void => {
     lastHeard.set(clientId, status);
+    dashboard.statusChanged(clientId, status, detail);
     void store.setStatus(clientId, status, detail).catch((err: unknown) => logger.error({ err, clientId }, "could not store status"));
   };
   hub.onMessage((clientId, message) => {
@@ -90,7 +96,6 @@ export async function startDemoServer(options: {
     })().catch((err: unknown) => logger.error({ err, clientId: client.clientId }, "could not record the disconnect"));
   });
 
-  const tokens = credentials === undefined ? undefined : createTokenVerifier({ publicKey: credentials.verifyKey });
   const nats = options.cluster === undefined ? undefined : await connect({ servers: options.cluster.natsUrl, name: options.cluster.nodeId, maxReconnectAttempts: -1 });
   const node = nats === undefined ? undefined : await createNatsNode({ nats, services: [hub], nodeId: options.cluster?.nodeId, logger });
   const metrics = createDemoMetrics(hub, node);
@@ -99,8 +104,8 @@ export async function startDemoServer(options: {
     port: options.port,
     ...(credentials === undefined ? { insecure: true } : { tls: { cert: credentials.cert, key: credentials.key } }),
     // So the router's JSON form (curl) can read and write the Any-packed command and reply.
-    // GET /metrics: Prometheus text (prom-client), beside the RPCs on the same port.
-    adapter: { jsonOptions: { registry: schemaRegistry(botService) }, fallback: (request, response) => metrics.handle(request, response) },
+    // GET /dashboard (the live fleet page) and GET /metrics (Prometheus text), beside the RPCs on the same port.
+    adapter: { jsonOptions: { registry: schemaRegistry(botService) }, fallback: (request, response) => void (dashboard.handle(request, response) || metrics.handle(request, response)) },
     // grpcurl and buf curl --reflect work without the .proto files (health checking is on by default).
     reflection: true,
     routes(router) {
@@ -111,7 +116,7 @@ export async function startDemoServer(options: {
       router.service(CommandRouterService, createCommandRouter({ services: [hub], ...cluster, ...callers, audit: options.audit ?? logger, onCall: metrics.onRouterCall }));
     },
   });
-  logger.info({ url: server.url, metrics: `${server.url}/metrics`, db: options.dbPath }, "bot server listening");
+  logger.info({ url: server.url, dashboard: `${server.url}/dashboard`, metrics: `${server.url}/metrics`, db: options.dbPath }, "bot server listening");
 
   let closing: Promise<void> | undefined;
   return {
@@ -129,6 +134,7 @@ export async function startDemoServer(options: {
         while (hub.stats().pendingCommands > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
         unregister();
         metrics.close();
+        dashboard.close();
         await hub.close();
         await server.close({ graceMs: 1_000 });
         await store.close();

@@ -37,7 +37,7 @@ export interface DispatchContext<TOut, TCommand, TReply, C extends ClientConnect
   disconnected(connection: C, commandId: string): ClientDisconnectedError;
   serviceClosed(): ServiceClosedError;
   /** Hears each sent command's outcome; undefined while nobody listens (then nothing is timed). */
-  settled(): ((clientId: string, startedAt: number, error: unknown) => void) | undefined;
+  settled(): ((clientId: string, caller: string | undefined, startedAt: number, error: unknown) => void) | undefined;
 }
 
 interface Prepared<TOut, C> {
@@ -188,12 +188,12 @@ export function createCommandDispatch<TOut, TCommand, TReply, C extends ClientCo
     const startedAt = performance.now();
     return sendOne(clientId, command, call, traced).then(
       (reply) => {
-        settled?.(clientId, startedAt, undefined);
+        settled?.(clientId, call.caller, startedAt, undefined);
         if (recording) endSpan(span, undefined);
         return reply;
       },
       (error: unknown) => {
-        settled?.(clientId, startedAt, error);
+        settled?.(clientId, call.caller, startedAt, error);
         if (recording) endSpan(span, error);
         throw error;
       },

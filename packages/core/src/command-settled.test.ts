@@ -20,7 +20,7 @@ describe("onCommandSettled: every sent command's outcome and round trip, for met
     await h.connect("good");
     await h.connect("bad", { behaviour: failWith("boom", "it broke") });
     await h.connect("mute", { behaviour: neverReply() });
-    await h.service.send("good", ping);
+    await h.service.send("good", ping, { caller: "ops" });
     await h.service.send("bad", ping).catch(() => {});
     await h.service.send("mute", ping, { timeoutMs: 20 }).catch(() => {});
     await h.service.send("absent", ping).catch(() => {});
@@ -30,6 +30,7 @@ describe("onCommandSettled: every sent command's outcome and round trip, for met
       ["mute", "command_timeout"],
       ["absent", "client_not_connected"],
     ]);
+    expect(events.map((event) => event.caller)).toEqual(["ops", undefined, undefined, undefined]);
     expect(events[2]?.durationMs).toBeGreaterThanOrEqual(15);
     for (const event of events) expect(event.durationMs).toBeGreaterThanOrEqual(0);
   });

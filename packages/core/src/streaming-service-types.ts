@@ -7,6 +7,8 @@ import type { ClientIdentity, ServiceKey, StreamingServiceDefinition } from "./s
  * the default of what is called (`defaultTimeoutMs`, …).
  */
 export interface CallOptions {
+  /** Who is calling, as `onCommandSettled` names it (the router passes its caller's subject); never checked. */
+  caller?: string;
   /** How long to wait for the reply once the command is queued, in ms (at least 1). */
   timeoutMs?: number;
   /** Cancels the call; it settles with `CommandCancelledError` (the signal's reason as cause). */
@@ -126,6 +128,8 @@ export interface DisconnectEvent {
 /** A command sent with `send` (or `broadcast`) that has settled: what metrics count and time. */
 export interface CommandSettledEvent {
   readonly clientId: string;
+  /** `CallOptions.caller`, when the call named one. */
+  readonly caller: string | undefined;
   /** "ok" for a reply (a `CommandFailedError` reply counts as its code, "command_failed"), else the error's code. */
   readonly outcome: "ok" | CommandErrorCode;
   /** From the call to its outcome, in ms (sub-millisecond precision). */

@@ -67,8 +67,8 @@ export function createStreamingService<TIn, TOut, TCommand, TReply>(
   const disconnectListeners = createListeners<[DisconnectEvent]>(listenerFailed("onDisconnect"));
   const messageListeners = createListeners<[string, TIn]>(listenerFailed("onMessage"));
   const settledListeners = createListeners<[CommandSettledEvent]>(listenerFailed("onCommandSettled"));
-  const commandSettled = (clientId: string, startedAt: number, error: unknown): void =>
-    settledListeners.emit({ clientId, outcome: error === undefined ? "ok" : isCommandError(error) ? error.code : "internal", durationMs: performance.now() - startedAt });
+  const commandSettled = (clientId: string, caller: string | undefined, startedAt: number, error: unknown): void =>
+    settledListeners.emit({ clientId, caller, outcome: error === undefined ? "ok" : isCommandError(error) ? error.code : "internal", durationMs: performance.now() - startedAt });
   const heartbeat = new HeartbeatMonitor<Connection>({
     timeoutMs: settings.heartbeatTimeoutMs,
     now,

@@ -123,6 +123,7 @@ export function createCommandRouter(options: CommandRouterOptions): ServiceImpl<
       const command = unpackCommand(request.command, commandSchema, request.service, request.clientId);
       const timeoutMs = replyTimeout(request.timeoutMs, leftMs);
       const call = {
+        caller: caller.subject,
         waitForConnectMs: request.waitForConnectMs,
         queueTimeoutMs: request.queueTimeoutMs,
         // Scoped to the caller: another caller reusing the key neither sees this outcome nor blocks this command.

@@ -1,0 +1,172 @@
+// The live fleet dashboard: a page (built from ../dashboard by esbuild) and one server-sent event
+// stream that feeds it — the clients, then changes as they happen, and once a second the aggregates
+// (commands/s, p50/p99, errors by class) and the latest commands. Everything is aggregated here, so
+// the page stays responsive with 10,000 clients. The page's actions go through the CommandRouter
+// (Connect JSON) with the same token: the router's authorisation, not a second one.
+import { readFileSync } from "node:fs";
+import type { ClientInfo, CommandSettledEvent, Logger } from "@streamcmd/core";
+import { statusName, type BotStatus } from "@streamcmd/demo-protocol";
+import type { BotStore } from "@streamcmd/examples";
+import { bearerToken, scopeAllows, type TokenVerifier } from "@streamcmd/transport-connect";
+import type { ClientRow, Tick } from "./dashboard-protocol.js";
+import type { BotHub } from "./server.js";
+
+/** What the dashboard needs from the demo server. */
+export interface DashboardOptions {
+  hub: BotHub;
+  store: BotStore;
+  /** Checks the page's token (a caller token, as the router's); undefined in the insecure demo: anyone may look. */
+  verifier: TokenVerifier | undefined;
+  /** This server's cluster node id, shown beside each client. */
+  nodeId: string;
+  logger: Logger;
+  /** The built page: index.html, app.js and app.css. */
+  assetsDir: string;
+}
+
+/** The dashboard of one server. */
+export interface Dashboard {
+  /** Serves GET /dashboard, its script and stylesheet, and /dashboard/events; false for any other request. */
+  handle(request: PlainRequest, response: StreamResponse): boolean;
+  /** A bot's status changed (the store was told): the page shows it at once. */
+  statusChanged(botId: string, status: BotStatus, detail: string): void;
+  close(): void;
+}
+
+/** The request fields the dashboard reads (HTTP/1.1 or HTTP/2). */
+export interface PlainRequest {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: Record<string, string | string[] | undefined>;
+  once(event: "close", listener: () => void): unknown;
+}
+
+/** The response fields the dashboard writes. */
+export interface StreamResponse {
+  statusCode: number;
+  setHeader(name: string, value: string): unknown;
+  write(chunk: string): unknown;
+  end(body: string): unknown;
+}
+
+/** Commands shown per second at most in the live feed (the counts include every command). */
+const feedPerTick = 50;
+
+export function createDashboard(options: DashboardOptions): Dashboard {
+  const { hub, store, nodeId } = options;
+  const service = hub.name;
+  const listeners = new Map<(event: string, data: unknown) => void, StreamResponse>();
+  const broadcast = (event: string, data: unknown): void => {
+    for (const listener of listeners.keys()) listener(event, data);
+  };
+  const statuses = new Map<string, { status: string; detail: string }>();
+  const row = (client: ClientInfo, connected: boolean): ClientRow => ({
+    id: client.clientId,
+    node: nodeId,
+    status: statuses.get(client.clientId)?.status ?? "UNKNOWN",
+    detail: statuses.get(client.clientId)?.detail ?? "",
+    connectedAt: client.connectedAt.getTime(),
+    lastSeenAt: client.lastSeenAt.getTime(),
+    pending: client.pendingCommands,
+    connected,
+  });
+  // The last second's commands, aggregated once for every page.
+  let window: CommandSettledEvent[] = [];
+  let feed: Tick["feed"] = [];
+  const errors = new Map<string, number>();
+  const stops = [
+    hub.onConnect((client) => broadcast("client", row(client, true))),
+    hub.onDisconnect(({ client, reason }) => broadcast("client", { ...row(client, false), detail: `disconnected (${reason})` })),
+    hub.onCommandSettled((event) => {
+      window.push(event);
+      if (event.outcome !== "ok") errors.set(event.outcome, (errors.get(event.outcome) ?? 0) + 1);
+      if (feed.length < feedPerTick) feed.push({ at: Date.now(), caller: event.caller ?? "in-process", clientId: event.clientId, outcome: event.outcome, ms: event.durationMs });
+    }),
+  ];
+  let lastSeen = new Map<string, number>();
+  const tick = setInterval(() => {
+    const times = window.map((event) => event.durationMs).sort((a, b) => a - b);
+    const quantile = (q: number): number | null => (times.length === 0 ? null : (times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? null));
+    // Only the clients whose last-seen or pending count moved travel again.
+    const seen: [string, number, number][] = [];
+    const now = new Map<string, number>();
+    for (const client of hub.clients()) {
+      const at = client.lastSeenAt.getTime();
+      now.set(client.clientId, at);
+      if (lastSeen.get(client.clientId) !== at || client.pendingCommands > 0) seen.push([client.clientId, at, client.pendingCommands]);
+    }
+    lastSeen = now;
+    const tick: Tick = { at: Date.now(), commandsPerSecond: window.length, p50Ms: quantile(0.5), p99Ms: quantile(0.99), errors: Object.fromEntries(errors), feed, seen };
+    broadcast("tick", tick);
+    window = [];
+    feed = [];
+  }, 1_000);
+  tick.unref();
+  // What the store knows now; the page is told of each change after.
+  void store.list().then((records) => {
+    for (const record of records) if (!statuses.has(record.id)) statuses.set(record.id, { status: statusName(record.status), detail: record.statusReason });
+  }, (err: unknown) => options.logger.warn({ err }, "dashboard: could not read the bots' statuses"));
+
+  const page = (file: string): string => readFileSync(`${options.assetsDir}/${file}`, "utf8");
+
+  /** The token's caller may list the service's clients (what the page shows); undefined if it may. */
+  async function refusal(request: PlainRequest): Promise<{ status: number; message: string } | undefined> {
+    if (options.verifier === undefined) return undefined;
+    const header = request.headers.authorization;
+    const token = bearerToken(new Headers(typeof header === "string" ? { authorization: header } : {}));
+    if (token === undefined) return { status: 401, message: "sign in with a token" };
+    try {
+      const { scopes } = await options.verifier.verify(token, "streamcmd-router");
+      return scopeAllows(scopes, "list", service) ? undefined : { status: 403, message: `this token may not list ${service}` };
+    } catch {
+      return { status: 401, message: "the token is not valid (expired, or not signed by this server)" };
+    }
+  }
+
+  function events(request: PlainRequest, response: StreamResponse): void {
+    void refusal(request).then((refused) => {
+      if (refused !== undefined) {
+        response.statusCode = refused.status;
+        response.setHeader("content-type", "application/json");
+        return void response.end(JSON.stringify({ error: refused.message }));
+      }
+      response.statusCode = 200;
+      response.setHeader("content-type", "text/event-stream");
+      response.setHeader("cache-control", "no-store");
+      const send = (event: string, data: unknown): void => void response.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      send("snapshot", { service, node: nodeId, clients: hub.clients().map((client) => row(client, true)) });
+      listeners.set(send, response);
+      request.once("close", () => listeners.delete(send));
+    });
+  }
+
+  return {
+    handle(request, response) {
+      const path = (request.url ?? "").split("?")[0];
+      if (request.method !== "GET" || path === undefined || !path.startsWith("/dashboard")) return false;
+      if (path === "/dashboard/events") events(request, response);
+      else if (path === "/dashboard" || path === "/dashboard/") reply(response, "text/html; charset=utf-8", page("index.html"));
+      else if (path === "/dashboard/app.js") reply(response, "text/javascript; charset=utf-8", page("app.js"));
+      else if (path === "/dashboard/app.css") reply(response, "text/css; charset=utf-8", page("app.css"));
+      else return false;
+      return true;
+    },
+    statusChanged(botId, status, detail) {
+      statuses.set(botId, { status: statusName(status), detail });
+      const client = hub.client(botId);
+      if (client !== undefined) broadcast("client", row(client, true));
+    },
+    close() {
+      clearInterval(tick);
+      for (const stop of stops) stop();
+      for (const response of listeners.values()) response.end("");
+      listeners.clear();
+    },
+  };
+}
+
+function reply(response: StreamResponse, type: string, body: string): void {
+  response.statusCode = 200;
+  response.setHeader("content-type", type);
+  response.end(body);
+}
