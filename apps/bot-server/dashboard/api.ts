@@ -1,16 +1,19 @@
 // The page's two ways to the server: the event stream (server-sent events read with fetch, so the
-// token travels in the Authorization header, never in a URL) and the CommandRouter (Connect JSON).
+// token travels in the Authorization header, never in a URL) and the server's command endpoint.
 
 import type { ServerEvent } from "../src/dashboard-protocol.js";
 
 export type { ClientRow, ServerEvent, Tick } from "../src/dashboard-protocol.js";
 
-/** Reads the dashboard's event stream until `signal` aborts; rejects with the server's refusal (401, 403). */
+/** The server refused the token (401, 403): signing in again is the only way on. */
+export class Refused extends Error {}
+
+/** Reads the dashboard's event stream until it ends or `signal` aborts; rejects with `Refused`, or with a network error. */
 export async function streamEvents(token: string, signal: AbortSignal, onEvent: (event: ServerEvent) => void): Promise<void> {
   const response = await fetch("/dashboard/events", { headers: { authorization: `Bearer ${token}` }, signal });
   if (!response.ok || response.body === null) {
     const body = (await response.json().catch(() => ({}))) as { error?: string };
-    throw new Error(body.error ?? `HTTP ${response.status}`);
+    throw response.status === 401 || response.status === 403 ? new Refused(body.error ?? `HTTP ${response.status}`) : new Error(`HTTP ${response.status}`);
   }
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
@@ -28,18 +31,17 @@ export async function streamEvents(token: string, signal: AbortSignal, onEvent: 
   }
 }
 
-/** What a command did: the bot's reply, or the typed error (streamcmd's code when the server sent one). */
+/** What a command did: the bot's reply, or the typed error (streamcmd's code). */
 export type CommandOutcome = { ok: true; reply: unknown } | { ok: false; code: string; message: string };
 
-/** Sends one command through the CommandRouter's Execute, as any other caller with this token. */
-export async function execute(token: string, service: string, clientId: string, command: Record<string, unknown>): Promise<CommandOutcome> {
-  const response = await fetch("/streamcmd.v1.CommandRouterService/Execute", {
+/** Asks the server to run one command on a bot, as this token's caller (the server checks its scopes). */
+export async function command(token: string, clientId: string, action: "start" | "stop" | "restart" | "ping" | "config", config?: unknown): Promise<CommandOutcome> {
+  const response = await fetch("/dashboard/command", {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify({ service, clientId, timeoutMs: 10_000, command: { "@type": "type.googleapis.com/demo.bot.v1.ConnectResponse", ...command } }),
+    body: JSON.stringify({ clientId, action, config }),
   });
-  const body = (await response.json()) as { reply?: unknown; code?: string; message?: string; details?: { debug?: { code?: string } }[] };
-  if (response.ok) return { ok: true, reply: body.reply };
-  const detail = body.details?.find((d) => d.debug?.code !== undefined)?.debug?.code;
-  return { ok: false, code: detail ?? body.code ?? `http_${response.status}`, message: body.message ?? "" };
+  const body = (await response.json()) as CommandOutcome | { error: string };
+  if ("error" in body) return { ok: false, code: response.status === 403 ? "permission_denied" : response.status === 401 ? "unauthenticated" : "invalid_argument", message: body.error };
+  return body;
 }

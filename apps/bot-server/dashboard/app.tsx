@@ -3,7 +3,7 @@
 // commands, and commands for the selected bot through the CommandRouter.
 import { render } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { execute, streamEvents, type ClientRow, type CommandOutcome, type Tick } from "./api.js";
+import { command, Refused, streamEvents, type ClientRow, type CommandOutcome, type ServerEvent, type Tick } from "./api.js";
 import { Chart } from "./chart.js";
 import "./app.css";
 
@@ -18,6 +18,7 @@ function App() {
   const [clients, setClients] = useState(() => new Map<string, ClientRow>());
   const [ticks, setTicks] = useState<Tick[]>([]);
   const [selected, setSelected] = useState<string | undefined>();
+  const [lost, setLost] = useState(false);
   useEffect(() => {
     if (!signedIn) return;
     const stop = new AbortController();
@@ -30,7 +31,7 @@ function App() {
       if (!stop.signal.aborted) requestAnimationFrame(flush);
     };
     requestAnimationFrame(flush);
-    streamEvents(token, stop.signal, (message) => {
+    const onEvent = (message: ServerEvent): void => {
       if (message.event === "snapshot") {
         setService(message.data.service);
         rows.clear();
@@ -44,12 +45,27 @@ function App() {
         const tick = message.data;
         setTicks((all) => [...all.slice(-(historySeconds - 1)), tick]);
       }
+      setLost(false);
       changed = true;
-    }).catch((error: unknown) => {
-      if (stop.signal.aborted) return;
-      setRefused(error instanceof Error ? error.message : String(error));
-      setSignedIn(false);
-    });
+    };
+    // A refused token signs out; a stream that breaks (the server restarted, the network blinked) is
+    // opened again a second later, and its snapshot brings the list back in step.
+    void (async () => {
+      while (!stop.signal.aborted) {
+        try {
+          await streamEvents(token, stop.signal, onEvent);
+        } catch (error) {
+          if (stop.signal.aborted) return;
+          if (error instanceof Refused) {
+            setRefused(error.message);
+            setSignedIn(false);
+            return;
+          }
+        }
+        setLost(true);
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    })();
     return () => stop.abort();
   }, [signedIn, token]);
 
@@ -80,6 +96,7 @@ function App() {
       <header>
         <h1>{service || "streamcmd"}</h1>
         <span id="connected">{connected} connected</span>
+        {lost && <span class="error" id="lost">reconnecting…</span>}
         <span>{last?.commandsPerSecond ?? 0} commands/s</span>
         <span>p50 {fmt(last?.p50Ms)} · p99 {fmt(last?.p99Ms)}</span>
         <button onClick={() => (sessionStorage.removeItem("streamcmd-token"), setSignedIn(false))}>Sign out</button>
@@ -92,7 +109,7 @@ function App() {
       <section class="split">
         <ClientList rows={clients} selected={selected} onSelect={setSelected} />
         <div class="side">
-          {selected !== undefined && <Actions token={token} service={service} row={clients.get(selected)} id={selected} />}
+          {selected !== undefined && <Actions token={token} row={clients.get(selected)} id={selected} />}
           <Feed ticks={ticks} />
         </div>
       </section>
@@ -136,32 +153,43 @@ function ClientList(props: { rows: Map<string, ClientRow>; selected: string | un
   );
 }
 
-function Actions(props: { token: string; service: string; id: string; row: ClientRow | undefined }) {
+function Actions(props: { token: string; id: string; row: ClientRow | undefined }) {
   const [outcome, setOutcome] = useState<CommandOutcome | undefined>();
   const [busy, setBusy] = useState(false);
   const [config, setConfig] = useState('{"risk": {"max_position": 5}}');
-  const run = async (...commands: Record<string, unknown>[]): Promise<void> => {
+  const run = async (action: Parameters<typeof command>[2], config?: unknown): Promise<void> => {
     setBusy(true);
     let result: CommandOutcome | undefined;
-    for (const command of commands) {
-      result = await execute(props.token, props.service, props.id, command);
-      if (!result.ok) break;
+    try {
+      result = await command(props.token, props.id, action, config);
+    } catch (error) {
+      // The server did not answer with Connect JSON (it went away, a proxy answered): say so, stay usable.
+      result = { ok: false, code: "unavailable", message: error instanceof Error ? error.message : String(error) };
+    } finally {
+      setOutcome(result);
+      setBusy(false);
     }
-    setOutcome(result);
-    setBusy(false);
   };
-  const reason = "from the dashboard";
+  const updateConfig = (): void => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(config);
+    } catch (error) {
+      return setOutcome({ ok: false, code: "invalid_argument", message: `the config is not JSON: ${error instanceof Error ? error.message : String(error)}` });
+    }
+    void run("config", parsed);
+  };
   return (
     <div class="actions" id="actions">
       <h2>{props.id} <small>{props.row?.detail}</small></h2>
       <div class="buttons">
-        <button id="start" disabled={busy} onClick={() => run({ start: { reason } })}>start</button>
-        <button id="stop" disabled={busy} onClick={() => run({ stop: { reason, graceful: true } })}>stop</button>
-        <button id="restart" disabled={busy} onClick={() => run({ stop: { reason, graceful: true } }, { start: { reason } })}>restart</button>
-        <button id="ping" disabled={busy} onClick={() => run({ ping: {} })}>ping</button>
+        <button id="start" disabled={busy} onClick={() => run("start")}>start</button>
+        <button id="stop" disabled={busy} onClick={() => run("stop")}>stop</button>
+        <button id="restart" disabled={busy} onClick={() => run("restart")}>restart</button>
+        <button id="ping" disabled={busy} onClick={() => run("ping")}>ping</button>
       </div>
       <textarea id="config" rows={3} value={config} onInput={(e) => setConfig(e.currentTarget.value)} />
-      <button id="update-config" disabled={busy} onClick={() => run({ configUpdate: { config: JSON.parse(config) as unknown } })}>update config</button>
+      <button id="update-config" disabled={busy} onClick={updateConfig}>update config</button>
       {outcome !== undefined && (
         <pre id="outcome" class={outcome.ok ? "ok" : "error"}>{outcome.ok ? JSON.stringify(outcome.reply, null, 1) : `${outcome.code}: ${outcome.message}`}</pre>
       )}

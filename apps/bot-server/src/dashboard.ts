@@ -1,14 +1,15 @@
 // The live fleet dashboard: a page (built from ../dashboard by esbuild) and one server-sent event
 // stream that feeds it — the clients, then changes as they happen, and once a second the aggregates
 // (commands/s, p50/p99, errors by class) and the latest commands. Everything is aggregated here, so
-// the page stays responsive with 10,000 clients. The page's actions go through the CommandRouter
-// (Connect JSON) with the same token: the router's authorisation, not a second one.
+// the page stays responsive with 10,000 clients. The page's commands are posted with the same token,
+// checked against its scopes as the CommandRouter checks them, and run as botctl runs them.
 import { readFileSync } from "node:fs";
 import type { ClientInfo, CommandSettledEvent, Logger } from "@streamcmd/core";
 import { statusName, type BotStatus } from "@streamcmd/demo-protocol";
 import type { BotStore } from "@streamcmd/examples";
 import { bearerToken, scopeAllows, type TokenVerifier } from "@streamcmd/transport-connect";
 import type { ClientRow, Tick } from "./dashboard-protocol.js";
+import { readCommand, runCommand } from "./dashboard-commands.js";
 import type { BotHub } from "./server.js";
 
 /** What the dashboard needs from the demo server. */
@@ -26,7 +27,7 @@ export interface DashboardOptions {
 
 /** The dashboard of one server. */
 export interface Dashboard {
-  /** Serves GET /dashboard, its script and stylesheet, and /dashboard/events; false for any other request. */
+  /** Serves GET /dashboard, its script and stylesheet, /dashboard/events and POST /dashboard/command; false for any other request. */
   handle(request: PlainRequest, response: StreamResponse): boolean;
   /** A bot's status changed (the store was told): the page shows it at once. */
   statusChanged(botId: string, status: BotStatus, detail: string): void;
@@ -39,6 +40,8 @@ export interface PlainRequest {
   readonly url?: string | undefined;
   readonly headers: Record<string, string | string[] | undefined>;
   once(event: "close", listener: () => void): unknown;
+  resume(): unknown;
+  [Symbol.asyncIterator](): AsyncIterator<Buffer | string>;
 }
 
 /** The response fields the dashboard writes. */
@@ -109,27 +112,31 @@ export function createDashboard(options: DashboardOptions): Dashboard {
 
   const page = (file: string): string => readFileSync(`${options.assetsDir}/${file}`, "utf8");
 
-  /** The token's caller may list the service's clients (what the page shows); undefined if it may. */
-  async function refusal(request: PlainRequest): Promise<{ status: number; message: string } | undefined> {
-    if (options.verifier === undefined) return undefined;
+  /**
+   * Who the token names, if its scopes allow `action` (as the CommandRouter's default policy
+   * decides): listing for the page, executing on `clientId` for a command; else the refusal.
+   */
+  async function callerOf(request: PlainRequest, action: "list" | "execute", clientId?: string): Promise<{ caller: string } | { status: number; message: string }> {
+    if (options.verifier === undefined) return { caller: "anonymous" };
     const header = request.headers.authorization;
     const token = bearerToken(new Headers(typeof header === "string" ? { authorization: header } : {}));
     if (token === undefined) return { status: 401, message: "sign in with a token" };
+    let verified: { subject: string; scopes: readonly string[] };
     try {
-      const { scopes } = await options.verifier.verify(token, "streamcmd-router");
-      return scopeAllows(scopes, "list", service) ? undefined : { status: 403, message: `this token may not list ${service}` };
+      verified = await options.verifier.verify(token, "streamcmd-router");
     } catch {
       return { status: 401, message: "the token is not valid (expired, or not signed by this server)" };
     }
+    if (scopeAllows(verified.scopes, action, service, clientId)) return { caller: verified.subject };
+    return { status: 403, message: `${verified.subject} may not ${action} on ${clientId ?? service}` };
   }
 
   function events(request: PlainRequest, response: StreamResponse): void {
-    void refusal(request).then((refused) => {
-      if (refused !== undefined) {
-        response.statusCode = refused.status;
-        response.setHeader("content-type", "application/json");
-        return void response.end(JSON.stringify({ error: refused.message }));
-      }
+    // Read the (empty) body to its end: the server's connection guard counts a request that never
+    // ends as a stalled one and cuts it after its handshake timeout.
+    request.resume();
+    void callerOf(request, "list").then((allowed) => {
+      if ("status" in allowed) return json(response, allowed.status, { error: allowed.message });
       response.statusCode = 200;
       response.setHeader("content-type", "text/event-stream");
       response.setHeader("cache-control", "no-store");
@@ -140,10 +147,30 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     });
   }
 
+  /** POST /dashboard/command: one bot command, authorised for the token's caller, run as botctl runs it. */
+  async function command(request: PlainRequest, response: StreamResponse): Promise<void> {
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(request, maxBodyBytes));
+    } catch (error) {
+      return json(response, 400, { error: `the body must be JSON of at most ${maxBodyBytes} bytes: ${error instanceof Error ? error.message : String(error)}` });
+    }
+    const asked = readCommand(body);
+    if (typeof asked === "string") return json(response, 400, { error: asked });
+    const allowed = await callerOf(request, "execute", asked.clientId);
+    if ("status" in allowed) return json(response, allowed.status, { error: allowed.message });
+    json(response, 200, await runCommand(hub, store, options.logger, allowed.caller, asked));
+  }
+
   return {
     handle(request, response) {
       const path = (request.url ?? "").split("?")[0];
-      if (request.method !== "GET" || path === undefined || !path.startsWith("/dashboard")) return false;
+      if (path === undefined || !path.startsWith("/dashboard")) return false;
+      if (request.method === "POST" && path === "/dashboard/command") {
+        void command(request, response).catch(() => json(response, 500, { error: "the command could not be run" }));
+        return true;
+      }
+      if (request.method !== "GET") return false;
       if (path === "/dashboard/events") events(request, response);
       else if (path === "/dashboard" || path === "/dashboard/") reply(response, "text/html; charset=utf-8", page("index.html"));
       else if (path === "/dashboard/app.js") reply(response, "text/javascript; charset=utf-8", page("app.js"));
@@ -163,6 +190,26 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       listeners.clear();
     },
   };
+}
+
+/** Answers with `value` as JSON (bigints as strings). */
+function json(response: StreamResponse, status: number, value: unknown): void {
+  response.statusCode = status;
+  response.setHeader("content-type", "application/json");
+  response.end(JSON.stringify(value, (_, item: unknown) => (typeof item === "bigint" ? item.toString() : item)));
+}
+
+/** A posted command's body is small: a config, an id. */
+const maxBodyBytes = 64 * 1024;
+
+/** The request's body as text; rejects past `limit` bytes (and stops reading). */
+async function readBody(request: PlainRequest, limit: number): Promise<string> {
+  let text = "";
+  for await (const chunk of request) {
+    text += typeof chunk === "string" ? chunk : chunk.toString("utf8");
+    if (text.length > limit) throw new Error("too large");
+  }
+  return text;
 }
 
 function reply(response: StreamResponse, type: string, body: string): void {

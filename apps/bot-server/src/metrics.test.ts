@@ -1,20 +1,12 @@
 // GET /metrics on the demo server (TLS, tokens), as the README shows it with curl: the counters move.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as https from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
-import { clearRegistry, silentLogger } from "@streamcmd/core";
 import { botCommands, botService } from "@streamcmd/demo-protocol";
 import { createRemoteRouter } from "@streamcmd/transport-connect";
-import { startFleet } from "./fleet.js";
-import { startDemoServer } from "./server.js";
+import { demoScope } from "./test-support/demo.js";
 
-const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-  clearRegistry();
-});
+const demos = demoScope();
+afterEach(() => demos.closeAll());
 
 /** GET over HTTPS (HTTP/1.1, as curl does), trusting `ca`. */
 function get(url: string, ca: string): Promise<{ status: number; type: string; body: string }> {
@@ -36,14 +28,7 @@ function sample(text: string, series: string): number | undefined {
 }
 
 it("GET /metrics shows clients, commands by outcome, round trips and router calls moving", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "streamcmd-demo-"));
-  closers.push(async () => rmSync(dir, { recursive: true, force: true }));
-  const server = await startDemoServer({ host: "127.0.0.1", port: 0, dbPath: join(dir, "data/bots.db"), logger: silentLogger });
-  closers.push(() => server.close(0));
-  const fleet = startFleet({ url: server.url, dataDir: join(dir, "data"), botIds: ["bot-1"], failures: [], logger: silentLogger });
-  closers.push(() => fleet.close());
-  await server.hub.waitForClient("bot-1", { timeoutMs: 10_000 });
-  const ca = readFileSync(join(dir, "data/tls/ca.pem"), "utf8");
+  const { server, ca, token, bots } = await demos.start(["bot-1"]);
   const service = 'service="demo.bot.v1.BotService"';
 
   const before = await get(`${server.url}/metrics`, ca);
@@ -54,9 +39,8 @@ it("GET /metrics shows clients, commands by outcome, round trips and router call
 
   await server.hub.send("bot-1", botCommands.ping({}));
   await server.hub.send("absent", botCommands.ping({})).catch(() => {});
-  const token = readFileSync(join(dir, "data/tokens/botctl-admin.jwt"), "utf8").trim();
   const router = createRemoteRouter({ baseUrl: server.url, tls: { ca }, token });
-  closers.push(() => router.close());
+  demos.defer(() => router.close());
   // Straight through the router (a client in this process would take the hub's fast path).
   await router.execute(botService, { clientId: "bot-1", command: botCommands.ping({}), timeoutMs: 5_000, waitForConnectMs: 0, queueTimeoutMs: 0 });
 
@@ -69,7 +53,7 @@ it("GET /metrics shows clients, commands by outcome, round trips and router call
   expect(sample(after, "streamcmd_process_resident_memory_bytes")).toBeGreaterThan(0);
   expect((await get(`${server.url}/nothing-here`, ca)).status).toBe(404);
 
-  await fleet.close();
+  await bots.close();
   await expect.poll(async () => sample((await get(`${server.url}/metrics`, ca)).body, `streamcmd_connected_clients{${service}}`)).toBe(0);
   expect((await get(`${server.url}/metrics`, ca)).body).toMatch(/^streamcmd_client_disconnects_total\{service="demo\.bot\.v1\.BotService",reason="[a-z_]+"\} 1$/m);
 });

@@ -130,7 +130,8 @@ export function createCommandClient<TCommand, TReply>(
       const { timeoutMs, queueTimeoutMs, waitForConnectMs } = settings(call);
       const current = route();
       const key = call.idempotencyKey === undefined ? {} : { idempotencyKey: call.idempotencyKey };
-      if (current.mode === "same-process") return await current.hub.send(clientId, command, { timeoutMs, queueTimeoutMs, waitForConnectMs, signal, ...key });
+      const caller = call.caller === undefined ? {} : { caller: call.caller };
+      if (current.mode === "same-process") return await current.hub.send(clientId, command, { timeoutMs, queueTimeoutMs, waitForConnectMs, signal, ...key, ...caller });
       if (current.mode === "cross-process") {
         return await current.router.execute(service, { clientId, command, timeoutMs, queueTimeoutMs, waitForConnectMs, ...key }, { signal });
       }

@@ -33,7 +33,8 @@ export interface ConfigOutcome {
 }
 
 /** The per-call options of `options` (it may carry the example's own fields too). */
-const callOptions = ({ signal, timeoutMs, queueTimeoutMs, waitForConnectMs }: CallOptions): CallOptions => ({
+const callOptions = ({ caller, signal, timeoutMs, queueTimeoutMs, waitForConnectMs }: CallOptions): CallOptions => ({
+  ...(caller !== undefined ? { caller } : {}),
   ...(signal ? { signal } : {}),
   ...(timeoutMs !== undefined ? { timeoutMs } : {}),
   ...(queueTimeoutMs !== undefined ? { queueTimeoutMs } : {}),
