@@ -10,13 +10,16 @@ import type { TraceContext } from "./service-definition.js";
  */
 const tracer = trace.getTracer("@streamcmd/core");
 
+const sendSpanOptions = { kind: SpanKind.CLIENT };
+
 /** A started span for one `send` of `service` to `clientId`. */
 export function startSendSpan(service: string, clientId: unknown): Span {
-  return tracer.startSpan("streamcmd send", {
-    kind: SpanKind.CLIENT,
-    attributes: { "streamcmd.service": service, "streamcmd.client_id": String(clientId) },
-  });
+  const span = tracer.startSpan("streamcmd send", sendSpanOptions);
+  // Attributes only for a span that records: without an SDK a send allocates nothing more.
+  if (span.isRecording()) span.setAttributes({ "streamcmd.service": service, "streamcmd.client_id": String(clientId) });
+  return span;
 }
+
 
 /** The W3C trace context of `within` as the installed propagator writes it; undefined without one. */
 function written(within: Context): TraceContext | undefined {
@@ -28,6 +31,8 @@ function written(within: Context): TraceContext | undefined {
 
 /** The W3C trace context of `span` (a child of the active context), for the command it sends. */
 export function traceContextOf(span: Span): TraceContext | undefined {
+  // No propagator installed (no SDK): nothing would be written, so nothing is built to write it.
+  if (propagation.fields().length === 0) return undefined;
   return written(trace.setSpan(context.active(), span));
 }
 
