@@ -110,7 +110,13 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     for (const record of records) if (!statuses.has(record.id)) statuses.set(record.id, { status: statusName(record.status), detail: record.statusReason });
   }, (err: unknown) => options.logger.warn({ err }, "dashboard: could not read the bots' statuses"));
 
-  const page = (file: string): string => readFileSync(`${options.assetsDir}/${file}`, "utf8");
+  // The built page, read once on first use (it does not change while the server runs).
+  const pages = new Map<string, string>();
+  const page = (file: string): string => {
+    let text = pages.get(file);
+    if (text === undefined) pages.set(file, (text = readFileSync(`${options.assetsDir}/${file}`, "utf8")));
+    return text;
+  };
 
   /**
    * Who the token names, if its scopes allow `action` (as the CommandRouter's default policy

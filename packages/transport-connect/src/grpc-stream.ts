@@ -153,8 +153,8 @@ const serverFrameRules: FrameRules = {
     new ConnectError((flags & 0b1) !== 0 ? "the server sent a compressed message, but no compression was negotiated" : `the server sent a frame with flags 0x${flags.toString(16)}`, Code.Internal),
 };
 
-/** Node's headers as web `Headers` (what Connect's trailer helpers read). */
-function webHeaders(headers: http2.IncomingHttpHeaders): Headers {
+/** Internal: Node's headers as web `Headers` (what Connect's trailer helpers and a handler context read). */
+export function webHeaders(headers: http2.IncomingHttpHeaders): Headers {
   const result = new Headers();
   for (const [key, value] of Object.entries(headers)) {
     if (key.startsWith(":") || value === undefined) continue;

@@ -5,7 +5,7 @@ import { createEndStreamSerialization, endStreamFlag, parseTimeout as parseConne
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { PushQueue } from "@streamcmd/core/internal";
 import { createFrameDecoder, frame, writeFrames } from "./frames.js";
-import { resetError } from "./grpc-stream.js";
+import { resetError, webHeaders } from "./grpc-stream.js";
 import { encoderOf } from "./router-codec.js";
 
 /** A bidi method's implementation, as Connect calls it. */
@@ -144,16 +144,6 @@ function protocolOf(headers: http2.IncomingHttpHeaders): WireProtocol | undefine
 
 /** Received requests the implementation has not taken yet before the stream stops reading (HTTP/2 flow control then holds the client). */
 const inboxHighWater = 256;
-
-/** Node's request headers as web `Headers` (what a handler context carries). */
-function webHeaders(headers: http2.IncomingHttpHeaders): Headers {
-  const result = new Headers();
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.startsWith(":") || value === undefined) continue;
-    for (const item of Array.isArray(value) ? value : [value]) result.append(key, item);
-  }
-  return result;
-}
 
 /**
  * Internal: serves one request for `route` straight on its HTTP/2 stream, if it is binary protobuf
