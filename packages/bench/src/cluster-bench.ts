@@ -4,6 +4,7 @@ import { connect } from "@nats-io/transport-node";
 import { startNatsServer } from "@streamcmd/testing";
 import { summarize, type LatencySummary, type ThroughputSummary } from "./measure.js";
 import type { Worker } from "./ipc.js";
+import { withCpu, type CpuCost } from "./machine-cpu.js";
 
 export interface ClusterResults {
   /** The floor: a bare NATS request-reply echo between two connections, same payload size. */
@@ -12,6 +13,8 @@ export interface ClusterResults {
   throughput: ThroughputSummary;
   /** Commands/s of all three nodes at once, each sending to bots all over the cluster. */
   threeNodesPerSecond: number;
+  /** What the whole machine spent while the three nodes ran (Linux only). */
+  threeNodesCpu?: CpuCost;
   bots: number;
 }
 
@@ -44,11 +47,15 @@ export async function clusterBench(
     const onB = Array.from({ length: perNode }, (_, i) => `x1-${i}`);
     log("5. cluster: throughput, caller on node A, bots on node B, 64 in flight");
     await a.worker.call("throughput", { targets: onB, inflight: 64, durationMs: 500 });
-    const throughput = (await a.worker.call("throughput", { targets: onB, inflight: 64, durationMs: settings.throughputMs / 2 })) as ThroughputSummary;
+    const throughput = await withCpu(() => a.worker.call<ThroughputSummary>("throughput", { targets: onB, inflight: 64, durationMs: settings.throughputMs / 2 }));
     log("5. cluster: three nodes at once, each sending to bots on every node, 64 in flight each");
     const everywhere = [0, 1, 2].flatMap((n) => Array.from({ length: perNode }, (_, i) => `x${n}-${i}`));
-    const runs = (await Promise.all([a, b, c].map((node) => node.worker.call("throughput", { targets: everywhere, inflight: 64, durationMs: settings.throughputMs / 2 })))) as ThroughputSummary[];
-    return { natsEcho: await natsEcho(nats.url, settings.iterations / 2), roundTrip: summarize(samples), throughput, threeNodesPerSecond: runs.reduce((sum, run) => sum + run.perSecond, 0), bots: perNode * 3 };
+    const three = await withCpu(async () => {
+      const runs = await Promise.all([a, b, c].map((node) => node.worker.call<ThroughputSummary>("throughput", { targets: everywhere, inflight: 64, durationMs: settings.throughputMs / 2 })));
+      return { commands: runs.reduce((sum, run) => sum + run.commands, 0), seconds: Math.max(...runs.map((run) => run.seconds)), perSecond: runs.reduce((sum, run) => sum + run.perSecond, 0) };
+    });
+    const threeNodes = { threeNodesPerSecond: three.perSecond, ...(three.cpu === undefined ? {} : { threeNodesCpu: three.cpu }) };
+    return { natsEcho: await natsEcho(nats.url, settings.iterations / 2), roundTrip: summarize(samples), throughput, ...threeNodes, bots: perNode * 3 };
   } finally {
     await nats.stop();
   }

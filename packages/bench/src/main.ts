@@ -9,7 +9,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { delay } from "@streamcmd/core/internal";
 import { startWorker, type Worker } from "./ipc.js";
-import { summarize, type LatencySummary, type ThroughputSummary } from "./measure.js";
+import { combineRuns, summarize, type LatencySummary, type ThroughputSummary } from "./measure.js";
+import { withCpu } from "./machine-cpu.js";
 import { payloadSizes } from "./payload.js";
 import { clusterBench } from "./cluster-bench.js";
 import { render } from "./report.js";
@@ -145,18 +146,11 @@ async function main(): Promise<void> {
   for (let round = 0; round < 2; round++) {
     for (const contender of contenders.filter((c) => round === 0 || !light(c))) {
       log(`2. throughput: ${labels[contender]} (round ${round + 1}/2)`);
-      const result = (await initiators[contender].call("throughput", { targets: targetsOf(contender), inflight: 64, durationMs: settings.throughputMs / 2 })) as ThroughputSummary;
-      (tpRuns[contender] ??= []).push(result);
+      const window = () => initiators[contender].call<ThroughputSummary>("throughput", { targets: targetsOf(contender), inflight: 64, durationMs: settings.throughputMs / 2 });
+      (tpRuns[contender] ??= []).push(await withCpu(window));
     }
   }
-  const throughput = Object.fromEntries(
-    contenders.map((c) => {
-      const runs = tpRuns[c] ?? [];
-      const commands = runs.reduce((sum, r) => sum + r.commands, 0);
-      const seconds = runs.reduce((sum, r) => sum + r.seconds, 0);
-      return [c, { commands, seconds, perSecond: commands / seconds, p50: Math.max(...runs.map((r) => r.p50)), p99: Math.max(...runs.map((r) => r.p99)) }];
-    }),
-  ) as Record<Contender, ThroughputSummary>;
+  const throughput = Object.fromEntries(contenders.map((c) => [c, combineRuns(tpRuns[c] ?? [])])) as Record<Contender, ThroughputSummary>;
   await stopAll();
 
   // 3. Scale: N clients on one server, each on its own connection; streamcmd, grpc-js, Socket.IO.
@@ -203,17 +197,25 @@ async function main(): Promise<void> {
   }
 }
 
-// `./dev bench soak`: the long leak check instead of the comparison; `./dev bench profile X`: CPU profiles of contender X.
-const profiled = process.argv.indexOf("profile");
-const run = process.argv.includes("soak")
-  ? import("./soak.js").then(async ({ runSoak }) => {
+/** `./dev bench MODE` runs one of these instead of the comparison. */
+const modes: Record<string, () => Promise<void>> = {
+  /** The long leak check. */
+  soak: () =>
+    import("./soak.js").then(async ({ runSoak }) => {
       if (!(await runSoak())) process.exitCode = 1;
-    })
-  : profiled >= 0
-    ? import("./profile.js").then(async ({ runProfile }) => {
-        if (!(await runProfile(process.argv[profiled + 1] ?? "a"))) process.exitCode = 1;
-      })
-    : main();
+    }),
+  /** `profile X`: CPU profiles of contender X's processes. */
+  profile: () =>
+    import("./profile.js").then(async ({ runProfile }) => {
+      if (!(await runProfile(process.argv[process.argv.indexOf("profile") + 1] ?? "a"))) process.exitCode = 1;
+    }),
+  /** CPU per command of a, e and f as the connected clients grow. */
+  "by-clients": () => import("./by-clients.js").then(({ runByClients }) => runByClients()),
+  /** The server's heap per connected client, by kind of object. */
+  heap: () => import("./heap.js").then(({ runHeap }) => runHeap()),
+};
+const mode = Object.keys(modes).find((name) => process.argv.includes(name));
+const run = mode === undefined ? main() : (modes[mode] as () => Promise<void>)();
 run
   .catch((error: unknown) => {
     console.error(error);

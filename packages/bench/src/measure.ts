@@ -1,4 +1,5 @@
 /** Internal: timing loops and summaries shared by every contender. */
+import type { CpuCost } from "./machine-cpu.js";
 
 export interface LatencySummary {
   n: number;
@@ -13,6 +14,8 @@ export interface ThroughputSummary {
   perSecond: number;
   p50: number;
   p99: number;
+  /** What the whole machine spent meanwhile (Linux only). */
+  cpu?: CpuCost;
 }
 
 export function summarize(samples: number[]): LatencySummary {
@@ -55,4 +58,14 @@ export async function throughput(
   };
   await Promise.all(Array.from({ length: inflight }, lane));
   return { commands: samples.length, elapsedMs: performance.now() - started, samples };
+}
+
+/** Windows of one contender as one: their rate, the worst of their percentiles, the machine's CPU over all of them. */
+export function combineRuns(runs: readonly ThroughputSummary[]): ThroughputSummary {
+  const commands = runs.reduce((sum, r) => sum + r.commands, 0);
+  const seconds = runs.reduce((sum, r) => sum + r.seconds, 0);
+  const combined: ThroughputSummary = { commands, seconds, perSecond: commands / seconds, p50: Math.max(...runs.map((r) => r.p50)), p99: Math.max(...runs.map((r) => r.p99)) };
+  if (runs.length === 0 || runs.some((r) => r.cpu === undefined)) return combined;
+  const coreSeconds = runs.reduce((sum, r) => sum + (r.cpu?.cores ?? 0) * r.seconds, 0);
+  return { ...combined, cpu: { cores: coreSeconds / seconds, usPerCommand: (coreSeconds * 1e6) / commands } };
 }

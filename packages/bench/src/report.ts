@@ -1,5 +1,6 @@
 // The text report of `./dev bench`, printed and written into RESULTS.md (full runs).
 import type { ClusterResults } from "./cluster-bench.js";
+import type { CpuCost } from "./machine-cpu.js";
 import type { LatencySummary, ThroughputSummary } from "./measure.js";
 import type { ScaleResult, ScaleResults } from "./scale-bench.js";
 import { renderTargets, type Verdict } from "./targets.js";
@@ -34,10 +35,12 @@ export function render(r: ReportInputs): string {
   lines.push("");
   lines.push(`2. throughput, 64 commands in flight over the connected clients${r.mode === "quick" ? "; quick: d and i measure one window, the others two" : ""}`);
   lines.push("   (c: the bare-Connect floor under a; j: the bare relay floor under b; d: a naive relay, not a floor)");
-  lines.push(`   ${"contender".padEnd(width)} ${"commands/s".padStart(11)} ${"p50 ms".padStart(9)} ${"p99 ms".padStart(9)}`);
+  lines.push(`   ${"contender".padEnd(width)} ${"commands/s".padStart(11)} ${"p50 ms".padStart(9)} ${"p99 ms".padStart(9)} ${"cores".padStart(6)} ${"CPU/cmd".padStart(9)}`);
   for (const [key, t] of Object.entries(r.throughput)) {
-    lines.push(`${key}. ${t.label.padEnd(width)} ${Math.round(t.perSecond).toString().padStart(11)} ${ms(t.p50)} ${ms(t.p99)}`);
+    lines.push(`${key}. ${t.label.padEnd(width)} ${Math.round(t.perSecond).toString().padStart(11)} ${ms(t.p50)} ${ms(t.p99)} ${cpuColumns(t.cpu)}`);
   }
+  lines.push("   cores: how many of the machine's cores were busy meanwhile (every process and the kernel);");
+  lines.push("   CPU/cmd: that CPU time per command. Where cores are all busy, commands/s is bounded by CPU/cmd.");
   lines.push("");
   lines.push(...renderScale(r.scale));
   lines.push("");
@@ -82,9 +85,20 @@ function renderCluster(cluster: ClusterResults | { skipped: string }, b: Latency
     `   same-node cross-process (b):                    p50 ${ms(b?.p50 ?? Number.NaN)} ms, p99 ${ms(b?.p99 ?? Number.NaN)} ms`,
     `   bare NATS request-reply echo (the floor):     p50 ${ms(cluster.natsEcho.p50)} ms, p99 ${ms(cluster.natsEcho.p99)} ms`,
     `   the NATS hop adds ${(hopMs * 1000).toFixed(0)} µs p50 (target ≤ 150 µs): ${hop?.verdict ?? "?"}`,
-    `   cross-node, 64 in flight: ${cluster.throughput.perSecond.toFixed(0)} commands/s (p50 ${ms(cluster.throughput.p50)} ms, p99 ${ms(cluster.throughput.p99)} ms)`,
-    `   three nodes at once, bots anywhere: ${cluster.threeNodesPerSecond.toFixed(0)} commands/s vs one node (a) ${one.toFixed(0)}: ${three?.verdict ?? "?"}`,
+    `   cross-node, 64 in flight: ${cluster.throughput.perSecond.toFixed(0)} commands/s (p50 ${ms(cluster.throughput.p50)} ms, p99 ${ms(cluster.throughput.p99)} ms)${cpuWords(cluster.throughput.cpu)}`,
+    `   three nodes at once, bots anywhere: ${cluster.threeNodesPerSecond.toFixed(0)} commands/s${cpuWords(cluster.threeNodesCpu)}`,
+    `   vs one node (a) ${one.toFixed(0)} commands/s${cpuWords(a?.cpu)}: ${three?.verdict ?? "?"}`,
   ];
+}
+
+/** The throughput table's two CPU columns ("?" where the machine's counters could not be read). */
+function cpuColumns(cpu: CpuCost | undefined): string {
+  return cpu === undefined ? `${"?".padStart(6)} ${"?".padStart(9)}` : `${cpu.cores.toFixed(2).padStart(6)} ${`${cpu.usPerCommand.toFixed(0)} µs`.padStart(9)}`;
+}
+
+/** The CPU of a window in words, for the cluster's lines. */
+function cpuWords(cpu: CpuCost | undefined): string {
+  return cpu === undefined ? "" : `, ${cpu.cores.toFixed(2)} cores busy, ${cpu.usPerCommand.toFixed(0)} µs CPU per command`;
 }
 
 function fmtBytes(bytes: number | undefined): string {
