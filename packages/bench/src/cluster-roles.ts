@@ -8,7 +8,7 @@ import { CommandRouterService, createCommandRouter, createStreamHandler, startSe
 import { createNatsNode } from "@streamcmd/transport-nats";
 import { serveWorker } from "./ipc.js";
 import { benchCommand } from "./payload.js";
-import { loops, type Send } from "./worker-kit.js";
+import { benchLimits, loops, type Send } from "./worker-kit.js";
 
 /** The cluster roles, reading their arguments from `args`. */
 export function clusterRoles(args: Record<string, unknown>): Record<string, () => Promise<void>> {
@@ -18,7 +18,7 @@ export function clusterRoles(args: Record<string, unknown>): Record<string, () =
       const nats = await connect({ servers: String(args["natsUrl"]) });
       const node = await createNatsNode({ nats, services: [hub], nodeId: String(args["nodeId"]) });
       const server = await startServer({
-        limits: { maxConnections: 20_000, maxConnectionsPerAddress: 20_000, maxNewConnectionsPerSecond: 100_000 },
+        limits: benchLimits,
         routes(router) {
           router.service(BotService, { connect: createStreamHandler(hub, { allowUnauthenticated: true }) });
           router.service(CommandRouterService, createCommandRouter({ services: [hub], router: node.router, allowUnauthenticated: true }));

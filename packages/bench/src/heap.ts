@@ -10,6 +10,7 @@ import { delay } from "@streamcmd/core/internal";
 import { BotService, botService } from "@streamcmd/demo-protocol";
 import { createStreamHandler, startServer } from "@streamcmd/transport-connect";
 import { startWorker } from "./ipc.js";
+import { benchLimits } from "./worker-kit.js";
 
 interface Snapshot {
   snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]] } };
@@ -51,7 +52,7 @@ function snapshot(name: string): Map<string, { count: number; bytes: number }> {
 export async function runHeap(clients = 2_000, top = 30): Promise<void> {
   const hub = createStreamingService(botService, { heartbeatTimeoutMs: 0 });
   const server = await startServer({
-    limits: { maxConnections: 20_000, maxConnectionsPerAddress: 20_000, maxNewConnectionsPerSecond: 100_000 },
+    limits: benchLimits,
     routes(router) {
       router.service(BotService, { connect: createStreamHandler(hub, { allowUnauthenticated: true }) });
     },

@@ -2,6 +2,9 @@
 import { createLimiter, delay } from "@streamcmd/core/internal";
 import { latency, summarize, throughput } from "./measure.js";
 
+/** Plaintext on loopback, no credentials, and room for the scale scenario's connections from one address. */
+export const benchLimits = { maxConnections: 20_000, maxConnectionsPerAddress: 20_000, maxNewConnectionsPerSecond: 100_000 };
+
 /** Sends one command to `target` and resolves with its reply. */
 export type Send = (target: string) => Promise<unknown>;
 

@@ -34,13 +34,11 @@ import {
 import { Server as SocketServer, type Socket } from "socket.io";
 import { io as socketClient, type Socket as ClientSocket } from "socket.io-client";
 import { serveWorker } from "./ipc.js";
-import { connectAll, gcMemory, loops, scaleOps, type Send } from "./worker-kit.js";
+import { benchLimits, connectAll, gcMemory, loops, scaleOps, type Send } from "./worker-kit.js";
 import { clusterRoles } from "./cluster-roles.js";
 import { floorRoles } from "./floor-roles.js";
 import { benchCommand, benchHello, benchReply, fromBinary, socketPayload, socketReply, toBinary } from "./payload.js";
 
-/** Plaintext on loopback, no credentials, and room for the scale scenario's connections from one address. */
-const benchLimits = { maxConnections: 20_000, maxConnectionsPerAddress: 20_000, maxNewConnectionsPerSecond: 100_000 };
 const [role = "", rawArgs = "{}"] = process.argv.slice(2);
 const args = JSON.parse(rawArgs) as Record<string, unknown>;
 const [str, num] = [(key: string): string => String(args[key]), (key: string): number => Number(args[key])];
